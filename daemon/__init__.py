@@ -1,0 +1,1 @@
+"""The upload side: Bottle app, auth, upload handling and the in-process scheduler."""

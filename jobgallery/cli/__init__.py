@@ -1,0 +1,61 @@
+"""The ``jobgallery`` command: the only place that prints errors and chooses exit codes.
+
+Each sub-command lives in its own module with a ``register`` function that
+adds its parser; ``main`` loads the configuration once and dispatches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from jobgallery import __version__
+from jobgallery.cli import build, imports, jobs, maintenance, serve, users
+from jobgallery.config import load_config
+from jobgallery.errors import JobGalleryError
+
+COMMAND_MODULES = (serve, jobs, users, imports, build, maintenance)
+
+EPILOG = """examples:
+  jobgallery serve                      run the upload daemon
+  jobgallery job add "Roof, 12 Elm St"  create a job, print its id
+  jobgallery import /media/sd --job 3   bring in a camera's photos
+  jobgallery build                      bring output/ up to date
+
+configuration: --config PATH, else $JOBGALLERY_CONFIG, else ./config.yaml"""
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jobgallery",
+        description="Job-site photo uploads and static galleries.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"jobgallery {__version__}")
+    parser.add_argument("--config", metavar="PATH", help="configuration file (YAML)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMAND_MODULES:
+        module.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+        return args.func(args, config) or 0
+    except JobGalleryError as exc:
+        print(f"jobgallery: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("jobgallery: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

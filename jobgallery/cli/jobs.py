@@ -1,0 +1,35 @@
+"""``jobgallery job add`` and ``jobgallery job list``."""
+
+from __future__ import annotations
+
+import argparse
+
+from jobgallery import db
+from jobgallery.cli.commands import add_command, one_line
+from jobgallery.config import Config
+from jobgallery.jobs import create_job
+
+
+def register(commands) -> None:
+    job = commands.add_parser("job", help="create and list jobs", description="Create and list jobs.")
+    sub = job.add_subparsers(dest="job_command", metavar="ACTION", required=True)
+    add = add_command(sub, "add", "Create a job and print its id.", 'jobgallery job add "Roof, 12 Elm St"', job_add)
+    add.add_argument("title", help="the job's title as shown on its gallery")
+    add_command(sub, "list", "List jobs: id, title, images, state, gallery path.", "jobgallery job list", job_list)
+
+
+def job_add(args: argparse.Namespace, config: Config) -> int:
+    with db.open_db(config.db_path) as conn:
+        job = create_job(conn, args.title)
+    print(job.id)
+    return 0
+
+
+def job_list(args: argparse.Namespace, config: Config) -> int:
+    with db.open_db(config.db_path) as conn:
+        jobs = db.list_jobs(conn)
+    for job in jobs:
+        state = "archived" if job.archived else "live"
+        path = job.gallery_path(config.gallery.public_index)
+        print(f"{job.id}\t{one_line(job.title)}\t{job.image_count}\t{state}\t{path}")
+    return 0

@@ -1,0 +1,217 @@
+"""Settings: one table of defaults, loading from YAML, validation at start-up.
+
+Every setting is declared once below with its default and help text; the
+shipped ``config.yaml`` must document each one (a test checks this). A bad
+file stops every command with one line naming the key or the file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import yaml
+
+from jobgallery.errors import ConfigError
+
+CONFIG_ENV = "JOBGALLERY_CONFIG"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration key: its default, its kind and what it is for."""
+
+    key: str
+    default: Any
+    kind: str  # "str", "int", "float", "bool" or "path"
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("paths.data", "data", "path", "SQLite database and per-job folders of masters"),
+    Setting("paths.output", "output", "path", "the static site that Nginx (or the daemon) serves"),
+    Setting("paths.archive", "archive", "path", "where archived jobs are written"),
+    Setting("server.host", "127.0.0.1", "str", "address the upload daemon listens on"),
+    Setting("server.port", 8080, "int", "port the upload daemon listens on", 1, 65535),
+    Setting("server.max_upload_mb", 25, "int", "MiB per request; larger bodies get 413", 1, 4096),
+    Setting("server.threads", 4, "int", "worker threads of the WSGI server", 1, 64),
+    Setting("server.serve_output", True, "bool", "also serve output/ at / (for use without Nginx)"),
+    Setting(
+        "server.rebuild_delay_seconds", 3.0, "float", "quiet time after an upload before its job is rebuilt", 0, 3600
+    ),
+    Setting("server.log_level", "info", "str", "debug, info, warning or error"),
+    Setting("images.max_pixels", 100_000_000, "int", "larger images are refused as decompression bombs", 1_000_000),
+    Setting(
+        "images.master_max_px",
+        0,
+        "int",
+        "downsize masters at ingest to this long edge; 0 keeps the bytes as uploaded",
+        0,
+    ),
+    Setting("images.display_size", 1024, "int", "long edge of the display image in pixels", 64, 8192),
+    Setting("images.display_quality", 85, "int", "JPEG quality of display images", 1, 95),
+    Setting("images.thumb_size", 300, "int", "long edge of thumbnails in pixels (a 2x one is made too)", 32, 2048),
+    Setting("images.thumb_quality", 70, "int", "JPEG quality of thumbnails", 1, 95),
+    Setting("gallery.title", "Job galleries", "str", "title of the gallery index page"),
+    Setting(
+        "gallery.public_index", True, "bool", "list jobs on the index; when false, job paths carry an unguessable token"
+    ),
+    Setting("gallery.templates", "", "path", "folder of templates that override the built-in ones; empty for none"),
+    Setting("build.workers", 2, "int", "processes for batch builds; 0 means one per core", 0, 64),
+    Setting("maintenance.orphan_grace_minutes", 60, "int", "cleanup never touches anything younger", 0),
+    Setting("maintenance.cleanup_time", "03:30", "str", "daily time (HH:MM) the daemon runs cleanup"),
+    Setting("maintenance.compress_time", "04:00", "str", "daily time (HH:MM) the daemon recompresses old masters"),
+    Setting("maintenance.compress_after_days", 180, "int", "masters older than this are recompressed once", 0),
+    Setting("maintenance.compress_quality", 60, "int", "JPEG quality of recompressed masters", 1, 95),
+    Setting("maintenance.archive_after_days", 365, "int", "the archive timer moves jobs older than this", 0),
+)
+
+SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class Section(SimpleNamespace):
+    """One group of settings, read as attributes: ``config.server.port``."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Validated settings with paths made absolute."""
+
+    paths: Section
+    server: Section
+    images: Section
+    gallery: Section
+    build: Section
+    maintenance: Section
+    source: Path | None
+
+    @property
+    def db_path(self) -> Path:
+        return self.paths.data / "jobgallery.db"
+
+    def get(self, key: str) -> Any:
+        section, name = key.split(".", 1)
+        return getattr(getattr(self, section), name)
+
+
+def find_config_file(explicit: str | None) -> Path | None:
+    """The contract's lookup order: --config, $JOBGALLERY_CONFIG, ./config.yaml."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    local = Path("config.yaml")
+    return local if local.is_file() else None
+
+
+def load_config(explicit: str | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Load, validate and resolve the configuration; raise ConfigError on any problem."""
+    path = find_config_file(explicit)
+    raw = read_yaml(path) if path else {}
+    values = flatten(raw, where=str(path))
+    values.update(overrides or {})
+    base = path.resolve().parent if path else Path.cwd()
+    return build_config(values, base, path.resolve() if path else None)
+
+
+def read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" (line {mark.line + 1})" if mark else ""
+        raise ConfigError(f"config file {path} is not valid YAML{line}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must be a mapping of sections, like 'server:'")
+    return data
+
+
+def flatten(raw: dict, where: str) -> dict[str, Any]:
+    """Turn ``{"server": {"port": 1}}`` into ``{"server.port": 1}``, rejecting unknown keys."""
+    sections = {key.split(".")[0] for key in SETTINGS_BY_KEY}
+    flat: dict[str, Any] = {}
+    for section, body in raw.items():
+        if section not in sections:
+            raise ConfigError(f"{where}: unknown section '{section}' (known: {', '.join(sorted(sections))})")
+        if body is None:
+            continue
+        if not isinstance(body, dict):
+            raise ConfigError(f"{where}: '{section}' must be a mapping of settings")
+        for name, value in body.items():
+            key = f"{section}.{name}"
+            if key not in SETTINGS_BY_KEY:
+                raise ConfigError(f"{where}: unknown setting '{key}'")
+            flat[key] = value
+    return flat
+
+
+def build_config(values: dict[str, Any], base: Path, source: Path | None) -> Config:
+    groups: dict[str, dict[str, Any]] = {}
+    for setting in SETTINGS:
+        value = values.get(setting.key, setting.default)
+        value = check_value(setting, value)
+        if setting.kind == "path":
+            value = (base / value).resolve() if value else None
+        section, name = setting.key.split(".", 1)
+        groups.setdefault(section, {})[name] = value
+    check_cross_field(groups)
+    return Config(**{name: Section(**body) for name, body in groups.items()}, source=source)
+
+
+def check_value(setting: Setting, value: Any) -> Any:
+    """Check one value's type and range; ints are accepted where floats are."""
+    expected = {"str": str, "path": str, "int": int, "bool": bool, "float": (int, float)}[setting.kind]
+    if (isinstance(value, bool) and setting.kind != "bool") or not isinstance(value, expected):
+        raise ConfigError(f"setting '{setting.key}' must be {describe(setting.kind)}, not {value!r}")
+    if setting.minimum is not None and value < setting.minimum:
+        raise ConfigError(f"setting '{setting.key}' must be at least {setting.minimum:g}, not {value!r}")
+    if setting.maximum is not None and value > setting.maximum:
+        raise ConfigError(f"setting '{setting.key}' must be at most {setting.maximum:g}, not {value!r}")
+    return float(value) if setting.kind == "float" else value
+
+
+def describe(kind: str) -> str:
+    return {
+        "str": "a string",
+        "path": "a path (a string)",
+        "int": "a whole number",
+        "bool": "true or false",
+        "float": "a number",
+    }[kind]
+
+
+def check_cross_field(groups: dict[str, dict[str, Any]]) -> None:
+    """Checks that need more than one value or a format, kept apart from type checks."""
+    level = groups["server"]["log_level"]
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"setting 'server.log_level' must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
+    for key in ("cleanup_time", "compress_time"):
+        parse_clock(groups["maintenance"][key], f"maintenance.{key}")
+    if groups["images"]["thumb_size"] > groups["images"]["display_size"]:
+        raise ConfigError("setting 'images.thumb_size' must not exceed 'images.display_size'")
+
+
+def parse_clock(text: str, key: str) -> tuple[int, int]:
+    """Parse ``HH:MM`` into (hour, minute)."""
+    try:
+        hour, minute = (int(part) for part in text.split(":"))
+    except ValueError:
+        raise ConfigError(f"setting '{key}' must be a time like 03:30, not {text!r}") from None
+    if not (0 <= hour < 24 and 0 <= minute < 60):
+        raise ConfigError(f"setting '{key}' must be a time like 03:30, not {text!r}")
+    return hour, minute

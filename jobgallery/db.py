@@ -1,0 +1,371 @@
+"""All SQL lives here: the schema, its migrations and every query.
+
+The daemon and CLI commands run by systemd timers write at the same time, so
+every connection uses WAL, a busy timeout and ``synchronous=FULL`` (a commit
+that acknowledges an upload survives a power cut), and every write starts
+with ``BEGIN IMMEDIATE`` so that two writers queue instead of failing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import secrets
+import sqlite3
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+
+from jobgallery.errors import NotFound
+from jobgallery.storage import ensure_dir
+
+BUSY_TIMEOUT_MS = 30_000
+
+# Each entry moves the schema one version forward; never edit a released one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE job (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        title TEXT NOT NULL,
+        slug TEXT NOT NULL,
+        token TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        archived_at TEXT
+    );
+    CREATE TABLE job_image (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id INTEGER NOT NULL REFERENCES job (id),
+        filename TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        timestamp TEXT NOT NULL,
+        location TEXT,
+        tags TEXT NOT NULL DEFAULT '',
+        sha256 TEXT NOT NULL,
+        byte_size INTEGER NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        taken_at TEXT,
+        uploaded_by TEXT,
+        compressed_at TEXT,
+        UNIQUE (job_id, sha256),
+        UNIQUE (job_id, filename)
+    );
+    CREATE INDEX job_image_order ON job_image (job_id, taken_at, id);
+    CREATE TABLE user (
+        name TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        is_admin INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    """,
+)
+
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    title: str
+    slug: str
+    token: str
+    created_at: str
+    archived_at: str | None
+    image_count: int = 0
+
+    @property
+    def archived(self) -> bool:
+        return self.archived_at is not None
+
+    def gallery_path(self, public_index: bool = True) -> str:
+        """Path of the job's page under ``output/``; private sites add an unguessable token."""
+        return f"jobs/{self.id}-{self.slug if public_index else self.token}/"
+
+
+@dataclass(frozen=True)
+class Image:
+    id: int
+    job_id: int
+    filename: str
+    description: str
+    timestamp: str
+    location: str | None
+    tags: str
+    sha256: str
+    byte_size: int
+    width: int
+    height: int
+    taken_at: str | None
+    uploaded_by: str | None
+    compressed_at: str | None
+
+    @property
+    def tag_list(self) -> list[str]:
+        return split_tags(self.tags)
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    password_hash: str
+    is_admin: bool
+    created_at: str
+
+
+def record(cls, row: sqlite3.Row | None):
+    if row is None:
+        return None
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: row[k] for k in row if k in names})
+
+
+def now_iso() -> str:
+    """UTC time stamp as stored in every ``*_at`` column."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def split_tags(text: str) -> list[str]:
+    return [t for t in (part.strip() for part in (text or "").split(",")) if t]
+
+
+def normalize_tags(text: str | None) -> str:
+    """Comma-separated, trimmed, de-duplicated tags in their first-seen order."""
+    seen: dict[str, None] = {}
+    for tag in split_tags(text or ""):
+        seen.setdefault(tag, None)
+    return ",".join(seen)
+
+
+def slugify(title: str) -> str:
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
+    return slug[:40].rstrip("-") or "job"
+
+
+# ---------------------------------------------------------------- connections
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating and migrating if needed) the database at ``path``."""
+    ensure_dir(path.parent)
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    migrate(conn)
+    return conn
+
+
+@contextlib.contextmanager
+def open_db(path: Path) -> Iterator[sqlite3.Connection]:
+    conn = connect(path)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction that takes the write lock up front (``BEGIN IMMEDIATE``)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Apply the migrations this file has not yet seen, each in its own transaction."""
+    if schema_version(conn) >= len(MIGRATIONS):
+        return
+    with write(conn):
+        for version in range(schema_version(conn), len(MIGRATIONS)):
+            for statement in split_statements(MIGRATIONS[version]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+
+
+def split_statements(script: str) -> list[str]:
+    """``executescript`` would commit our transaction, so run statements one by one."""
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+# ---------------------------------------------------------------- jobs
+
+JOB_COLUMNS = "job.id, job.title, job.slug, job.token, job.created_at, job.archived_at"
+JOB_WITH_COUNT = f"""
+    SELECT {JOB_COLUMNS}, (SELECT COUNT(*) FROM job_image WHERE job_image.job_id = job.id) AS image_count
+    FROM job
+"""
+
+
+def create_job(conn: sqlite3.Connection, title: str) -> Job:
+    with write(conn):
+        cursor = conn.execute(
+            "INSERT INTO job (title, slug, token, created_at) VALUES (?, ?, ?, ?)",
+            (title, slugify(title), secrets.token_hex(12), now_iso()),
+        )
+    return get_job(conn, cursor.lastrowid)
+
+
+def get_job(conn: sqlite3.Connection, job_id: int, live: bool = False) -> Job:
+    """The job with ``job_id``; NotFound when missing (or archived, with ``live``)."""
+    job = record(Job, conn.execute(f"{JOB_WITH_COUNT} WHERE job.id = ?", (job_id,)).fetchone())
+    if job is None or (live and job.archived):
+        raise NotFound(f"job {job_id} does not exist" if job is None else f"job {job_id} is archived")
+    return job
+
+
+def list_jobs(conn: sqlite3.Connection, live_only: bool = False) -> list[Job]:
+    """Jobs newest first (by creation)."""
+    where = "WHERE job.archived_at IS NULL" if live_only else ""
+    rows = conn.execute(f"{JOB_WITH_COUNT} {where} ORDER BY job.created_at DESC, job.id DESC")
+    return [record(Job, row) for row in rows]
+
+
+def set_archived(conn: sqlite3.Connection, job_id: int, archived_at: str | None) -> None:
+    """Mark a job archived at a time, or live again with None."""
+    with write(conn):
+        conn.execute("UPDATE job SET archived_at = ? WHERE id = ?", (archived_at, job_id))
+
+
+def jobs_idle_since(conn: sqlite3.Connection, cutoff: str) -> list[Job]:
+    """Live jobs with no job creation or upload after ``cutoff``: candidates for archival."""
+    rows = conn.execute(
+        f"""{JOB_WITH_COUNT}
+        WHERE job.archived_at IS NULL AND job.created_at < :cutoff
+          AND NOT EXISTS (SELECT 1 FROM job_image i WHERE i.job_id = job.id AND i.timestamp >= :cutoff)
+        ORDER BY job.id""",
+        {"cutoff": cutoff},
+    )
+    return [record(Job, row) for row in rows]
+
+
+def restore_job(conn: sqlite3.Connection, job: Job, images: list[Image]) -> None:
+    """Put back a job and its rows under their original ids (idempotent)."""
+    with write(conn):
+        conn.execute(
+            """INSERT INTO job (id, title, slug, token, created_at, archived_at) VALUES (?, ?, ?, ?, ?, NULL)
+               ON CONFLICT (id) DO UPDATE SET archived_at = NULL""",
+            (job.id, job.title, job.slug, job.token, job.created_at),
+        )
+        for image in images:
+            insert_image_row(conn, image)
+
+
+# ---------------------------------------------------------------- images
+
+IMAGE_ORDER = "ORDER BY COALESCE(taken_at, timestamp), id"
+
+
+def insert_image(conn: sqlite3.Connection, **values) -> Image:
+    """Insert one image row and commit it; the master file must already be durable."""
+    values.setdefault("timestamp", now_iso())
+    values["tags"] = normalize_tags(values.get("tags"))
+    values["description"] = values.get("description") or ""
+    names = ", ".join(values)
+    marks = ", ".join(f":{name}" for name in values)
+    with write(conn):
+        cursor = conn.execute(f"INSERT INTO job_image ({names}) VALUES ({marks})", values)
+    return get_image(conn, cursor.lastrowid)
+
+
+def insert_image_row(conn: sqlite3.Connection, image: Image) -> None:
+    """Insert a full row with its id inside the caller's transaction; a row already there is kept."""
+    values = {f.name: getattr(image, f.name) for f in fields(Image)}
+    names = ", ".join(values)
+    marks = ", ".join(f":{name}" for name in values)
+    conn.execute(f"INSERT INTO job_image ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING", values)
+
+
+def get_image(conn: sqlite3.Connection, image_id: int) -> Image:
+    image = record(Image, conn.execute("SELECT * FROM job_image WHERE id = ?", (image_id,)).fetchone())
+    if image is None:
+        raise NotFound(f"image {image_id} does not exist")
+    return image
+
+
+def find_by_hash(conn: sqlite3.Connection, job_id: int, sha256: str) -> Image | None:
+    row = conn.execute("SELECT * FROM job_image WHERE job_id = ? AND sha256 = ?", (job_id, sha256)).fetchone()
+    return record(Image, row)
+
+
+def list_images(conn: sqlite3.Connection, job_id: int) -> list[Image]:
+    """A job's images in gallery order: capture time (upload time when unknown), then id."""
+    rows = conn.execute(f"SELECT * FROM job_image WHERE job_id = ? {IMAGE_ORDER}", (job_id,))
+    return [record(Image, row) for row in rows]
+
+
+def delete_image(conn: sqlite3.Connection, image_id: int) -> Image:
+    """Delete one image row; its files become orphans that cleanup and the next build remove."""
+    with write(conn):
+        image = get_image(conn, image_id)
+        conn.execute("DELETE FROM job_image WHERE id = ?", (image_id,))
+    return image
+
+
+def delete_image_row(conn: sqlite3.Connection, job_id: int, filename: str) -> None:
+    """Drop a row whose master is gone (cleanup)."""
+    with write(conn):
+        conn.execute("DELETE FROM job_image WHERE job_id = ? AND filename = ?", (job_id, filename))
+
+
+def image_files(conn: sqlite3.Connection) -> set[tuple[int, str]]:
+    """Every (job_id, filename) that has a row, for orphan detection."""
+    return {(row[0], row[1]) for row in conn.execute("SELECT job_id, filename FROM job_image")}
+
+
+def images_to_compress(conn: sqlite3.Connection, cutoff: str) -> list[Image]:
+    """Live jobs' images uploaded before ``cutoff`` and never recompressed."""
+    rows = conn.execute(
+        f"""SELECT job_image.* FROM job_image JOIN job ON job.id = job_image.job_id
+            WHERE job.archived_at IS NULL AND job_image.compressed_at IS NULL AND job_image.timestamp < ?
+            {IMAGE_ORDER}""",
+        (cutoff,),
+    )
+    return [record(Image, row) for row in rows]
+
+
+def mark_compressed(conn: sqlite3.Connection, image_id: int, byte_size: int | None) -> None:
+    """Record that an image was looked at by compress; ``byte_size`` is None when it was kept as is."""
+    with write(conn):
+        conn.execute(
+            "UPDATE job_image SET compressed_at = ?, byte_size = COALESCE(?, byte_size) WHERE id = ?",
+            (now_iso(), byte_size, image_id),
+        )
+
+
+# ---------------------------------------------------------------- users
+
+
+def save_user(conn: sqlite3.Connection, name: str, password_hash: str, is_admin: bool) -> bool:
+    """Create a user or reset its password and role; True when the user is new."""
+    with write(conn):
+        existed = conn.execute("SELECT 1 FROM user WHERE name = ?", (name,)).fetchone() is not None
+        conn.execute(
+            """INSERT INTO user (name, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?)
+               ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, is_admin = excluded.is_admin""",
+            (name, password_hash, int(is_admin), now_iso()),
+        )
+    return not existed
+
+
+def get_user(conn: sqlite3.Connection, name: str) -> User | None:
+    row = conn.execute("SELECT * FROM user WHERE name = ?", (name,)).fetchone()
+    return None if row is None else User(row["name"], row["password_hash"], bool(row["is_admin"]), row["created_at"])
+
+
+def count_users(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT COUNT(*) FROM user").fetchone()[0]

@@ -1,0 +1,1 @@
+"""Keeping a box healthy for years: cleanup, recompression, archival, backup."""

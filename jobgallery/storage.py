@@ -1,0 +1,109 @@
+"""Where files live, and the one way every file is written.
+
+Every write goes through a temp file in the target's own folder, is fsynced,
+renamed over the target and the folder fsynced, so a power cut leaves either
+the old file or the new one, never half of either. Temp files carry a fixed
+prefix so that cleanup can recognise the leftovers of a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+TEMP_PREFIX = ".tmp-"
+
+
+def masters_root(data_dir: Path) -> Path:
+    return data_dir / "images"
+
+
+def job_folder(data_dir: Path, job_id: int) -> Path:
+    """The folder of one job's masters: ``<data>/images/job_<id>``."""
+    return masters_root(data_dir) / f"job_{int(job_id)}"
+
+
+def master_path(data_dir: Path, job_id: int, filename: str) -> Path:
+    return job_folder(data_dir, job_id) / safe_name(filename)
+
+
+def safe_name(filename: str) -> str:
+    """Refuse anything but a plain file name; names come from our own rows, but stay careful."""
+    if not filename or "/" in filename or "\\" in filename or filename in (".", "..") or "\0" in filename:
+        raise ValueError(f"not a plain file name: {filename!r}")
+    return filename
+
+
+def is_temp(name: str) -> bool:
+    return name.startswith(TEMP_PREFIX)
+
+
+def temp_path(folder: Path, hint: str = "") -> Path:
+    """A fresh temp name in ``folder`` that cleanup recognises as a leftover."""
+    return folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}{hint}"
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename or unlink in ``folder`` durable."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def ensure_dir(folder: Path) -> Path:
+    """Create ``folder`` (and parents) and make the new entry durable."""
+    if not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        fsync_dir(folder.parent)
+    return folder
+
+
+@contextlib.contextmanager
+def atomic_writer(target: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
+    """Yield a binary file that replaces ``target`` only when the block ends without error."""
+    folder = ensure_dir(target.parent)
+    tmp = temp_path(folder, target.suffix)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(folder)
+
+
+def atomic_write(target: Path, data: bytes | Iterable[bytes], mode: int = 0o644) -> None:
+    """Write ``data`` (bytes or chunks) to ``target`` atomically and durably."""
+    with atomic_writer(target, mode) as handle:
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            handle.write(data)
+        else:
+            for chunk in data:
+                handle.write(chunk)
+
+
+def publish_file(tmp: Path, target: Path) -> None:
+    """Durably move an already-fsynced temp file over ``target`` in the same folder."""
+    os.replace(tmp, target)
+    fsync_dir(target.parent)
+
+
+def remove_file(path: Path) -> bool:
+    """Unlink ``path`` durably; False when it was already gone."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    fsync_dir(path.parent)
+    return True
