@@ -119,7 +119,7 @@ def record(cls, row: sqlite3.Row | None):
     if row is None:
         return None
     names = {f.name for f in fields(cls)}
-    return cls(**{k: row[k] for k in row if k in names})
+    return cls(**{k: v for k, v in dict(row).items() if k in names})
 
 
 def now_iso() -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,9 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def cli_command() -> list[str]:
+    """The installed ``jobgallery`` console script of the Python running the tests."""
+    script = Path(sys.executable).with_name("jobgallery")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "jobgallery"]

@@ -1,0 +1,71 @@
+"""Atomic writes and the lock: nothing half-written, nothing left behind."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from jobgallery import locks, storage
+from jobgallery.errors import LockBusy
+
+
+def test_atomic_write_replaces_the_whole_file(tmp_path: Path) -> None:
+    target = tmp_path / "deep" / "page.html"
+    storage.atomic_write(target, b"old")
+    storage.atomic_write(target, [b"n", b"ew"])
+    assert target.read_bytes() == b"new"
+    assert [p.name for p in target.parent.iterdir()] == ["page.html"]
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "page.html"
+    storage.atomic_write(target, b"old")
+
+    def chunks():
+        yield b"half"
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        storage.atomic_write(target, chunks())
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["page.html"]
+
+
+def test_temp_files_are_recognisable(tmp_path: Path) -> None:
+    temp = storage.temp_path(tmp_path, ".jpg")
+    assert storage.is_temp(temp.name) and temp.parent == tmp_path
+    assert not storage.is_temp("img_20260101_000000_abcdef012345.jpg")
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "..\\x", "x\0y"])
+def test_master_paths_refuse_anything_but_a_plain_name(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ValueError):
+        storage.master_path(tmp_path, 1, name)
+
+
+def test_master_layout(tmp_path: Path) -> None:
+    assert storage.master_path(tmp_path, 7, "a.jpg") == tmp_path / "images" / "job_7" / "a.jpg"
+
+
+def test_lock_excludes_a_second_holder(tmp_path: Path) -> None:
+    held = threading.Event()
+    release = threading.Event()
+
+    def holder() -> None:
+        with locks.maintenance_lock(tmp_path):
+            held.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(5)
+    with pytest.raises(LockBusy), locks.maintenance_lock(tmp_path, wait=False):
+        pass
+    started = time.monotonic()
+    threading.Timer(0.3, release.set).start()
+    with locks.maintenance_lock(tmp_path, timeout=5):
+        assert time.monotonic() - started >= 0.25
+    thread.join()
