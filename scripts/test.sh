@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Set up everything the test suite needs and run all of it.
+# Debian packages: nginx (real proxy tests), chromium (browser tests), systemd (unit checks).
+# Python: the package itself (not editable, as users get it) with its test extra, in .venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/debian-packages.sh
+ensure_packages \
+    "python3 -c 'import venv, ensurepip'":python3-venv \
+    "command -v nginx || test -x /usr/sbin/nginx":nginx \
+    "command -v chromium":chromium \
+    "command -v systemd-analyze":systemd
+[ -x .venv/bin/pip ] || python3 -m venv .venv
+.venv/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps .
+.venv/bin/pip install --quiet --disable-pip-version-check ".[test]"
+PATH="/usr/sbin:$PATH" exec .venv/bin/pytest "$@"
