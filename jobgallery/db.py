@@ -241,6 +241,21 @@ def set_archived(conn: sqlite3.Connection, job_id: int, archived_at: str | None)
         conn.execute("UPDATE job SET archived_at = ? WHERE id = ?", (archived_at, job_id))
 
 
+def archive_if_unchanged(conn: sqlite3.Connection, job_id: int, image_ids: set[int], archived_at: str) -> bool:
+    """Mark a live job archived only if its images are exactly ``image_ids`` (those in its archive file).
+
+    An upload that lands while the archive is written changes the set, and the
+    job stays live rather than losing the new photo.
+    """
+    with write(conn):
+        live = conn.execute("SELECT 1 FROM job WHERE id = ? AND archived_at IS NULL", (job_id,)).fetchone()
+        current = {row[0] for row in conn.execute("SELECT id FROM job_image WHERE job_id = ?", (job_id,))}
+        if live is None or current != image_ids:
+            return False
+        conn.execute("UPDATE job SET archived_at = ? WHERE id = ?", (archived_at, job_id))
+    return True
+
+
 def jobs_idle_since(conn: sqlite3.Connection, cutoff: str) -> list[Job]:
     """Live jobs with no job creation or upload after ``cutoff``: candidates for archival."""
     rows = conn.execute(
@@ -272,14 +287,23 @@ IMAGE_ORDER = "ORDER BY COALESCE(taken_at, timestamp), id"
 
 def insert_image(conn: sqlite3.Connection, **values) -> Image:
     """Insert one image row and commit it; the master file must already be durable."""
+    with write(conn):
+        image_id = add_image(conn, **values)
+    return get_image(conn, image_id)
+
+
+def add_image(conn: sqlite3.Connection, **values) -> int:
+    """Insert one image row inside the caller's ``write`` transaction; return its id.
+
+    Ingest checks for a duplicate, publishes the master and inserts the row in
+    one transaction, so two uploads of the same bytes cannot both be stored.
+    """
     values.setdefault("timestamp", now_iso())
     values["tags"] = normalize_tags(values.get("tags"))
     values["description"] = values.get("description") or ""
     names = ", ".join(values)
     marks = ", ".join(f":{name}" for name in values)
-    with write(conn):
-        cursor = conn.execute(f"INSERT INTO job_image ({names}) VALUES ({marks})", values)
-    return get_image(conn, cursor.lastrowid)
+    return conn.execute(f"INSERT INTO job_image ({names}) VALUES ({marks})", values).lastrowid
 
 
 def insert_image_row(conn: sqlite3.Connection, image: Image) -> None:
@@ -325,6 +349,21 @@ def delete_image_row(conn: sqlite3.Connection, job_id: int, filename: str) -> No
 def image_files(conn: sqlite3.Connection) -> set[tuple[int, str]]:
     """Every (job_id, filename) that has a row, for orphan detection."""
     return {(row[0], row[1]) for row in conn.execute("SELECT job_id, filename FROM job_image")}
+
+
+def image_exists(conn: sqlite3.Connection, job_id: int, filename: str) -> bool:
+    """Whether a row names this master; cleanup asks again just before it deletes a file."""
+    row = conn.execute("SELECT 1 FROM job_image WHERE job_id = ? AND filename = ?", (job_id, filename)).fetchone()
+    return row is not None
+
+
+def live_images(conn: sqlite3.Connection) -> list[Image]:
+    """Every image of a live job: cleanup looks for rows whose master is missing."""
+    rows = conn.execute(
+        """SELECT job_image.* FROM job_image JOIN job ON job.id = job_image.job_id
+           WHERE job.archived_at IS NULL ORDER BY job_image.id"""
+    )
+    return [record(Image, row) for row in rows]
 
 
 def images_to_compress(conn: sqlite3.Connection, cutoff: str) -> list[Image]:

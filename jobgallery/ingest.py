@@ -1,0 +1,291 @@
+"""One photo in: the only path by which a photo enters the system.
+
+The steps, in the order that keeps every failure harmless:
+
+1. check the user's text and that the job is live (nothing written yet);
+2. stream the bytes into a temp file in the job's folder, hashing as they
+   pass (never the whole file in memory), and fsync it;
+3. a photo already in the job with the same hash is a duplicate: drop the
+   temp, answer with the existing row;
+4. prove by content that it is a whole, allowed image and read its EXIF
+   (optionally shrink the master);
+5. in one write transaction: look for a duplicate again (two uploads of the
+   same bytes at once), move the file into place durably, insert the row.
+
+A failure before step 5 removes the temp file; a failure in step 5 removes
+the published file. A crash leaves at most a temp file or a file without a
+row, both of which cleanup removes; never a row without its file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import sqlite3
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from jobgallery import db, images, storage
+from jobgallery.config import Config
+from jobgallery.errors import EmptyUpload, JobGalleryError, TooLarge, UsageError
+
+log = logging.getLogger("jobgallery.ingest")
+
+CHUNK = 1024 * 1024
+MAX_DESCRIPTION = 2000
+MAX_TAGS = 20
+MAX_TAG_LENGTH = 50
+ALLOWED_CONTROLS = "\n\t"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    image: db.Image
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class Staged:
+    """Uploaded bytes copied under a temp name into the job's folder and fsynced; not yet checked."""
+
+    temp: Path
+    sha256: str
+    byte_size: int
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A staged upload proven to be a photo; ``temp`` holds the master to publish."""
+
+    temp: Path
+    sha256: str
+    byte_size: int
+    info: images.PhotoInfo
+
+
+@dataclass(frozen=True)
+class Details:
+    """What the uploader says about a photo, already checked."""
+
+    description: str = ""
+    tags: str = ""
+    uploaded_by: str | None = None
+
+
+# ---------------------------------------------------------------- the public entry points
+
+
+def ingest_stream(
+    config: Config,
+    conn: sqlite3.Connection,
+    job_id: int,
+    stream: BinaryIO,
+    *,
+    description: str = "",
+    tags: str = "",
+    uploaded_by: str | None = None,
+    max_bytes: int | None = None,
+) -> IngestResult:
+    """Store one uploaded photo read from ``stream`` in job ``job_id``, or raise and store nothing."""
+    details = clean_details(description, tags, uploaded_by)
+    db.get_job(conn, job_id, live=True)
+    staged = stage(storage.job_folder(config.paths.data, job_id), stream, max_bytes)
+    return finish(config, conn, job_id, staged, details)
+
+
+def ingest_path(
+    config: Config,
+    conn: sqlite3.Connection,
+    job_id: int,
+    path: Path,
+    *,
+    description: str = "",
+    tags: str = "",
+    uploaded_by: str | None = None,
+) -> IngestResult:
+    """Store the photo at ``path`` (which is copied, never moved) in job ``job_id``."""
+    try:
+        stream = open(path, "rb")  # noqa: SIM115 - closed below, after the error mapping
+    except OSError as exc:
+        raise JobGalleryError(f"cannot read {path}: {exc.strerror or exc}") from None
+    with stream:
+        return ingest_stream(config, conn, job_id, stream, description=description, tags=tags, uploaded_by=uploaded_by)
+
+
+def finish(config: Config, conn: sqlite3.Connection, job_id: int, staged: Staged, details: Details) -> IngestResult:
+    """Steps 3 to 5 for a staged upload; the temp file is gone afterwards whatever happens."""
+    try:
+        existing = db.find_by_hash(conn, job_id, staged.sha256)
+        if existing is None:
+            prepared = prepare(staged, config.images.max_pixels, config.images.master_max_px)
+    except BaseException:
+        discard(staged.temp)
+        raise
+    if existing is not None:
+        discard(staged.temp)
+        return IngestResult(existing, True)
+    return store(conn, job_id, prepared, details)
+
+
+# ---------------------------------------------------------------- checking the user's text
+
+
+def clean_details(description: str | None, tags: str | None, uploaded_by: str | None = None) -> Details:
+    """Refuse text that would not fit a gallery page; normalise line ends and spaces."""
+    description = (description or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+    if len(description) > MAX_DESCRIPTION:
+        raise UsageError(f"a description may have at most {MAX_DESCRIPTION} characters")
+    if has_controls(description, ALLOWED_CONTROLS):
+        raise UsageError("a description may not contain control characters")
+    tag_list = [" ".join(tag.split()) for tag in db.split_tags(tags or "")]
+    if len(tag_list) > MAX_TAGS:
+        raise UsageError(f"a photo may have at most {MAX_TAGS} tags")
+    if any(len(tag) > MAX_TAG_LENGTH for tag in tag_list):
+        raise UsageError(f"a tag may have at most {MAX_TAG_LENGTH} characters")
+    if any(has_controls(tag) for tag in tag_list):
+        raise UsageError("a tag may not contain control characters")
+    return Details(description, ",".join(tag_list), uploaded_by)
+
+
+def has_controls(text: str, allowed: str = "") -> bool:
+    return any((ord(ch) < 32 or ord(ch) == 127) and ch not in allowed for ch in text)
+
+
+# ---------------------------------------------------------------- step 2: bytes to a temp file
+
+
+def stage(folder: Path, stream: BinaryIO, max_bytes: int | None = None) -> Staged:
+    """Copy ``stream`` in chunks to a fsynced temp file in ``folder``, hashing as it goes."""
+    chunk = stream.read(CHUNK)
+    if not chunk:
+        raise EmptyUpload("the file is empty")
+    temp = storage.temp_path(storage.ensure_dir(folder))
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with open(temp, "xb", buffering=0) as handle:
+            while chunk:
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
+                    raise TooLarge(f"the file is larger than {max_bytes} bytes")
+                digest.update(chunk)
+                handle.write(chunk)
+                chunk = stream.read(CHUNK)
+            os.fsync(handle.fileno())
+    except BaseException:
+        discard(temp)
+        raise
+    return Staged(temp, digest.hexdigest(), size)
+
+
+def discard(temp: Path) -> None:
+    """Remove a temp file that will never be published (already gone is fine)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temp)
+
+
+# ---------------------------------------------------------------- step 4: prove it is a photo
+
+
+def prepare(staged: Staged, max_pixels: int, master_max_px: int = 0) -> Prepared:
+    """Validate and read a staged file; with ``master_max_px``, swap in a smaller master.
+
+    Needs no database, so bulk import runs it in worker processes. On
+    success only ``Prepared.temp`` is left; on failure only ``staged.temp``.
+    """
+    info = images.inspect(staged.temp, max_pixels)
+    if not master_max_px or max(info.width, info.height) <= master_max_px:
+        return Prepared(staged.temp, staged.sha256, staged.byte_size, info)
+    return shrink(staged, info, max_pixels, master_max_px)
+
+
+def shrink(staged: Staged, info: images.PhotoInfo, max_pixels: int, master_max_px: int) -> Prepared:
+    """Write the smaller master beside the staged file, then drop the staged one.
+
+    The hash stays that of the bytes as uploaded, so uploading the original
+    again is still recognised as a duplicate.
+    """
+    smaller = storage.temp_path(staged.temp.parent)
+    try:
+        with open(smaller, "xb") as handle:
+            width, height = images.shrink_master(staged.temp, handle, master_max_px, max_pixels)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        discard(smaller)
+        raise
+    discard(staged.temp)
+    if info.orientation in images.QUARTER_TURNS:
+        width, height = height, width
+    return Prepared(smaller, staged.sha256, smaller.stat().st_size, replace(info, width=width, height=height))
+
+
+# ---------------------------------------------------------------- step 5: file, then row
+
+
+def master_name(sha256: str, extension: str, now: datetime | None = None) -> str:
+    """``img_<YYYYmmdd_HHMMSS>_<12 hex of sha256>.<ext>``, upload time in UTC.
+
+    Two names can only meet for the same second and the same 48-bit hash
+    prefix, in practice only for the same bytes, which dedupe turns away first.
+    """
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d_%H%M%S")
+    return f"img_{stamp}_{sha256[:12]}.{extension}"
+
+
+def store(conn: sqlite3.Connection, job_id: int, prepared: Prepared, details: Details) -> IngestResult:
+    """Publish the master and insert its row in one write transaction; undo the file if the row fails."""
+    target = prepared.temp.parent / master_name(prepared.sha256, prepared.info.extension)
+    published = False
+    try:
+        with db.write(conn):
+            db.get_job(conn, job_id, live=True)
+            existing = db.find_by_hash(conn, job_id, prepared.sha256)
+            if existing is None:
+                storage.publish_file(prepared.temp, target)
+                published = True
+                image_id = db.add_image(conn, **row_values(job_id, target.name, prepared, details))
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if published:
+            storage.remove_file(target)
+        else:
+            discard(prepared.temp)
+        raise
+    if existing is not None:
+        discard(prepared.temp)
+        log.debug("job %d: %s is already stored as %s", job_id, prepared.sha256[:12], existing.filename)
+        return IngestResult(existing, True)
+    image = db.get_image(conn, image_id)
+    log.info(
+        "job %d: stored %s (%s %dx%d, %d bytes)",
+        job_id,
+        image.filename,
+        prepared.info.format,
+        image.width,
+        image.height,
+        image.byte_size,
+    )
+    return IngestResult(image, False)
+
+
+def row_values(job_id: int, filename: str, prepared: Prepared, details: Details) -> dict:
+    info = prepared.info
+    return {
+        "job_id": job_id,
+        "filename": filename,
+        "description": details.description,
+        "tags": details.tags,
+        "sha256": prepared.sha256,
+        "byte_size": prepared.byte_size,
+        "width": info.width,
+        "height": info.height,
+        "taken_at": info.taken_at,
+        "location": info.location,
+        "uploaded_by": details.uploaded_by,
+    }
