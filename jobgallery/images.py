@@ -128,7 +128,7 @@ def open_image(path: Path, max_pixels: int) -> Iterator[Image.Image]:
     """
     claimed = signature_format(path)
     if claimed is None:
-        raise UnsupportedImage("not a supported image: send a JPEG, PNG, WebP or HEIC photo")
+        raise UnsupportedImage("not a supported image: JPEG, PNG, WebP or HEIC expected")
     allow_pixels(max_pixels)
     bomb_warnings_are_errors()
     try:

@@ -1,12 +1,15 @@
-"""``jobgallery import FOLDER --job ID``."""
+"""``jobgallery import FOLDER --job ID [--description TEXT] [--tags a,b]``."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
+from jobgallery import db, importer, ingest
 from jobgallery.cli.commands import add_command
 from jobgallery.config import Config
-from jobgallery.errors import JobGalleryError
+from jobgallery.progress import Progress
 
 
 def register(commands) -> None:
@@ -24,4 +27,29 @@ def register(commands) -> None:
 
 
 def run_import(args: argparse.Namespace, config: Config) -> int:
-    raise JobGalleryError("import is not implemented yet")
+    details = ingest.clean_details(args.description, args.tags)
+    with db.open_db(config.db_path) as conn:
+        db.get_job(conn, args.job, live=True)
+        found = importer.scan(Path(args.folder))
+        with Progress(len(found.files), "importing") as progress:
+            report = importer.import_files(config, conn, args.job, found, details, progress.advance)
+    print_report(report)
+    if report.refused:
+        print(f"jobgallery: {len(report.refused)} file(s) refused", file=sys.stderr)
+        return 1
+    return 0
+
+
+def print_report(report: importer.ImportReport) -> None:
+    """Each refused file with its reason, then the totals on the last line."""
+    for name, reason in sorted(report.refused):
+        print(f"refused {printable(name)}: {reason}")
+    totals = f"imported {len(report.imported)}, duplicates {len(report.duplicates)}, refused {len(report.refused)}"
+    if report.skipped:
+        totals += f", skipped {len(report.skipped)} sidecar file(s)"
+    print(totals)
+
+
+def printable(name: str) -> str:
+    """File names may hold control characters or undecodable bytes; never send those to a terminal."""
+    return "".join(ch if ch.isprintable() else "?" for ch in name)

@@ -1,0 +1,246 @@
+"""Bulk import: every photo under a folder into one job (``jobgallery import``).
+
+A crew lead copies a phone's or camera's card at the end of the day. The
+main process walks the folder, copies each file into the job's folder under
+a temp name while hashing it (I/O) and turns away duplicates at once; worker
+processes prove the rest are photos and read their EXIF (CPU); the main
+process then stores each one exactly as an upload is stored. At most two
+files per worker are in flight, so memory and temp space stay bounded
+however big the card is.
+
+Hidden files and folders are skipped, and so are sidecar files that
+describe a photo rather than being one (XMP, AAE, THM...). Every other file
+is tried and, if it is not a supported photo, refused with its reason, so a
+video or a RAW file left on the card is reported rather than silently lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jobgallery import db, ingest, storage
+from jobgallery.config import Config
+from jobgallery.errors import EmptyUpload, JobGalleryError, UsageError
+
+# Files that only describe a photo or a video beside them; importing them is never wanted.
+SIDECAR_SUFFIXES = frozenset({".xmp", ".aae", ".thm", ".lrv", ".json", ".dop", ".pp3"})
+SIDECAR_NAMES = frozenset({"thumbs.db", "desktop.ini"})
+# Below this many files, starting worker processes costs more than it saves.
+POOL_MIN_FILES = 8
+IN_FLIGHT_PER_WORKER = 2
+
+Checker = Callable[[ingest.Staged], Future]
+
+
+@dataclass
+class Scan:
+    """What a walk of the folder found: files to try, sidecars skipped, places it could not read."""
+
+    folder: Path
+    files: list[Path] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+
+    def name(self, path: Path | str) -> str:
+        return Path(path).relative_to(self.folder).as_posix()
+
+
+@dataclass
+class ImportReport:
+    """Per-file outcome of an import, by name relative to the folder."""
+
+    imported: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- finding the files
+
+
+def is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def is_sidecar(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in SIDECAR_NAMES or os.path.splitext(lowered)[1] in SIDECAR_SUFFIXES
+
+
+def scan(folder: Path) -> Scan:
+    """Walk ``folder`` recursively in name order (symlinked folders are not followed)."""
+    if not folder.is_dir():
+        raise UsageError(f"{folder} is not a folder")
+    found = Scan(folder)
+
+    def unreadable(error: OSError) -> None:
+        found.refused.append((found.name(error.filename), f"cannot read this folder: {error.strerror}"))
+
+    for root, dirs, files in os.walk(folder, onerror=unreadable):
+        dirs[:] = sorted(d for d in dirs if not is_hidden(d))
+        for name in sorted(files):
+            path = Path(root) / name
+            if is_hidden(name):
+                continue
+            if is_sidecar(name):
+                found.skipped.append(found.name(path))
+            elif path.is_file():
+                found.files.append(path)
+            else:
+                found.refused.append((found.name(path), "not a regular file"))
+    return found
+
+
+# ---------------------------------------------------------------- importing them
+
+
+def import_files(
+    config: Config,
+    conn: sqlite3.Connection,
+    job_id: int,
+    found: Scan,
+    details: ingest.Details,
+    on_done: Callable[[], object] | None = None,
+) -> ImportReport:
+    """Ingest every file of ``found`` into job ``job_id``; ``on_done`` is called once per file."""
+    db.get_job(conn, job_id, live=True)
+    run = ImportRun(config, conn, job_id, found, details, on_done or (lambda: None))
+    with checker(config, len(found.files)) as check:
+        run.all(check, in_flight=IN_FLIGHT_PER_WORKER * worker_count(config, len(found.files)))
+    return run.report
+
+
+class ImportRun:
+    """One import's state: the report so far and the files being checked."""
+
+    def __init__(
+        self,
+        config: Config,
+        conn: sqlite3.Connection,
+        job_id: int,
+        found: Scan,
+        details: ingest.Details,
+        on_done: Callable[[], object],
+    ) -> None:
+        self.conn = conn
+        self.job_id = job_id
+        self.found = found
+        self.details = details
+        self.on_done = on_done
+        self.folder = storage.job_folder(config.paths.data, job_id)
+        self.report = ImportReport(skipped=list(found.skipped), refused=list(found.refused))
+        self.pending: dict[Future, tuple[str, ingest.Staged]] = {}
+
+    def all(self, check: Checker, in_flight: int) -> None:
+        """Stage each file, hand it to ``check``, store results as they come; no temp left on any exit."""
+        try:
+            for path in self.found.files:
+                self.stage(path, check)
+                while len(self.pending) >= in_flight:
+                    self.collect(wait(self.pending, return_when=FIRST_COMPLETED).done)
+            while self.pending:
+                self.collect(wait(self.pending, return_when=FIRST_COMPLETED).done)
+        except BrokenProcessPool:
+            raise JobGalleryError("a worker process died while checking photos (out of memory?)") from None
+        finally:
+            for future, (_name, staged) in self.pending.items():
+                future.cancel()
+                ingest.discard(staged.temp)
+
+    def stage(self, path: Path, check: Checker) -> None:
+        """Copy one file in; a duplicate is answered at once, anything else goes to ``check``."""
+        name = self.found.name(path)
+        staged = self.copy(name, path)
+        if staged is None:
+            return
+        if db.find_by_hash(self.conn, self.job_id, staged.sha256) is not None:
+            ingest.discard(staged.temp)
+            self.done(self.report.duplicates, name)
+            return
+        try:
+            self.pending[check(staged)] = (name, staged)
+        except BaseException:
+            ingest.discard(staged.temp)
+            raise
+
+    def copy(self, name: str, path: Path) -> ingest.Staged | None:
+        try:
+            with open(path, "rb") as stream:
+                return ingest.stage(self.folder, stream)
+        except EmptyUpload:
+            self.refuse(name, "the file is empty")
+        except OSError as exc:
+            self.refuse(name, f"cannot read it: {exc.strerror or exc}")
+        return None
+
+    def collect(self, finished: set[Future]) -> None:
+        for future in sorted(finished, key=list(self.pending).index):
+            name, staged = self.pending.pop(future)
+            try:
+                prepared = future.result()
+            except JobGalleryError as exc:
+                ingest.discard(staged.temp)
+                self.refuse(name, str(exc))
+                continue
+            except BaseException:
+                ingest.discard(staged.temp)
+                raise
+            result = ingest.store(self.conn, self.job_id, prepared, self.details)
+            self.done(self.report.duplicates if result.duplicate else self.report.imported, name)
+
+    def refuse(self, name: str, reason: str) -> None:
+        self.report.refused.append((name, reason))
+        self.on_done()
+
+    def done(self, outcome: list[str], name: str) -> None:
+        outcome.append(name)
+        self.on_done()
+
+
+# ---------------------------------------------------------------- where the checking runs
+
+
+def worker_count(config: Config, files: int) -> int:
+    """``build.workers`` processes (0: one per core), or none for a handful of files."""
+    if files < POOL_MIN_FILES:
+        return 1
+    return max(1, min(config.build.workers or os.cpu_count() or 1, files))
+
+
+@contextlib.contextmanager
+def checker(config: Config, files: int) -> Iterator[Checker]:
+    """A function that starts checking a staged file: in worker processes when it pays, else right here.
+
+    Workers come from ``forkserver``: forking a process that may run threads
+    (the daemon's) can deadlock.
+    """
+    limits = (config.images.max_pixels, config.images.master_max_px)
+    workers = worker_count(config, files)
+    if workers == 1:
+        yield lambda staged: run_now(ingest.prepare, staged, *limits)
+        return
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["jobgallery.ingest"])
+    pool = ProcessPoolExecutor(workers, mp_context=context)
+    try:
+        yield lambda staged: pool.submit(ingest.prepare, staged, *limits)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_now(func: Callable, *args) -> Future:
+    """Run ``func`` in this process and wrap the outcome as a finished Future."""
+    future: Future = Future()
+    try:
+        future.set_result(func(*args))
+    except JobGalleryError as exc:
+        future.set_exception(exc)
+    return future
