@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from jobgallery.cli.commands import add_command
+from jobgallery.cli.commands import add_command, one_line
 from jobgallery.config import Config
-from jobgallery.errors import JobGalleryError
 
 
 def register(commands) -> None:
     parser = add_command(commands, "build", "Bring output/ up to date (incremental).", "jobgallery build --full", build)
-    parser.add_argument("--job", type=int, metavar="ID")
-    parser.add_argument("--full", action="store_true")
+    parser.add_argument("--job", type=int, metavar="ID", help="only this job's photos and page (and the index)")
+    parser.add_argument("--full", action="store_true", help="remake every derivative and page, ignoring what is known")
 
 
 def build(args: argparse.Namespace, config: Config) -> int:
-    raise JobGalleryError("build is not implemented yet")
+    from generator.build import build_site  # imported here: Pillow and Jinja2 slow down other commands
+
+    report = build_site(config, job_id=args.job, full=args.full, progress=True)
+    for filename, reason in report.failed:
+        print(f"jobgallery: {one_line(filename)}: {reason}", file=sys.stderr)
+    print(report.summary())
+    return 0 if report.ok else 1

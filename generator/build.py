@@ -1,0 +1,289 @@
+"""The build: bring ``output/`` up to date with the database and the masters.
+
+Incremental by content: derivatives are named by a hash of their master and
+settings, pages are keyed by a hash of what they show, and the manifest
+remembers both, so a build with nothing new writes nothing. Files are
+published in an order a viewer can never catch half-done: assets, then images,
+then the pages that show them, and only then are old files removed.
+
+``build_site`` is the one entry point for the CLI, the daemon's debounced
+rebuild and the maintenance commands; it holds the maintenance lock, so two
+builds never write at once (the second waits, then finds little to do).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+
+from generator.assets import STATIC_FOLDER, collect_assets
+from generator.derivatives import KINDS, PIPELINE, PhotoResult, PhotoTask, Recipe, derivative_name
+from generator.manifest import FORMAT, Manifest, load_manifest, save_manifest
+from generator.pool import run_tasks, worker_count
+from generator.publish import list_dirs, list_names, prune_folder, remove_tree, write_if_changed
+from generator.render import Page, Renderer, index_cards, job_card, photo_view
+from jobgallery import db, locks, storage
+from jobgallery.config import Config
+from jobgallery.progress import Progress
+
+JOBS_FOLDER = "jobs"
+
+
+@dataclass
+class BuildReport:
+    """What a build did, photo by photo, for the CLI's summary line and the daemon's log."""
+
+    processed: int = 0
+    skipped: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    pages_written: int = 0
+    files_removed: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        return (
+            f"build: {self.processed} photos processed, {self.skipped} skipped, {len(self.failed)} failed; "
+            f"{self.pages_written} pages written, {self.files_removed} files removed in {self.seconds:.2f} s"
+        )
+
+
+def build_site(config: Config, job_id: int | None = None, full: bool = False, progress: bool = False) -> BuildReport:
+    """Bring ``output/`` up to date; ``job_id`` limits the work to one job (the index is still kept right).
+
+    Waits for the maintenance lock, so it is safe beside the daemon, timers and maintenance commands.
+    """
+    with locks.maintenance_lock(config.paths.data):
+        return run_build(config, job_id, full, progress)
+
+
+def run_build(config: Config, job_id: int | None = None, full: bool = False, progress: bool = False) -> BuildReport:
+    """``build_site`` for a caller that already holds the maintenance lock."""
+    started = time.monotonic()
+    build = Build(config, full)
+    # 1. read the database: every job, and the photos of the jobs this build looks at
+    build.load(job_id)
+    # 2. content-hashed CSS and JS first, since every page links to them
+    build.publish_assets()
+    # 3. derivatives missing for live jobs' photos, in a process pool when there are many
+    build.make_derivatives(progress)
+    # 4. job pages (gallery, or a stub for archived jobs), then the index: after the images they show
+    build.publish_pages()
+    # 5. files nothing references any more: old derivatives, archived jobs' images, old paths
+    build.remove_stale()
+    # 6. remember what is published, for the next build
+    save_manifest(build.output, build.manifest)
+    build.report.seconds = time.monotonic() - started
+    return build.report
+
+
+class Build:
+    """The state of one build, step by step."""
+
+    def __init__(self, config: Config, full: bool) -> None:
+        self.config = config
+        self.full = full
+        self.output = config.paths.output
+        self.report = BuildReport()
+        self.manifest: Manifest = load_manifest(self.output)
+        self.recipe = Recipe.from_config(config)
+        self.assets = collect_assets(config)
+        self.renderer = Renderer(config, {name: path for name, (path, _) in self.assets.items()})
+        self.settings = self.fingerprint()
+        self.present: dict[str, set[str]] = {}  # job folder -> names in it
+        self.wanted: dict[int, dict[str, str]] = {}  # image id -> kind -> derivative name
+        self.tasks: dict[int, tuple[db.Job, PhotoTask]] = {}
+
+    def fingerprint(self) -> str:
+        """Everything all pages depend on; when it changes, every job is looked at."""
+        parts = [FORMAT, PIPELINE, self.recipe.params("display"), self.recipe.params("thumb")]
+        parts += [self.config.gallery.public_index, self.config.gallery.title, self.renderer.fingerprint]
+        parts += sorted(path for path, _ in self.assets.values())
+        return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+    def path_of(self, job: db.Job) -> str:
+        return job.gallery_path(self.config.gallery.public_index)
+
+    # ------------------------------------------------------------ 1. load
+
+    def load(self, job_id: int | None) -> None:
+        with db.open_db(self.config.db_path) as conn:
+            if job_id is not None:
+                db.get_job(conn, job_id)
+            self.jobs = db.list_jobs(conn)
+            self.scope = self.choose_scope(job_id)
+            self.images = {job.id: db.list_images(conn, job.id) for job in self.scope if not job.archived}
+
+    def choose_scope(self, job_id: int | None) -> list[db.Job]:
+        """All jobs, or the asked-for one plus any whose published state the manifest does not match."""
+        if job_id is None or self.manifest.settings != self.settings:
+            return list(self.jobs)
+        return [job for job in self.jobs if job.id == job_id or self.out_of_date(job)]
+
+    def out_of_date(self, job: db.Job) -> bool:
+        known = self.manifest.jobs.get(str(job.id))
+        return known is None or known.get("path") != self.path_of(job) or known.get("archived") != job.archived
+
+    # ------------------------------------------------------------ 2. assets
+
+    def publish_assets(self) -> None:
+        for path, data in self.assets.values():
+            write_if_changed(self.output / path, data)
+
+    # ------------------------------------------------------------ 3. derivatives
+
+    def make_derivatives(self, progress: bool) -> None:
+        tasks = [task for job in self.scope if not job.archived for task in self.plan(job)]
+        bar = Progress(len(tasks), "building photos") if progress else None
+        workers = worker_count(self.config.build.workers)
+        try:
+            for result in run_tasks(tasks, workers):
+                self.record(result)
+                if bar:
+                    bar.advance()
+        finally:
+            if bar:
+                bar.close()
+
+    def plan(self, job: db.Job) -> list[PhotoTask]:
+        """Tasks for the photos of ``job`` whose derivatives are missing or made with other settings."""
+        path = self.path_of(job)
+        folder = self.output / path
+        present = self.present.setdefault(path, list_names(folder))
+        tasks = []
+        for image in self.images[job.id]:
+            wanted = {kind: derivative_name(image.id, image.sha256, kind, self.recipe) for kind in KINDS}
+            self.wanted[image.id] = wanted
+            entry = self.manifest.photos.get(str(image.id))
+            missing = tuple((k, n) for k, n in wanted.items() if self.full or not has_file(entry, path, k, n, present))
+            if not missing:
+                self.report.skipped += 1
+                continue
+            master = storage.job_folder(self.config.paths.data, job.id) / image.filename
+            task = PhotoTask(image.id, image.filename, str(master), str(folder), missing, self.recipe, self.max_pixels)
+            self.tasks[image.id] = (job, task)
+            tasks.append(task)
+        return tasks
+
+    @property
+    def max_pixels(self) -> int:
+        return self.config.images.max_pixels
+
+    def record(self, result: PhotoResult) -> None:
+        """Remember a photo's new derivatives in the manifest, or its failure in the report."""
+        job, task = self.tasks[result.image_id]
+        key = str(result.image_id)
+        if result.error:
+            self.report.failed.append((result.filename, result.error))
+            self.manifest.photos.pop(key, None)
+            return
+        path = self.path_of(job)
+        entry = self.manifest.photos.get(key) or {}
+        entry = entry if entry.get("dir") == path else {}
+        entry.update(job=job.id, dir=path)
+        for kind, name in task.outputs:
+            entry[kind] = [name, *result.sizes[kind]]
+            self.present[path].add(name)
+        if result.color:
+            entry["color"] = result.color
+        self.manifest.photos[key] = entry
+        self.report.processed += 1
+
+    # ------------------------------------------------------------ 4. pages
+
+    def publish_pages(self) -> None:
+        for job in self.scope:
+            path = self.path_of(job)
+            if job.archived:
+                self.publish(self.renderer.archived_page(job, path))
+                card = None
+            else:
+                photos = self.shown_photos(job)
+                self.publish(self.renderer.job_page(job, path, photos))
+                card = job_card(job, path, photos)
+            self.manifest.jobs[str(job.id)] = {"path": path, "archived": job.archived, "card": card}
+        live = [(job, self.path_of(job), self.manifest.jobs[str(job.id)]["card"]) for job in self.jobs]
+        self.publish(self.renderer.index_page(index_cards([item for item in live if not item[0].archived])))
+
+    def shown_photos(self, job: db.Job) -> list[dict]:
+        """Photos of ``job`` whose derivatives are all published, in gallery order."""
+        path = self.path_of(job)
+        views = []
+        for image in self.images[job.id]:
+            entry = self.manifest.photos.get(str(image.id))
+            wanted = self.wanted[image.id]
+            if entry and all(has_file(entry, path, k, n, self.present[path]) for k, n in wanted.items()):
+                views.append(photo_view(image, entry))
+        return views
+
+    def publish(self, page: Page) -> None:
+        """Render and write ``page`` unless the manifest shows it is already published as is."""
+        key = page.key(self.renderer.fingerprint)
+        target = self.output / page.path
+        if not self.full and self.manifest.pages.get(page.path) == key and target.is_file():
+            return
+        if write_if_changed(target, self.renderer.render(page)):
+            self.report.pages_written += 1
+        self.manifest.pages[page.path] = key
+
+    # ------------------------------------------------------------ 5. stale files
+
+    def remove_stale(self) -> None:
+        removed = prune_folder(self.output / STATIC_FOLDER, {p.split("/", 1)[1] for p, _ in self.assets.values()})
+        removed += prune_folder(self.output, set(), {n for n in list_names(self.output) if storage.is_temp(n)})
+        for job in self.scope:
+            removed += self.prune_job_folder(job)
+        removed += self.remove_old_folders()
+        self.forget_missing()
+        self.report.files_removed = removed
+
+    def prune_job_folder(self, job: db.Job) -> int:
+        """Keep a job's page and the derivatives it shows; everything else in its folder goes."""
+        path = self.path_of(job)
+        keep = {"index.html"}
+        for image in [] if job.archived else self.images[job.id]:
+            entry = self.manifest.photos.get(str(image.id))
+            if entry and entry.get("dir") == path:
+                keep.update(entry[kind][0] for kind in KINDS if kind in entry)
+        return prune_folder(self.output / path, keep)
+
+    def remove_old_folders(self) -> int:
+        """Folders of jobs that moved (public_index flipped) or no longer exist."""
+        current = {self.path_of(job) for job in self.jobs}
+        in_scope = {str(job.id) for job in self.scope}
+        everything = len(self.scope) == len(self.jobs)
+        removed = 0
+        for name in sorted(list_dirs(self.output / JOBS_FOLDER)):
+            path = f"{JOBS_FOLDER}/{name}/"
+            owner = name.split("-", 1)[0]
+            if path not in current and (everything or owner in in_scope or owner not in self.known_ids):
+                removed += remove_tree(self.output / path)
+        return removed
+
+    @property
+    def known_ids(self) -> set[str]:
+        return {str(job.id) for job in self.jobs}
+
+    def forget_missing(self) -> None:
+        """Drop manifest entries for photos no longer shown and jobs no longer in the database."""
+        known = self.known_ids
+        scoped = {job.id: job for job in self.scope}
+        shown = {str(i.id) for job in self.scope if not job.archived for i in self.images[job.id]}
+        for key, entry in list(self.manifest.photos.items()):
+            job = scoped.get(entry.get("job"))
+            if str(entry.get("job")) not in known or (job is not None and key not in shown):
+                del self.manifest.photos[key]
+        self.manifest.jobs = {k: v for k, v in self.manifest.jobs.items() if k in known}
+        paths = {v["path"] for v in self.manifest.jobs.values()}
+        self.manifest.pages = {
+            p: k for p, k in self.manifest.pages.items() if p == "index.html" or p[: -len("index.html")] in paths
+        }
+
+
+def has_file(entry: dict | None, path: str, kind: str, name: str, present: set[str]) -> bool:
+    """The manifest says ``name`` was made for this photo in folder ``path``, and it is there."""
+    return entry is not None and entry.get("dir") == path and (entry.get(kind) or [None])[0] == name and name in present

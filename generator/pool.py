@@ -1,0 +1,54 @@
+"""Running derivative tasks: in this process for a few photos, a process pool for batches.
+
+The daemon runs builds from a thread, and forking a process that has threads
+can deadlock, so the pool never uses ``fork``: workers come from a fork
+server that has imported only the imaging code (small and quick to start).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+
+from generator.derivatives import PhotoResult, PhotoTask, make_photo
+
+# Below this many photos a pool costs more to start than it saves.
+POOL_THRESHOLD = 4
+
+
+def worker_count(configured: int) -> int:
+    """``build.workers``; 0 means one per core."""
+    return configured if configured > 0 else (os.cpu_count() or 1)
+
+
+def run_tasks(tasks: Sequence[PhotoTask], workers: int) -> Iterator[PhotoResult]:
+    """Make every task's derivatives, yielding one result per task as each is done (in no set order)."""
+    if workers <= 1 or len(tasks) < POOL_THRESHOLD:
+        return in_process(tasks)
+    return in_pool(tasks, workers)
+
+
+def in_process(tasks: Sequence[PhotoTask]) -> Iterator[PhotoResult]:
+    for task in tasks:
+        yield make_photo(task)
+
+
+def pool_context() -> multiprocessing.context.BaseContext:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["generator.derivatives"])
+    return context
+
+
+def in_pool(tasks: Sequence[PhotoTask], workers: int) -> Iterator[PhotoResult]:
+    """Fan the tasks out over ``workers`` processes; a worker that dies fails its photos, not the build."""
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=pool_context()) as pool:
+        futures = {pool.submit(make_photo, task): task for task in tasks}
+        for future in as_completed(futures):
+            task = futures[future]
+            try:
+                yield future.result()
+            except BrokenProcessPool:
+                yield PhotoResult(task.image_id, task.filename, error="the worker process died (out of memory?)")

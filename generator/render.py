@@ -1,0 +1,125 @@
+"""Pages from templates: the index, a job's gallery and an archived job's stub.
+
+Each page is first described by a plain context (only JSON types), and its
+key is a hash of that context and of the templates: when the key matches the
+one the manifest remembers, the page is up to date without rendering it.
+User text reaches the templates as data, never as markup; autoescaping does
+the rest, and no user text is ever put inside a ``<script>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from jobgallery import db
+from jobgallery.config import Config
+from jobgallery.templating import make_environment, template_dirs
+
+
+@dataclass(frozen=True)
+class Page:
+    """One HTML file to publish: where, from which template, with what."""
+
+    path: str  # relative to output/, e.g. "jobs/3-roof/index.html"
+    template: str
+    context: dict
+
+    def key(self, fingerprint: str) -> str:
+        text = json.dumps([self.template, self.context], sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(f"{fingerprint}\n{text}".encode()).hexdigest()
+
+
+class Renderer:
+    """Templates of this configuration, and the parts of a context every page shares."""
+
+    def __init__(self, config: Config, asset_paths: dict[str, str]) -> None:
+        self.env = make_environment(config)
+        self.fingerprint = templates_fingerprint(config)
+        self.site = {
+            "site_title": config.gallery.title,
+            "private": not config.gallery.public_index,
+            "css": asset_paths["gallery.css"],
+            "js": asset_paths["gallery.js"],
+        }
+
+    def render(self, page: Page) -> bytes:
+        return self.env.get_template(page.template).render(page.context).encode("utf-8")
+
+    def job_page(self, job: db.Job, path: str, photos: list[dict]) -> Page:
+        context = {**self.site, "root": root_of(path), "job": {"id": job.id, "title": job.title}}
+        context.update(photos=photos, dates=date_range([p["date"] for p in photos]))
+        return Page(f"{path}index.html", "job.html", context)
+
+    def archived_page(self, job: db.Job, path: str) -> Page:
+        context = {**self.site, "root": root_of(path), "job": {"id": job.id, "title": job.title}}
+        context["archived_on"] = (job.archived_at or "")[:10]
+        return Page(f"{path}index.html", "archived.html", context)
+
+    def index_page(self, cards: list[dict]) -> Page:
+        jobs = [] if self.site["private"] else cards
+        return Page("index.html", "index.html", {**self.site, "root": "", "jobs": jobs})
+
+
+def root_of(path: str) -> str:
+    """Relative way back to ``output/`` from a page in ``path`` ("jobs/3-roof/" -> "../../")."""
+    return "../" * path.count("/")
+
+
+def templates_fingerprint(config: Config) -> str:
+    """Hash of every template a page could use, in lookup order, so editing one re-renders pages."""
+    digest = hashlib.sha256()
+    for folder in template_dirs(config):
+        for path in sorted(Path(folder).glob("*.html")):
+            digest.update(f"{path.name}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- contexts
+
+
+def photo_view(image: db.Image, entry: dict) -> dict:
+    """What a job page shows of one photo; derivative names are relative to the job's folder."""
+    when = image.taken_at or image.timestamp
+    display, thumb, thumb2x = entry["display"], entry["thumb"], entry["thumb2x"]
+    return {
+        "id": image.id,
+        "description": image.description,
+        "tags": image.tag_list,
+        "alt": image.description or f"Photo {image.id}",
+        "time": when,
+        "time_label": ("taken " if image.taken_at else "uploaded ") + when.replace("T", " ")[:16],
+        "date": when[:10],
+        "display": display[0],
+        "display_size": [display[1], display[2]],
+        "thumb": thumb[0],
+        "thumb2x": thumb2x[0],
+        "width": thumb[1],
+        "height": thumb[2],
+        "color": entry["color"],
+    }
+
+
+def job_card(job: db.Job, path: str, photos: list[dict]) -> dict:
+    """What the index shows of one job: its first photo as cover, count and dates."""
+    cover = None
+    if photos:
+        first = photos[0]
+        cover = {key: first[key] for key in ("width", "height", "color")}
+        cover.update(src=path + first["thumb"], src2x=path + first["thumb2x"])
+    return {"count": len(photos), "dates": date_range([p["date"] for p in photos]), "cover": cover}
+
+
+def index_cards(jobs: list[tuple[db.Job, str, dict]]) -> list[dict]:
+    """Index entries for live jobs in the order given (newest first)."""
+    return [{"title": job.title, "url": path, **card} for job, path, card in jobs]
+
+
+def date_range(dates: list[str]) -> str:
+    if not dates:
+        return ""
+    first, last = min(dates), max(dates)
+    return first if first == last else f"{first} – {last}"
