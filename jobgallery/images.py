@@ -28,6 +28,7 @@ from jobgallery.errors import BadImage, UnsupportedImage
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "heic"}
+LABELS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "HEIF": "HEIC"}
 # Pillow reports JPEGs carrying a multi-picture index (many phones write one) as MPO.
 SAME_AS = {"MPO": "JPEG"}
 
@@ -136,7 +137,7 @@ def open_image(path: Path, max_pixels: int) -> Iterator[Image.Image]:
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise BadImage(f"the image has more than the allowed {max_pixels} pixels") from None
     except (UnidentifiedImageError, *DECODE_ERRORS):
-        raise BadImage(f"the {claimed} image is damaged and cannot be read") from None
+        raise BadImage(f"the {LABELS[claimed]} image is damaged and cannot be read") from None
     with image:
         width, height = image.size
         if width < 1 or height < 1 or width * height > max_pixels:
@@ -172,7 +173,7 @@ def decode_once(image: Image.Image) -> None:
     try:
         image.load()
     except DECODE_ERRORS:
-        raise BadImage(f"the {format_of(image)} image is damaged or cut short and cannot be decoded") from None
+        raise BadImage(f"the {LABELS[format_of(image)]} image is damaged or cut short and cannot be decoded") from None
 
 
 # ---------------------------------------------------------------- EXIF
@@ -266,7 +267,7 @@ def shrink_master(source: Path, target: BinaryIO, max_px: int, max_pixels: int) 
         try:
             small = reduced(image, max_px)
         except DECODE_ERRORS:
-            raise BadImage(f"the {fmt} image is damaged and cannot be decoded") from None
+            raise BadImage(f"the {LABELS[fmt]} image is damaged and cannot be decoded") from None
     options = {"icc_profile": icc} if icc else {}
     if exif is not None:
         options["exif"] = exif.tobytes()

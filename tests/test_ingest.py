@@ -1,0 +1,345 @@
+"""Ingest: validation by content, EXIF, dedupe, atomic storage, concurrency and crashes."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import photos
+import pytest
+from ingest_support import (
+    HTML,
+    PDF,
+    SVG,
+    exif_with_thumbnail,
+    job_files,
+    nothing_stored,
+    png_header,
+    with_app1,
+    write,
+    zip_bytes,
+)
+from PIL import ExifTags, Image
+
+from jobgallery import db, ingest, storage
+from jobgallery.errors import BadImage, EmptyUpload, NotFound, UnsupportedImage, UsageError
+
+
+@pytest.fixture
+def job(conn) -> db.Job:
+    return db.create_job(conn, "Roof, 12 Elm St")
+
+
+def put(config, conn, job, data: bytes, **details) -> ingest.IngestResult:
+    return ingest.ingest_stream(config, conn, job.id, io.BytesIO(data), **details)
+
+
+# ---------------------------------------------------------------- accepted photos and their metadata
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_gives_the_size_as_seen(config, conn, job, orientation: int) -> None:
+    data = photos.jpeg_bytes(640, 480, orientation=orientation)
+    image = put(config, conn, job, data).image
+    turned = orientation >= 5
+    assert (image.width, image.height) == ((480, 640) if turned else (640, 480))
+    master = storage.master_path(config.paths.data, job.id, image.filename)
+    assert master.read_bytes() == data
+    assert image.sha256 == hashlib.sha256(data).hexdigest() and image.byte_size == len(data)
+
+
+@pytest.mark.parametrize(
+    ("gps", "location"),
+    [((52.520008, 13.404954), "52.520008,13.404954"), ((-33.8688, -70.6693), "-33.868800,-70.669300")],
+)
+def test_capture_date_and_gps_are_read(config, conn, job, gps, location: str) -> None:
+    data = photos.jpeg_bytes(taken="2023:07:14 09:30:05", gps=gps)
+    image = put(config, conn, job, data, description="ridge vent", tags="roof, vent").image
+    assert image.taken_at == "2023-07-14T09:30:05"
+    assert image.location == location
+    assert (image.description, image.tags) == ("ridge vent", "roof,vent")
+
+
+def test_a_photo_without_exif_has_no_date_or_place(config, conn, job) -> None:
+    image = put(config, conn, job, photos.jpeg_bytes()).image
+    assert (image.taken_at, image.location, image.width, image.height) == (None, None, 640, 480)
+
+
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data")
+def test_broken_exif_is_not_an_error(config, conn, job) -> None:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 9
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] = "yesterday"
+    exif.get_ifd(ExifTags.IFD.GPSInfo).update({1: "N", 2: (1.0, 2.0), 3: "E", 4: (200.0, 0.0, 0.0)})
+    out = io.BytesIO()
+    photos.photo(300, 200).save(out, "JPEG", exif=exif)
+    garbage = with_app1(photos.jpeg_bytes(300, 200), b"Exif\0\0MM\x00\x2a\xff\xff\xff\xf0" + bytes(20))
+    for data in (out.getvalue(), garbage):
+        image = put(config, conn, job, data).image
+        assert (image.width, image.height, image.taken_at, image.location) == (300, 200, None, None)
+
+
+@pytest.mark.parametrize(("fmt", "extension"), [("PNG", "png"), ("WEBP", "webp"), ("HEIF", "heic")])
+def test_png_webp_and_heic_are_accepted(config, conn, job, fmt: str, extension: str) -> None:
+    data = photos.encoded(fmt, 320, 240)
+    image = put(config, conn, job, data).image
+    assert image.filename.endswith(f".{extension}")
+    assert (image.width, image.height) == (320, 240)
+    assert job_files(config, job.id) == [image.filename]
+
+
+def test_generated_file_name(config, conn, job) -> None:
+    data = photos.jpeg_bytes()
+    before = time.gmtime(time.time() - 1)
+    image = put(config, conn, job, data).image
+    name, stamp_date, stamp_time, digest = image.filename.split(".")[0].split("_")
+    assert name == "img" and digest == hashlib.sha256(data).hexdigest()[:12]
+    assert time.strftime("%Y%m%d_%H%M%S", before) <= f"{stamp_date}_{stamp_time}"
+    assert image.filename.endswith(".jpg")
+
+
+def test_each_stored_photo_is_logged_once(config, conn, job, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="jobgallery.ingest")
+    data = photos.jpeg_bytes()
+    image = put(config, conn, job, data).image
+    put(config, conn, job, data)
+    lines = [r.getMessage() for r in caplog.records if r.name == "jobgallery.ingest" and r.levelno == logging.INFO]
+    assert len(lines) == 1 and image.filename in lines[0]
+
+
+# ---------------------------------------------------------------- refused input changes nothing
+
+
+def truncated_jpeg() -> bytes:
+    data = photos.jpeg_bytes(1600, 1200)
+    return data[: len(data) * 3 // 5]
+
+
+REFUSED = [
+    ("drawing.svg", SVG, UnsupportedImage),
+    ("photo.jpg", HTML, UnsupportedImage),
+    ("empty.jpg", b"", EmptyUpload),
+    ("cut.jpg", truncated_jpeg(), BadImage),
+    ("bomb.png", png_header(20000, 20000), BadImage),
+    ("big.png", png_header(12000, 10000), BadImage),
+    ("anim.gif", photos.encoded("GIF"), UnsupportedImage),
+    ("scan.pdf", PDF, UnsupportedImage),
+    ("photos.zip", zip_bytes(), UnsupportedImage),
+    ("noise.jpg", random.Random(7).randbytes(5000), UnsupportedImage),
+    ("header-only.jpg", photos.jpeg_bytes()[:40], BadImage),
+    ("cut.webp", photos.encoded("WEBP", 640, 480)[:300], BadImage),
+    ("cut.heic", photos.encoded("HEIF", 640, 480)[:600], BadImage),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "error"), REFUSED, ids=[r[0] for r in REFUSED])
+def test_refused_input_raises_and_leaves_no_file_and_no_row(
+    config, conn, job, tmp_path: Path, name: str, data: bytes, error
+) -> None:
+    source = write(tmp_path / "upload" / name, data)
+    with pytest.raises(error):
+        ingest.ingest_path(config, conn, job.id, source)
+    assert nothing_stored(config, conn, job.id)
+
+
+def test_pillows_bomb_warning_becomes_an_error(config, conn, job, recwarn) -> None:
+    with pytest.raises(BadImage, match="pixels"):
+        put(config, conn, job, png_header(12000, 10000))
+    assert not [w for w in recwarn if issubclass(w.category, Image.DecompressionBombWarning)]
+
+
+def test_the_pixel_limit_is_a_setting(make_config) -> None:
+    config = make_config(images__max_pixels=1_000_000)
+    with db.open_db(config.db_path) as conn:
+        job = db.create_job(conn, "small")
+        with pytest.raises(BadImage, match="1000000"):
+            put(config, conn, job, photos.jpeg_bytes(1200, 1000))
+        assert put(config, conn, job, photos.jpeg_bytes(1000, 1000)).image.width == 1000
+        assert len(job_files(config, job.id)) == 1
+
+
+def test_unknown_and_archived_jobs_are_not_found(config, conn, job) -> None:
+    with pytest.raises(NotFound):
+        put(config, conn, db.Job(job.id + 1, "x", "x", "t", "now", None), photos.jpeg_bytes())
+    db.set_archived(conn, job.id, db.now_iso())
+    with pytest.raises(NotFound, match="archived"):
+        put(config, conn, job, photos.jpeg_bytes())
+    assert not storage.job_folder(config.paths.data, job.id).exists()
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        {"description": "x" * 2001},
+        {"description": "bell\x07"},
+        {"tags": ",".join(f"t{i}" for i in range(21))},
+        {"tags": "y" * 51},
+    ],
+    ids=["long-description", "control-character", "too-many-tags", "long-tag"],
+)
+def test_text_that_does_not_fit_is_refused(config, conn, job, details: dict) -> None:
+    with pytest.raises(UsageError):
+        put(config, conn, job, photos.jpeg_bytes(), **details)
+    assert nothing_stored(config, conn, job.id)
+
+
+def test_text_at_the_limits_is_kept(config, conn, job) -> None:
+    tags = ",".join(f"tag {i:02d} " + "z" * 43 for i in range(20))
+    image = put(config, conn, job, photos.jpeg_bytes(), description="line 1\r\nline 2" + "d" * 1985, tags=tags).image
+    assert image.description.startswith("line 1\nline 2") and len(image.description) == 1998
+    assert len(image.tag_list) == 20
+
+
+def test_a_failed_row_insert_removes_the_published_file(config, conn, job) -> None:
+    conn.execute("CREATE TEMP TRIGGER refuse BEFORE INSERT ON job_image BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    with pytest.raises(Exception, match="disk full"):
+        put(config, conn, job, photos.jpeg_bytes())
+    assert not conn.in_transaction
+    assert nothing_stored(config, conn, job.id)
+
+
+# ---------------------------------------------------------------- dedupe
+
+
+def test_the_same_bytes_twice_store_one_photo(config, conn, job) -> None:
+    data = photos.jpeg_bytes(seed=3)
+    first = put(config, conn, job, data)
+    second = put(config, conn, job, data, description="again")
+    assert not first.duplicate and second.duplicate
+    assert second.image == first.image
+    assert job_files(config, job.id) == [first.image.filename]
+
+
+def test_dedupe_is_per_job(config, conn, job) -> None:
+    other = db.create_job(conn, "Other")
+    data = photos.jpeg_bytes(seed=4)
+    assert not put(config, conn, job, data).duplicate
+    assert not put(config, conn, other, data).duplicate
+
+
+# ---------------------------------------------------------------- smaller masters
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "WEBP", "HEIF"])
+def test_master_max_px_shrinks_the_master_and_keeps_its_exif(make_config, fmt: str) -> None:
+    config = make_config(images__master_max_px=400)
+    out = io.BytesIO()
+    photos.photo(1200, 900).save(out, fmt, exif=photos.make_exif(6, "2024:01:02 03:04:05", (1.5, 2.5)))
+    data = out.getvalue()
+    with db.open_db(config.db_path) as conn:
+        job = db.create_job(conn, "card")
+        image = put(config, conn, job, data).image
+        assert put(config, conn, job, data).duplicate
+    master = storage.master_path(config.paths.data, job.id, image.filename)
+    assert image.sha256 == hashlib.sha256(data).hexdigest() and image.byte_size == master.stat().st_size
+    with Image.open(master) as stored:
+        assert stored.format == fmt and stored.size == (400, 300)
+        assert stored.getexif().get_ifd(ExifTags.IFD.GPSInfo)
+    turned = fmt != "HEIF"  # HEIF carries rotation in its container; pillow-heif applies it on decode
+    assert (image.width, image.height) == ((300, 400) if turned else (400, 300))
+    assert (image.taken_at, image.location) == ("2024-01-02T03:04:05", "1.500000,2.500000")
+    assert job_files(config, job.id) == [image.filename]
+
+
+def test_a_shrunk_master_keeps_orientation_but_drops_the_exif_thumbnail(make_config) -> None:
+    config = make_config(images__master_max_px=300)
+    data = with_app1(photos.jpeg_bytes(900, 600), exif_with_thumbnail(8, photos.jpeg_bytes(60, 40)))
+    with Image.open(io.BytesIO(data)) as original:
+        assert original.getexif().get_ifd(ExifTags.IFD.IFD1)
+    with db.open_db(config.db_path) as conn:
+        image = put(config, conn, db.create_job(conn, "thumbs"), data).image
+    with Image.open(storage.master_path(config.paths.data, image.job_id, image.filename)) as stored:
+        assert stored.size == (300, 200)
+        assert stored.getexif()[ExifTags.Base.Orientation] == 8
+        assert not stored.getexif().get_ifd(ExifTags.IFD.IFD1)
+    assert (image.width, image.height) == (200, 300)
+
+
+def test_small_photos_are_kept_as_uploaded_even_with_master_max_px(make_config) -> None:
+    config = make_config(images__master_max_px=1000)
+    data = photos.jpeg_bytes(640, 480)
+    with db.open_db(config.db_path) as conn:
+        image = put(config, conn, db.create_job(conn, "small"), data).image
+    assert storage.master_path(config.paths.data, image.job_id, image.filename).read_bytes() == data
+
+
+# ---------------------------------------------------------------- concurrency
+
+
+def ingest_in_threads(config, job_id: int, payloads: list[bytes]) -> list[ingest.IngestResult]:
+    """One thread and one database connection per payload, all released at the same moment."""
+    barrier = threading.Barrier(len(payloads))
+    results: list = [None] * len(payloads)
+
+    def run(index: int) -> None:
+        with db.open_db(config.db_path) as own:
+            barrier.wait(timeout=30)
+            results[index] = ingest.ingest_stream(config, own, job_id, io.BytesIO(payloads[index]))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(payloads))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert all(r is not None for r in results), "a thread failed"
+    return results
+
+
+def test_sixteen_threads_store_sixteen_photos(config, conn, job) -> None:
+    results = ingest_in_threads(config, job.id, [photos.jpeg_bytes(800, 600, seed=i) for i in range(16)])
+    names = {r.image.filename for r in results}
+    assert len(names) == 16 and not any(r.duplicate for r in results)
+    assert len(db.list_images(conn, job.id)) == 16
+    assert job_files(config, job.id) == sorted(names)
+
+
+def test_the_same_bytes_at_once_store_one_photo(config, conn, job) -> None:
+    results = ingest_in_threads(config, job.id, [photos.jpeg_bytes(seed=5)] * 8)
+    assert sum(not r.duplicate for r in results) == 1
+    assert len({r.image.id for r in results}) == 1
+    assert job_files(config, job.id) == [results[0].image.filename]
+
+
+# ---------------------------------------------------------------- a crash mid-upload
+
+CHILD = """
+import sys
+from jobgallery import db, ingest
+from jobgallery.config import load_config
+
+config = load_config(sys.argv[1])
+with db.open_db(config.db_path) as conn:
+    ingest.ingest_stream(config, conn, int(sys.argv[2]), sys.stdin.buffer)
+"""
+
+
+def test_a_process_killed_mid_ingest_leaves_only_a_temp_file(config, conn, job) -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(config.source), str(job.id)], stdin=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        # More than one chunk: the child stores the first, then blocks reading the rest we never send.
+        data = photos.jpeg_bytes(1600, 1200) + bytes(ingest.CHUNK)
+        child.stdin.write(data[: ingest.CHUNK + 1000])
+        child.stdin.flush()
+        deadline = time.monotonic() + 20
+        while not [n for n in job_files(config, job.id) if storage.is_temp(n)] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert child.poll() is None, child.stderr.read().decode()
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+        child.stdin.close()
+        child.stderr.close()
+    assert child.returncode == -signal.SIGKILL
+    left = job_files(config, job.id)
+    assert len(left) == 1 and storage.is_temp(left[0])
+    assert db.list_images(conn, job.id) == []
