@@ -20,7 +20,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from jobgallery.images import ALLOWED_FORMATS, enable_heif
+from jobgallery.errors import JobGalleryError
+from jobgallery.images import enable_heif, format_of, open_image
 from jobgallery.storage import atomic_write
 
 # Bump when a change in this module alters the bytes of derivatives.
@@ -33,10 +34,6 @@ DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.Decompression
 
 # Modes whose ICC profile still describes the pixels after we convert them to RGB or L.
 ICC_SAFE_MODES = ("RGB", "RGBA", "RGBX", "L", "LA", "P", "PA")
-
-
-class PhotoError(Exception):
-    """A master that cannot be turned into derivatives, with a reason for the build report."""
 
 
 # ---------------------------------------------------------------- names
@@ -115,7 +112,7 @@ def make_photo(task: PhotoTask) -> PhotoResult:
     """Write the task's derivatives; a bad master gives a result with ``error`` set instead of raising."""
     try:
         sizes, color = write_derivatives(task)
-    except PhotoError as exc:
+    except JobGalleryError as exc:
         return PhotoResult(task.image_id, task.filename, error=str(exc))
     except DECODE_ERRORS as exc:
         return PhotoResult(task.image_id, task.filename, error=describe_error(exc))
@@ -150,14 +147,10 @@ def write_derivatives(task: PhotoTask) -> tuple[dict[str, tuple[int, int]], str 
 def load_display(path: Path, display_size: int, max_pixels: int) -> tuple[Image.Image, bytes | None]:
     """The master's pixels at display size, upright, in RGB or L, with its ICC profile when still valid."""
     enable_heif()
-    with Image.open(path) as master:
-        if master.format not in ALLOWED_FORMATS:
-            raise PhotoError(f"not a supported image format ({master.format})")
-        if master.width * master.height > max_pixels:
-            raise PhotoError(f"image has more than {max_pixels} pixels")
+    with open_image(path, max_pixels) as master:
         target = fit(master.size, display_size)
         box = (0.0, 0.0, float(master.width), float(master.height))
-        drafted = master.draft(None, target) if master.format == "JPEG" else None
+        drafted = master.draft(None, target) if format_of(master) == "JPEG" else None
         if drafted:
             box = tuple(float(v) for v in drafted[1])
         icc = master.info.get("icc_profile") if master.mode in ICC_SAFE_MODES else None
