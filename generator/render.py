@@ -83,16 +83,16 @@ def templates_fingerprint(config: Config) -> str:
 
 def photo_view(image: db.Image, entry: dict) -> dict:
     """What a job page shows of one photo; derivative names are relative to the job's folder."""
-    when = image.taken_at or image.timestamp
     display, thumb, thumb2x = entry["display"], entry["thumb"], entry["thumb2x"]
+    label = time_label(image)
     return {
         "id": image.id,
         "description": image.description,
         "tags": image.tag_list,
-        "alt": image.description or f"Photo {image.id}",
-        "time": when,
-        "time_label": ("taken " if image.taken_at else "uploaded ") + when.replace("T", " ")[:16],
-        "date": when[:10],
+        "alt": image.description or f"Photo {label}",
+        "time": image.taken_at or image.timestamp,
+        "time_label": label,
+        "date": (image.taken_at or image.timestamp)[:10],
         "display": display[0],
         "display_size": [display[1], display[2]],
         "thumb": thumb[0],
@@ -101,6 +101,13 @@ def photo_view(image: db.Image, entry: dict) -> dict:
         "height": thumb[2],
         "color": entry["color"],
     }
+
+
+def time_label(image: db.Image) -> str:
+    """Capture time as the camera's clock showed it, else the upload time (stored in UTC)."""
+    if image.taken_at:
+        return "taken " + image.taken_at.replace("T", " ")[:16]
+    return "uploaded " + image.timestamp.replace("T", " ")[:16] + " UTC"
 
 
 def job_card(job: db.Job, path: str, photos: list[dict]) -> dict:
