@@ -30,7 +30,7 @@ from ingest_support import (
 from PIL import ExifTags, Image
 
 from jobgallery import db, ingest, storage
-from jobgallery.errors import BadImage, EmptyUpload, NotFound, UnsupportedImage, UsageError
+from jobgallery.errors import BadImage, EmptyUpload, NotFound, TooLarge, UnsupportedImage, UsageError
 
 
 @pytest.fixture
@@ -94,6 +94,19 @@ def test_png_webp_and_heic_are_accepted(config, conn, job, fmt: str, extension: 
     assert image.filename.endswith(f".{extension}")
     assert (image.width, image.height) == (320, 240)
     assert job_files(config, job.id) == [image.filename]
+
+
+def test_a_multi_picture_jpeg_is_a_jpeg(config, conn, job) -> None:
+    out = io.BytesIO()
+    photos.photo(400, 300).save(out, "MPO", save_all=True, append_images=[photos.photo(400, 300, seed=1)])
+    image = put(config, conn, job, out.getvalue()).image
+    assert image.filename.endswith(".jpg") and (image.width, image.height) == (400, 300)
+
+
+def test_the_content_decides_the_format_not_the_name(config, conn, job, tmp_path: Path) -> None:
+    source = write(tmp_path / "IMG_0001.JPG", photos.encoded("PNG"))
+    image = ingest.ingest_path(config, conn, job.id, source).image
+    assert image.filename.endswith(".png")
 
 
 def test_generated_file_name(config, conn, job) -> None:
@@ -164,6 +177,14 @@ def test_the_pixel_limit_is_a_setting(make_config) -> None:
             put(config, conn, job, photos.jpeg_bytes(1200, 1000))
         assert put(config, conn, job, photos.jpeg_bytes(1000, 1000)).image.width == 1000
         assert len(job_files(config, job.id)) == 1
+
+
+def test_an_upload_over_max_bytes_is_refused_while_streaming(config, conn, job) -> None:
+    data = photos.jpeg_bytes(1600, 1200)
+    with pytest.raises(TooLarge):
+        put(config, conn, job, data, max_bytes=len(data) - 1)
+    assert nothing_stored(config, conn, job.id)
+    assert not put(config, conn, job, data, max_bytes=len(data)).duplicate
 
 
 def test_unknown_and_archived_jobs_are_not_found(config, conn, job) -> None:

@@ -1,0 +1,186 @@
+"""Bulk import: the folder walk, the per-file report, and the real ``jobgallery import`` command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import photos
+import pytest
+from ingest_support import HTML, job_files, write
+from PIL import Image
+
+from jobgallery import db, importer, ingest, storage
+from jobgallery.errors import NotFound, UsageError
+
+JOBGALLERY = Path(sys.executable).parent / "jobgallery"
+
+
+def jobgallery(config, *args: str) -> subprocess.CompletedProcess:
+    """Run the installed console script as a user would."""
+    return subprocess.run(
+        [str(JOBGALLERY), "--config", str(config.source), *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def card(folder: Path, photos_count: int, first_seed: int = 0) -> list[Path]:
+    """A camera card: DCIM/100CANON/IMG_nnnn.JPG plus a PNG screenshot."""
+    paths = [
+        write(folder / "DCIM" / "100CANON" / f"IMG_{i:04d}.JPG", photos.jpeg_bytes(320, 240, seed=first_seed + i))
+        for i in range(photos_count - 1)
+    ]
+    return [*paths, write(folder / "Screenshot.png", photos.encoded("PNG", seed=first_seed + 500))]
+
+
+def mixed_card(folder: Path) -> None:
+    """Good photos, one copy of a photo, bad files, hidden files and a sidecar."""
+    card(folder, 9)
+    write(folder / "copy" / "IMG_0000.JPG", (folder / "DCIM" / "100CANON" / "IMG_0000.JPG").read_bytes())
+    write(folder / "notes.txt", b"roof is leaking\n")
+    write(folder / "index.jpg", HTML)
+    write(folder / "DCIM" / "cut.jpg", photos.jpeg_bytes(800, 600)[:3000])
+    write(folder / "DCIM" / "100CANON" / "IMG_0001.XMP", b"<x:xmpmeta/>")
+    write(folder / ".Trashes" / "old.jpg", photos.jpeg_bytes(seed=90))
+    write(folder / "._IMG_0002.JPG", b"\0\5\26\7 AppleDouble")
+
+
+# ---------------------------------------------------------------- the walk
+
+
+def test_scan_skips_hidden_files_and_sidecars_and_refuses_what_is_no_file(tmp_path: Path) -> None:
+    mixed_card(tmp_path)
+    os.mkfifo(tmp_path / "pipe.jpg")
+    found = importer.scan(tmp_path)
+    assert [found.name(p) for p in found.files] == [
+        "Screenshot.png",
+        "index.jpg",
+        "notes.txt",
+        "DCIM/cut.jpg",
+        *(f"DCIM/100CANON/IMG_{i:04d}.JPG" for i in range(8)),
+        "copy/IMG_0000.JPG",
+    ]
+    assert found.skipped == ["DCIM/100CANON/IMG_0001.XMP"]
+    assert found.refused == [("pipe.jpg", "not a regular file")]
+
+
+def test_scan_refuses_a_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(UsageError):
+        importer.scan(tmp_path / "nowhere")
+
+
+# ---------------------------------------------------------------- importing, in this process
+
+
+def run_import(config, conn, job, folder: Path, **details) -> importer.ImportReport:
+    calls = []
+    found = importer.scan(folder)
+    report = importer.import_files(
+        config,
+        conn,
+        job.id,
+        found,
+        ingest.clean_details(details.get("description"), details.get("tags")),
+        lambda: calls.append(1),
+    )
+    assert len(calls) == len(found.files)
+    return report
+
+
+def test_import_reports_each_file(config, conn, tmp_path: Path) -> None:
+    job = db.create_job(conn, "Card")
+    mixed_card(tmp_path / "card")
+    report = run_import(config, conn, job, tmp_path / "card", description="day 1", tags="roof")
+    assert len(report.imported) == 9
+    assert report.duplicates == ["copy/IMG_0000.JPG"] or report.duplicates == ["DCIM/100CANON/IMG_0000.JPG"]
+    assert sorted(name for name, _ in report.refused) == ["DCIM/cut.jpg", "index.jpg", "notes.txt"]
+    assert report.skipped == ["DCIM/100CANON/IMG_0001.XMP"]
+    rows = db.list_images(conn, job.id)
+    assert len(rows) == 9 and {(r.description, r.tags) for r in rows} == {("day 1", "roof")}
+    assert job_files(config, job.id) == sorted(r.filename for r in rows)
+
+
+def test_worker_processes_shrink_masters_too(make_config, tmp_path: Path) -> None:
+    config = make_config(images__master_max_px=200)
+    card(tmp_path / "card", importer.POOL_MIN_FILES + 2)
+    assert importer.worker_count(config, importer.POOL_MIN_FILES + 2) == 2
+    with db.open_db(config.db_path) as conn:
+        job = db.create_job(conn, "Pool")
+        report = run_import(config, conn, job, tmp_path / "card")
+        rows = db.list_images(conn, job.id)
+    assert len(report.imported) == len(rows) == importer.POOL_MIN_FILES + 2 and not report.refused
+    for row in rows:
+        with Image.open(storage.master_path(config.paths.data, job.id, row.filename)) as master:
+            assert max(master.size) == 200 == max(row.width, row.height)
+    assert job_files(config, job.id) == sorted(r.filename for r in rows)
+
+
+def test_an_import_interrupted_half_way_leaves_no_temp_file(config, conn, tmp_path: Path) -> None:
+    job = db.create_job(conn, "Ctrl-C")
+    card(tmp_path / "card", 5)
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        importer.import_files(config, conn, job.id, importer.scan(tmp_path / "card"), ingest.Details(), interrupt)
+    left = job_files(config, job.id)
+    assert len(left) == 1 and not storage.is_temp(left[0])
+    assert [r.filename for r in db.list_images(conn, job.id)] == left
+
+
+def test_a_job_archived_during_an_import_stops_it_cleanly(config, conn, tmp_path: Path) -> None:
+    job = db.create_job(conn, "Archived mid-import")
+    card(tmp_path / "card", 5)
+
+    def archive() -> None:
+        db.set_archived(conn, job.id, db.now_iso())
+
+    with pytest.raises(NotFound, match="archived"):
+        importer.import_files(config, conn, job.id, importer.scan(tmp_path / "card"), ingest.Details(), archive)
+    left = job_files(config, job.id)
+    assert len(left) == 1 and not storage.is_temp(left[0])
+    assert [r.filename for r in db.list_images(conn, job.id)] == left
+
+
+# ---------------------------------------------------------------- the command
+
+
+def test_import_command_with_bad_files_prints_the_summary_and_exits_1(config, conn, tmp_path: Path) -> None:
+    job = db.create_job(conn, "Card")
+    mixed_card(tmp_path / "card")
+    result = jobgallery(config, "import", str(tmp_path / "card"), "--job", str(job.id), "--tags", "a,b")
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "imported 9, duplicates 1, refused 3, skipped 1 sidecar file(s)"
+    assert lines[:3] == [
+        "refused DCIM/cut.jpg: the JPEG image is damaged or cut short and cannot be decoded",
+        "refused index.jpg: not a supported image: JPEG, PNG, WebP or HEIC expected",
+        "refused notes.txt: not a supported image: JPEG, PNG, WebP or HEIC expected",
+    ]
+    assert result.stderr == "jobgallery: 3 file(s) refused\n"
+    assert {r.tags for r in db.list_images(conn, job.id)} == {"a,b"}
+
+
+def test_import_command_on_good_photos_exits_0_and_again_finds_duplicates(config, conn, tmp_path: Path) -> None:
+    job = db.create_job(conn, "Card")
+    card(tmp_path / "card", 4)
+    first = jobgallery(config, "import", str(tmp_path / "card"), "--job", str(job.id))
+    assert (first.returncode, first.stdout, first.stderr) == (0, "imported 4, duplicates 0, refused 0\n", "")
+    again = jobgallery(config, "import", str(tmp_path / "card"), "--job", str(job.id))
+    assert (again.returncode, again.stdout) == (0, "imported 0, duplicates 4, refused 0\n")
+    assert len(db.list_images(conn, job.id)) == 4
+
+
+def test_import_command_into_an_unknown_job_says_so_in_one_line(config, tmp_path: Path) -> None:
+    card(tmp_path / "card", 2)
+    result = jobgallery(config, "import", str(tmp_path / "card"), "--job", "99")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == "jobgallery: job 99 does not exist\n"
+
+
+def test_import_command_refuses_a_missing_folder_as_usage(config, conn, tmp_path: Path) -> None:
+    job = db.create_job(conn, "Card")
+    result = jobgallery(config, "import", str(tmp_path / "nowhere"), "--job", str(job.id))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "is not a folder" in result.stderr
