@@ -1,0 +1,138 @@
+"""Archival: move whole jobs to ``paths.archive`` (e.g. a USB drive) and off the live box.
+
+Per job, in this order, so that a failure at any step changes nothing live:
+
+1. write the tar under a temp name in ``paths.archive``, fsync it;
+2. drop it from the page cache and read it back, checking every checksum
+   (what is checked is what the drive holds, not what memory remembers);
+3. rename it to ``job_<id>.tar`` and fsync the folder;
+4. mark the job archived, only if its photos are still exactly those in the
+   file (an upload that landed meanwhile keeps the job live);
+5. remove its masters.
+
+A full disk, an unplugged drive or a read-only folder fails step 1 or 2: the
+temp file is removed and the job stays live with its masters. A crash
+between 4 and 5 leaves masters of an archived job behind; ``archive --job``
+on that job checks them against the archive file and finishes the removal.
+Taking the job off the site is the generator's: the CLI runs a build of each
+archived job right after (its page becomes an "archived" stub).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from jobgallery import db, storage
+from jobgallery.config import Config
+from jobgallery.errors import ArchiveError, Conflict, JobGalleryError
+from jobgallery.locks import maintenance_lock
+from jobgallery.maintenance import archive_format
+from jobgallery.maintenance.cutoff import older_than
+from jobgallery.maintenance.reports import Report, human_size, reason
+from jobgallery.progress import Progress
+
+ITEM_ERRORS = (OSError, JobGalleryError)
+Tick = Callable[..., None]
+
+
+def archive_path(config: Config, job_id: int) -> Path:
+    return config.paths.archive / f"job_{int(job_id)}.tar"
+
+
+def idle_jobs(conn: sqlite3.Connection, days: int, now: datetime | None = None) -> list[db.Job]:
+    """Live jobs with no new job or upload for ``days`` days."""
+    return db.jobs_idle_since(conn, older_than(days, now))
+
+
+def archive_jobs(config: Config, conn: sqlite3.Connection, job_ids: list[int], progress: bool = False) -> Report:
+    """Archive each job in turn; one job's failure is recorded and the others go on."""
+    report = Report("archive")
+    counts = {job.id: job.image_count for job in db.list_jobs(conn)}
+    total = sum(counts.get(job_id, 0) for job_id in job_ids) if progress else 0
+    with Progress(total, "archive") as bar:
+        for job_id in job_ids:
+            try:
+                with maintenance_lock(config.paths.data):
+                    archive_one(config, conn, job_id, report, bar.advance)
+            except ITEM_ERRORS as exc:
+                report.failed(f"job {job_id}", reason(exc))
+    return report
+
+
+# ---------------------------------------------------------------- one job
+
+
+def archive_one(config: Config, conn: sqlite3.Connection, job_id: int, report: Report, tick: Tick) -> None:
+    job = db.get_job(conn, job_id)
+    if job.archived:
+        finish_removal(config, conn, job, report)
+        return
+    images = db.list_images(conn, job.id)
+    masters = [storage.master_path(config.paths.data, job.id, image.filename) for image in images]
+    for path in masters:
+        if not path.is_file():
+            raise ArchiveError(f"master {path} is missing; run 'jobgallery cleanup' or restore it from a backup")
+    archived_at = db.now_iso()
+    target = archive_path(config, job.id)
+    write_verified(target, job, images, masters, archived_at, tick)
+    if not db.archive_if_unchanged(conn, job.id, {image.id for image in images}, archived_at):
+        raise ArchiveError(f"its photos changed while {target} was written; it stays live, run archive again")
+    remove_masters(config, job.id, masters)
+    size = target.stat().st_size
+    report.did("job{s} archived", f"archived job {job.id} ({len(images)} photos, {human_size(size)}) to {target}")
+    report.did("photo{s} archived", amount=len(images))
+    report.add_size("archived", size)
+
+
+def write_verified(
+    target: Path, job: db.Job, images: list[db.Image], masters: list[Path], archived_at: str, tick: Tick
+) -> None:
+    """Write under a temp name, read back and verify, then rename into place; no partial file survives."""
+    folder = storage.ensure_dir(target.parent)
+    tmp = storage.temp_path(folder, ".tar")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        with os.fdopen(fd, "wb") as handle:
+            sums = archive_format.write_archive(handle, job, images, masters, archived_at, tick)
+            handle.flush()
+            os.fsync(handle.fileno())
+            os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        contents = archive_format.verify_archive(tmp)
+        if contents.sums != sums:
+            raise ArchiveError(f"{tmp} does not read back as it was written")
+        storage.publish_file(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def remove_masters(config: Config, job_id: int, masters: list[Path]) -> None:
+    for path in masters:
+        storage.remove_file(path)
+    folder = storage.job_folder(config.paths.data, job_id)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+        storage.fsync_dir(folder.parent)
+
+
+def finish_removal(config: Config, conn: sqlite3.Connection, job: db.Job, report: Report) -> None:
+    """An archived job whose masters are still here (a crash after step 4): remove those the archive holds."""
+    target = archive_path(config, job.id)
+    paths = [storage.master_path(config.paths.data, job.id, image.filename) for image in db.list_images(conn, job.id)]
+    left = [path for path in paths if path.exists()]
+    if not left:
+        raise Conflict(f"job {job.id} is already archived in {target}")
+    if not target.is_file():
+        raise ArchiveError(f"job {job.id} is archived but {target} is missing; its masters stay")
+    sums = archive_format.verify_archive(target).sums
+    for path in left:
+        if sums.get(archive_format.member_name(path.name)) != archive_format.hash_file(path):
+            raise ArchiveError(f"{path} differs from its copy in {target}; it stays")
+    remove_masters(config, job.id, left)
+    report.did("job{s} archived", f"finished archiving job {job.id}: removed {len(left)} masters kept in {target}")

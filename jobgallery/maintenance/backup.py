@@ -1,0 +1,236 @@
+"""Backup: a consistent, incremental copy of the database and the masters.
+
+``DEST_DIR`` ends up shaped like a data folder, so restoring a whole box is
+copying it back::
+
+    DEST_DIR/jobgallery.db               SQLite's online backup of the live database
+    DEST_DIR/images/job_<id>/<filename>  the masters its rows name (mtimes kept)
+    DEST_DIR/SHA256SUMS                  checksums of those masters as they were copied
+
+The database is copied first through SQLite's backup API (a consistent
+snapshot even while the daemon takes uploads, since a master is always
+durable before its row commits), into a temp file. The masters named by the
+snapshot's rows are then brought up to date: a file whose size and mtime
+match the copy already there is not read again. Only then does the new
+snapshot replace the old one, and files the snapshot no longer names are
+removed, so an interrupted backup leaves the previous one whole. Derivatives
+are left out: ``jobgallery build`` makes them again from the masters.
+
+The maintenance lock is held throughout, so cleanup, compress and archive
+cannot remove or replace a master the snapshot names while it is copied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+from pathlib import Path
+
+from jobgallery import db, storage
+from jobgallery.config import Config
+from jobgallery.locks import maintenance_lock
+from jobgallery.maintenance.reports import Report, human_size, reason
+from jobgallery.progress import Progress
+
+DB_NAME = "jobgallery.db"
+SUMS_NAME = "SHA256SUMS"
+MTIME_SLACK = 2.0  # FAT and exFAT USB drives store mtimes coarsely
+CHUNK = 1 << 20
+
+
+def backup(
+    config: Config, conn: sqlite3.Connection, dest: Path, verify: bool = False, progress: bool = False
+) -> Report:
+    """Copy the database and masters to ``dest`` (created if missing); optionally re-hash the copy."""
+    report = Report("backup")
+    dest = dest.resolve()
+    with maintenance_lock(config.paths.data):
+        storage.ensure_dir(dest)
+        snapshot = storage.temp_path(dest, ".db")
+        try:
+            copy_database(conn, snapshot)
+            images = snapshot_images(snapshot)
+            sums = copy_masters(config, dest, images, report, progress)
+            storage.atomic_write(dest / SUMS_NAME, sums_text(sums))
+            storage.publish_file(snapshot, dest / DB_NAME)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                snapshot.unlink()
+        report.did("database{s} copied", f"copied the database ({len(images)} photo rows) to {dest / DB_NAME}")
+        prune(dest, set(sums), report)
+    if verify:
+        verify_backup(dest, report)
+    return report
+
+
+# ---------------------------------------------------------------- database
+
+
+def copy_database(conn: sqlite3.Connection, target: Path) -> None:
+    """SQLite's online backup in one step: a consistent snapshot, standalone (no WAL), fsynced."""
+    copy = sqlite3.connect(target)
+    try:
+        conn.backup(copy)
+        copy.execute("PRAGMA journal_mode = DELETE")
+    finally:
+        copy.close()
+    fd = os.open(target, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def open_snapshot(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def snapshot_images(path: Path) -> list[db.Image]:
+    conn = open_snapshot(path)
+    try:
+        return db.live_images(conn)
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------- masters
+
+
+def relative_master(image: db.Image) -> str:
+    """A master's path relative to a data folder (and to ``dest``)."""
+    return f"images/job_{image.job_id}/{storage.safe_name(image.filename)}"
+
+
+def copy_masters(config: Config, dest: Path, images: list[db.Image], report: Report, progress: bool) -> dict[str, str]:
+    """Bring each master named by the snapshot up to date in ``dest``; return name -> sha256."""
+    known = read_sums(dest / SUMS_NAME)
+    sums: dict[str, str] = {}
+    with Progress(len(images) if progress else 0, "backup") as bar:
+        for image in images:
+            name = relative_master(image)
+            try:
+                sums[name] = update_master(config.paths.data / name, dest / name, known.get(name), report)
+            except OSError as exc:
+                report.failed(str(config.paths.data / name), reason(exc))
+            bar.advance()
+    return sums
+
+
+def update_master(source: Path, target: Path, known: str | None, report: Report) -> str:
+    """Copy ``source`` unless ``target`` already has its size and mtime; return its checksum."""
+    info = source.stat()
+    if same_file(info, target) and known:
+        report.did("master{s} unchanged")
+        return known
+    digest = copy_file(source, target, info)
+    report.did("master{s} copied", f"copied {source} ({human_size(info.st_size)})")
+    report.add_size("copied", info.st_size)
+    return digest
+
+
+def same_file(info: os.stat_result, target: Path) -> bool:
+    try:
+        there = target.stat()
+    except FileNotFoundError:
+        return False
+    return there.st_size == info.st_size and abs(there.st_mtime - info.st_mtime) <= MTIME_SLACK
+
+
+def copy_file(source: Path, target: Path, info: os.stat_result) -> str:
+    """Atomic, durable copy that keeps the mtime (the next run compares it)."""
+    folder = storage.ensure_dir(target.parent)
+    tmp = storage.temp_path(folder, target.suffix)
+    digest = hashlib.sha256()
+    try:
+        with open(source, "rb") as src, open(tmp, "xb") as dst:
+            while chunk := src.read(CHUNK):
+                digest.update(chunk)
+                dst.write(chunk)
+            dst.flush()
+            os.fsync(dst.fileno())
+        os.utime(tmp, ns=(info.st_atime_ns, info.st_mtime_ns))
+        storage.publish_file(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return digest.hexdigest()
+
+
+def sums_text(sums: dict[str, str]) -> bytes:
+    return "".join(f"{digest}  {name}\n" for name, digest in sorted(sums.items())).encode("utf-8")
+
+
+def read_sums(path: Path) -> dict[str, str]:
+    """The checksums of the previous backup; a damaged or missing list just means re-reading files."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return {}
+    return {name: digest for digest, _, name in (line.partition("  ") for line in lines) if len(digest) == 64}
+
+
+def prune(dest: Path, keep: set[str], report: Report) -> None:
+    """Remove masters the new snapshot no longer names (deleted, cleaned up or archived photos)."""
+    for leftover in dest.glob(f"{storage.TEMP_PREFIX}*"):
+        storage.remove_file(leftover)
+    root = dest / "images"
+    if not root.is_dir():
+        return
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        for path in sorted(folder.iterdir()):
+            if path.relative_to(dest).as_posix() not in keep:
+                storage.remove_file(path)
+                report.did("old master{s} removed", f"removed {path} (no longer in the database)")
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+# ---------------------------------------------------------------- verify
+
+
+def verify_backup(dest: Path, report: Report) -> None:
+    """Re-read the copy from the drive: the database's integrity, and every master against the rows and sums."""
+    conn = open_snapshot(dest / DB_NAME)
+    try:
+        check = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        images = db.live_images(conn)
+    finally:
+        conn.close()
+    if check != "ok":
+        report.failed(str(dest / DB_NAME), f"integrity check says {check}")
+    sums = read_sums(dest / SUMS_NAME)
+    for image in images:
+        name = relative_master(image)
+        problem = check_copy(dest / name, image, sums.get(name))
+        if problem:
+            report.failed(str(dest / name), problem)
+        else:
+            report.did("master{s} verified")
+
+
+def check_copy(path: Path, image: db.Image, expected: str | None) -> str | None:
+    try:
+        size = path.stat().st_size
+        digest = hash_uncached(path)
+    except OSError as exc:
+        return reason(exc)
+    if size != image.byte_size:
+        return f"size {size} differs from the row's {image.byte_size}"
+    if digest != expected:
+        return "checksum differs from the one recorded when it was copied"
+    return None
+
+
+def hash_uncached(path: Path) -> str:
+    """Drop the file from the page cache first, so the drive itself is read."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        os.posix_fadvise(stream.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        while chunk := stream.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
