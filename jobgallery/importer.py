@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 import sqlite3
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -229,11 +230,16 @@ def checker(config: Config, files: int) -> Iterator[Checker]:
         return
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["jobgallery.ingest"])
-    pool = ProcessPoolExecutor(workers, mp_context=context)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=ignore_interrupts)
     try:
         yield lambda staged: pool.submit(ingest.prepare, staged, *limits)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def ignore_interrupts() -> None:
+    """Ctrl-C is for the main process, which stops the workers itself after cleaning up its temp files."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_now(func: Callable, *args) -> Future:
