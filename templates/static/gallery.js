@@ -26,9 +26,15 @@
     return link.closest("li").id;
   }
 
+  function textOf(element) {
+    return element ? element.textContent.replace(/\s+/g, " ").trim() : "";
+  }
+
   function captionOf(link) {
-    var figcaption = link.closest("figure").querySelector("figcaption");
-    return figcaption ? figcaption.textContent.replace(/\s+/g, " ").trim() : "";
+    var figure = link.closest("figure");
+    var tags = Array.prototype.map.call(figure.querySelectorAll(".tags li"), textOf).join(", ");
+    var parts = [textOf(figure.querySelector(".description")), tags, textOf(figure.querySelector("time"))];
+    return parts.filter(Boolean).join(" \u00b7 ");
   }
 
   function button(className, label, symbol, action) {
