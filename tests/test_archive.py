@@ -1,0 +1,357 @@
+"""Archive and restore: verified tars, nothing live changed by a failed write, strict and idempotent restore."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import pty
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import IN_CI, cli_command
+from maintenance_support import job_with_photos, master, master_hashes, run_cli
+
+from jobgallery import db, storage
+from jobgallery.config import load_config
+from jobgallery.maintenance import archive_format
+from jobgallery.maintenance.archive import archive_path
+
+
+def index_html(config) -> str:
+    return (config.paths.output / "index.html").read_text(encoding="utf-8")
+
+
+def job_page(config, job: db.Job) -> str:
+    return (config.paths.output / job.gallery_path() / "index.html").read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def built_job(config, conn):
+    """A live job with three real photos, on a built site."""
+    job = job_with_photos(config, conn, count=3, title="Roof, 12 Elm St")
+    result = run_cli(config, "build")
+    assert result.returncode == 0, result.stderr
+    return job
+
+
+# ---------------------------------------------------------------- archive
+
+
+def test_archive_moves_the_job_off_the_box_and_the_site(config, conn, built_job, tmp_path):
+    job = built_job
+    hashes = master_hashes(config, conn, job.id)
+    assert 'href="jobs/' in index_html(config) and "Roof, 12 Elm St" in index_html(config)
+
+    result = run_cli(config, "archive", "--job", str(job.id))
+
+    assert result.returncode == 0, result.stderr
+    target = archive_path(config, job.id)
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"archived job {job.id} (3 photos, ") and lines[0].endswith(f"to {target}")
+    assert lines[-1].startswith("archive: 1 job archived, 3 photos archived, ")
+    assert not storage.job_folder(config.paths.data, job.id).exists()
+    assert db.get_job(conn, job.id).archived
+    assert "Roof, 12 Elm St" not in index_html(config)
+    stub = job_page(config, job)
+    assert "archived on" in stub and "<img" not in stub
+    contents = archive_format.verify_archive(target)
+    assert {name: digest for name, digest in contents.sums.items() if name.startswith("images/")} == {
+        f"images/{name}": digest for name, digest in hashes.items()
+    }
+    assert os.listdir(config.paths.archive) == [target.name]
+    checked_with_standard_tools(target, tmp_path / "unpacked")
+
+
+def checked_with_standard_tools(archive: Path, folder: Path) -> None:
+    """``tar`` and ``sha256sum -c`` alone can check an archive, years later, without jobgallery."""
+    folder.mkdir()
+    subprocess.run(["tar", "-xf", str(archive), "-C", str(folder)], check=True)
+    check = subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=folder, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_older_than_picks_idle_jobs_and_due_uses_the_setting(make_config):
+    config = make_config(**{"maintenance.archive_after_days": 0})
+    with db.open_db(config.db_path) as conn:
+        first = job_with_photos(config, conn, count=1, title="First")
+        second = job_with_photos(config, conn, count=1, title="Second", seed=10)
+    assert run_cli(config, "archive", "--older-than", "30").stdout == "archive: nothing to do\n"
+
+    result = run_cli(config, "archive", "--due")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].startswith("archive: 2 jobs archived, 2 photos archived")
+    assert archive_path(config, first.id).is_file() and archive_path(config, second.id).is_file()
+
+
+def test_progress_bar_on_a_terminal(config, conn, built_job):
+    controller, terminal = pty.openpty()
+    command = [*cli_command(), "--config", str(config.source), "archive", "--job", str(built_job.id)]
+    try:
+        result = subprocess.run(command, stdout=subprocess.PIPE, stderr=terminal, timeout=60)
+        os.close(terminal)
+        shown = read_all(controller)
+    finally:
+        os.close(controller)
+    assert result.returncode == 0
+    assert b"archive [" in shown and b"3/3" in shown
+
+
+def read_all(fd: int) -> bytes:
+    chunks = []
+    with contextlib.suppress(OSError):
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_a_missing_master_fails_that_job_and_changes_nothing(config, conn, built_job):
+    images = db.list_images(conn, built_job.id)
+    master(config, images[0]).unlink()
+
+    result = run_cli(config, "archive", "--job", str(built_job.id))
+
+    assert result.returncode == 1
+    assert f"job {built_job.id}: master " in result.stderr and "is missing" in result.stderr
+    assert not db.get_job(conn, built_job.id).archived
+    assert all(master(config, image).exists() for image in images[1:])
+    assert not config.paths.archive.exists() or os.listdir(config.paths.archive) == []
+
+
+def test_an_upload_during_the_write_keeps_the_job_live(config, conn):
+    job = job_with_photos(config, conn, count=2)
+    archived_set = {image.id for image in db.list_images(conn, job.id)[:1]}
+    assert not db.archive_if_unchanged(conn, job.id, archived_set, db.now_iso())
+    assert not db.get_job(conn, job.id).archived
+
+
+# ---------------------------------------------------------------- a write that fails
+
+
+@contextlib.contextmanager
+def failing_folder(path: Path, kind: str):
+    """A folder where writing fails: a 64 KiB tmpfs (full disk) or a read-only one; needs root to mount."""
+    path.mkdir()
+    options = "size=64k" if kind == "full" else "size=64k,ro"
+    mount = ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)]
+    mounted = os.geteuid() == 0 and subprocess.run(mount).returncode == 0
+    if not mounted and kind == "read-only":
+        path.chmod(0o555)
+    elif not mounted and IN_CI:
+        pytest.fail("mounting a tiny tmpfs needs root")
+    elif not mounted:
+        pytest.skip("mounting a tiny tmpfs needs root")
+    try:
+        yield path
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(path)], check=True)
+        path.chmod(0o755)
+
+
+@pytest.mark.parametrize("kind", ["full", "read-only"])
+def test_failed_archive_write_changes_nothing_live(make_config, tmp_path, kind):
+    with failing_folder(tmp_path / "usb", kind) as usb:
+        config = make_config(**{"paths.archive": str(usb)})
+        with db.open_db(config.db_path) as conn:
+            job = job_with_photos(config, conn, count=3, size=(800, 600))
+            rows = db.list_images(conn, job.id)
+            hashes = master_hashes(config, conn, job.id)
+            assert run_cli(config, "build").returncode == 0
+            page = job_page(config, job)
+
+            result = run_cli(config, "archive", "--job", str(job.id))
+
+            assert result.returncode == 1
+            expected = "No space left on device" if kind == "full" else "Read-only file system"
+            if not (kind == "read-only" and os.geteuid() != 0):
+                assert expected in result.stderr, result.stderr
+            assert os.listdir(usb) == [], "no partial or temp file is left on the drive"
+            assert not db.get_job(conn, job.id).archived
+            assert db.list_images(conn, job.id) == rows
+            assert master_hashes(config, conn, job.id) == hashes
+            assert job_page(config, job) == page and "Roof, 12 Elm St" in index_html(config)
+
+
+# ---------------------------------------------------------------- restore
+
+
+def test_restore_brings_back_identical_masters_and_rows(config, conn, built_job):
+    job = built_job
+    hashes = master_hashes(config, conn, job.id)
+    rows = db.list_images(conn, job.id)
+    assert run_cli(config, "archive", "--job", str(job.id)).returncode == 0
+
+    result = run_cli(config, "restore", str(archive_path(config, job.id)))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "restore: 1 job restored, 3 masters written"
+    assert master_hashes(config, conn, job.id) == hashes
+    assert db.list_images(conn, job.id) == rows
+    assert not db.get_job(conn, job.id).archived
+    assert "Roof, 12 Elm St" in index_html(config)
+    assert job_page(config, job).count('loading="lazy"') == 3
+
+
+def test_restoring_twice_is_harmless(config, conn, built_job):
+    job = built_job
+    assert run_cli(config, "archive", "--job", str(job.id)).returncode == 0
+    archive = str(archive_path(config, job.id))
+    assert run_cli(config, "restore", archive).returncode == 0
+    folder = storage.job_folder(config.paths.data, job.id)
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    rows = db.list_images(conn, job.id)
+
+    again = run_cli(config, "restore", archive)
+
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[-1] == "restore: 1 job restored, 3 masters already present"
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
+    assert db.list_images(conn, job.id) == rows
+
+
+def other_box(tmp_path: Path):
+    folder = tmp_path / "other-box"
+    folder.mkdir()
+    (folder / "config.yaml").write_text(yaml.safe_dump({"paths": {"data": "data"}}), encoding="utf-8")
+    return load_config(str(folder / "config.yaml"))
+
+
+def test_restore_on_a_new_box_keeps_the_original_ids(make_config, tmp_path):
+    config = make_config()
+    with db.open_db(config.db_path) as conn:
+        db.create_job(conn, "Stays here")
+        job = job_with_photos(config, conn, count=2, title="Moves away")
+        rows = db.list_images(conn, job.id)
+    assert run_cli(config, "archive", "--job", str(job.id)).returncode == 0
+    fresh = other_box(tmp_path)
+
+    result = run_cli(fresh, "restore", str(archive_path(config, job.id)))
+
+    assert result.returncode == 0, result.stderr
+    with db.open_db(fresh.db_path) as conn:
+        assert db.list_images(conn, job.id) == rows
+        assert db.get_job(conn, job.id).title == "Moves away"
+        assert db.create_job(conn, "Next").id == job.id + 1
+
+
+def test_restore_refuses_to_overwrite_a_different_job(make_config, tmp_path):
+    config = make_config()
+    with db.open_db(config.db_path) as conn:
+        job = job_with_photos(config, conn, count=1, title="Archived here")
+    assert run_cli(config, "archive", "--job", str(job.id)).returncode == 0
+    fresh = other_box(tmp_path)
+    with db.open_db(fresh.db_path) as conn:
+        db.create_job(conn, "Someone else's job")
+
+    result = run_cli(fresh, "restore", str(archive_path(config, job.id)))
+
+    assert result.returncode == 1 and "is another job" in result.stderr
+    assert not storage.job_folder(fresh.paths.data, job.id).exists()
+
+
+def test_finishing_an_archive_interrupted_after_the_mark(config, conn, built_job):
+    """A crash after the job was marked archived left its masters: cleanup says so, archive finishes."""
+    job = built_job
+    assert run_cli(config, "archive", "--job", str(job.id)).returncode == 0
+    folder = storage.job_folder(config.paths.data, job.id)
+    folder.mkdir()
+    with tarfile.open(archive_path(config, job.id)) as tar:
+        for member in tar.getmembers():
+            if member.name.startswith("images/"):
+                (folder / Path(member.name).name).write_bytes(tar.extractfile(member).read())
+    assert "run 'jobgallery archive --job" in run_cli(config, "cleanup", "--dry-run").stdout
+
+    result = run_cli(config, "archive", "--job", str(job.id))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"finished archiving job {job.id}: removed 3 masters")
+    assert not folder.exists()
+    again = run_cli(config, "archive", "--job", str(job.id))
+    assert again.returncode == 1 and "already archived" in again.stderr
+
+
+# ---------------------------------------------------------------- hostile archives
+
+
+def real_archive(config, conn) -> Path:
+    job = job_with_photos(config, conn, count=1)
+    assert run_cli(config, "archive", "--job", str(job.id)).returncode == 0
+    return archive_path(config, job.id)
+
+
+def rewrite(source: Path, target: Path, extra: tarfile.TarInfo, data: bytes = b"") -> Path:
+    """Copy an archive's members, add ``extra``, and list it in SHA256SUMS so only its nature is wrong."""
+    with tarfile.open(source) as old, tarfile.open(target, "w", format=tarfile.PAX_FORMAT) as new:
+        sums = old.extractfile("SHA256SUMS").read()
+        for member in old.getmembers():
+            if member.name != "SHA256SUMS":
+                new.addfile(member, old.extractfile(member))
+        if extra.isreg():
+            extra.size = len(data)
+            new.addfile(extra, io.BytesIO(data))
+        else:
+            new.addfile(extra)
+        sums += f"{'0' * 64}  {extra.name}\n".encode()
+        listing = tarfile.TarInfo("SHA256SUMS")
+        listing.size = len(sums)
+        new.addfile(listing, io.BytesIO(sums))
+    return target
+
+
+def member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = link
+    return info
+
+
+HOSTILE = {
+    "upward": member("../../x"),
+    "absolute": member("/tmp/jobgallery-evil"),
+    "symlink": member("images/a.jpg", tarfile.SYMTYPE, "/etc/passwd"),
+    "hardlink": member("images/b.jpg", tarfile.LNKTYPE, "manifest.json"),
+    "device": member("images/c.jpg", tarfile.CHRTYPE),
+    "hidden": member("images/.tmp-x.jpg"),
+    "stray": member("notes.txt"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_members_are_refused(make_config, tmp_path, case):
+    config = make_config()
+    with db.open_db(config.db_path) as conn:
+        source = real_archive(config, conn)
+    fresh = other_box(tmp_path)
+    bad = rewrite(source, tmp_path / f"{case}.tar", HOSTILE[case], b"evil")
+
+    result = run_cli(fresh, "restore", str(bad))
+
+    assert result.returncode == 1
+    assert "refused" in result.stderr and "Traceback" not in result.stderr
+    assert not fresh.paths.data.joinpath("images").exists()
+    assert not (tmp_path / "x").exists() and not Path("/tmp/jobgallery-evil").exists()
+    with db.open_db(fresh.db_path) as conn:
+        assert db.list_jobs(conn) == []
+
+
+def test_a_damaged_archive_is_refused(make_config, tmp_path):
+    config = make_config()
+    with db.open_db(config.db_path) as conn:
+        source = real_archive(config, conn)
+    damaged = tmp_path / "damaged.tar"
+    shutil.copy(source, damaged)
+    data = bytearray(damaged.read_bytes())
+    data[2048] ^= 0xFF  # inside the first master's bytes
+    damaged.write_bytes(bytes(data))
+    fresh = other_box(tmp_path)
+
+    result = run_cli(fresh, "restore", str(damaged))
+
+    assert result.returncode == 1 and "checksum mismatch" in result.stderr
+    assert not fresh.paths.data.joinpath("images").exists()
