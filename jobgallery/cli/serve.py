@@ -1,4 +1,4 @@
-"""``jobgallery serve``."""
+"""``jobgallery serve``: the upload daemon and its scheduler, in the foreground."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import argparse
 
 from jobgallery.cli.commands import add_command
 from jobgallery.config import Config
-from jobgallery.errors import JobGalleryError
 
 
 def register(commands) -> None:
@@ -14,4 +13,7 @@ def register(commands) -> None:
 
 
 def serve(args: argparse.Namespace, config: Config) -> int:
-    raise JobGalleryError("serve is not implemented yet")
+    """Runs until SIGTERM or SIGINT, then stops cleanly (exit 0); the first start creates an admin."""
+    from daemon.server import run
+
+    return run(config)

@@ -1,0 +1,355 @@
+"""The daemon's routes: the HTTP surface of CONTRACT.md, and the upload form.
+
+| route                              | who   | answer                                   |
+|------------------------------------|-------|------------------------------------------|
+| GET    /healthz                    | any   | ``{"status": "ok"}``                     |
+| GET    /upload                     | user  | the upload form                          |
+| POST   /upload                     | user  | the form's own post (job in ``job_id``)  |
+| GET    /upload/static/<file>       | user  | the form's CSS and JS                    |
+| GET    /api/jobs                   | user  | live jobs, newest first                  |
+| POST   /api/jobs                   | admin | creates a job (JSON or form ``title``)   |
+| POST   /api/jobs/<id>/images       | user  | stores one or more ``image`` parts       |
+| POST   /<id>/add_image             | user  | the seed's form: one ``image``           |
+| DELETE /api/images/<id>            | admin | 204, the job's page is rebuilt           |
+
+Every handler is wrapped by ``Guard``: it signs the user in, refuses
+cross-site posts, and turns our errors into JSON (or a page for browsers);
+anything unexpected is logged with its traceback and answered 500
+``{"error": "internal error"}``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable, Iterable
+
+import bottle
+
+from daemon import responses
+from daemon.accesslog import USER_KEY, AccessLog, request_line
+from daemon.auth import Authenticator, AuthError
+from daemon.connections import ThreadConnections
+from daemon.responses import Link, Pages, Row, json_response, script_root, wants_html
+from daemon.scheduler import Rebuilds
+from daemon.static import OutputFiles
+from daemon.upload import Stored, read_form, store_upload
+from jobgallery import db, jobs
+from jobgallery.config import Config
+from jobgallery.errors import JobGalleryError, NotFound, TooLarge, UsageError
+from jobgallery.templating import static_dir
+
+log = logging.getLogger("daemon.app")
+
+MIB = 1024 * 1024
+# Bottle reads url-encoded and JSON bodies up to this size into memory; see daemon/upload.py for multipart.
+FORM_BODY_MAX = MIB
+JSON_BODY_MAX = 64 * 1024
+USER, ADMIN = "user", "admin"
+USER_RECORD = "jobgallery.user_record"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+SAME_ORIGIN = ("same-origin", "none")
+
+BOTTLE_MESSAGES = {
+    400: "the request could not be understood",
+    404: "there is nothing at this address",
+    413: "the request body is too large",
+    500: "internal error",
+}
+
+
+# ---------------------------------------------------------------- the guard around every route
+
+
+class CrossSite(AuthError):
+    status = 403
+
+
+class Guard:
+    """Bottle plugin: sign-in per the route's ``auth`` setting, then the handler, then error mapping."""
+
+    name = "guard"
+    api = 2
+
+    def __init__(self, auth: Authenticator, pages: Pages) -> None:
+        self.auth = auth
+        self.pages = pages
+
+    def apply(self, callback: Callable, route: bottle.Route) -> Callable:
+        level = route.config.get("auth", USER)
+
+        @functools.wraps(callback)
+        def guarded(*args, **kwargs):
+            environ = bottle.request.environ
+            try:
+                self.admit(environ, level)
+                return callback(*args, **kwargs)
+            except bottle.HTTPResponse:
+                raise
+            except JobGalleryError as exc:
+                return self.pages.error(exc.status, str(exc), environ, getattr(exc, "headers", None))
+            except Exception:
+                log.exception("unexpected error answering %s", request_line(environ))
+                return self.pages.error(500, "internal error", environ)
+
+        return guarded
+
+    def admit(self, environ: dict, level: str | None) -> None:
+        if level is None:
+            return
+        if (
+            environ["REQUEST_METHOD"] not in SAFE_METHODS
+            and environ.get("HTTP_SEC_FETCH_SITE", "none") not in SAME_ORIGIN
+        ):
+            raise CrossSite("requests from other sites are refused")
+        header, address = environ.get("HTTP_AUTHORIZATION"), environ.get("REMOTE_ADDR", "-")
+        user = self.auth.admin(header, address) if level == ADMIN else self.auth.user(header, address)
+        environ[USER_KEY] = user.name
+        environ[USER_RECORD] = user
+
+
+def cross_site(environ: dict) -> bool:
+    """A browser's post from another site (CSRF): Basic credentials would ride along, so refuse it."""
+    unsafe = environ["REQUEST_METHOD"] not in SAFE_METHODS
+    return unsafe and environ.get("HTTP_SEC_FETCH_SITE", "none") not in SAME_ORIGIN
+
+
+def current_user() -> db.User:
+    return bottle.request.environ[USER_RECORD]
+
+
+def root() -> str:
+    return script_root(bottle.request.environ)
+
+
+# ---------------------------------------------------------------- the routes
+
+
+class UploadDaemon:
+    """The handlers, with what they share: settings, connections, pages and the rebuild queue."""
+
+    def __init__(self, config: Config, connections: ThreadConnections, rebuilds: Rebuilds, pages: Pages) -> None:
+        self.config = config
+        self.connections = connections
+        self.rebuilds = rebuilds
+        self.pages = pages
+        self.limit = config.server.max_upload_mb * MIB
+
+    def install(self, app: bottle.Bottle) -> None:
+        app.route("/healthz", "GET", self.healthz, auth=None)
+        app.route("/upload", "GET", self.upload_form)
+        app.route("/upload", "POST", self.upload_form_post)
+        app.route("/upload/static/<name>", "GET", self.asset)
+        app.route("/api/jobs", "GET", self.list_jobs)
+        app.route("/api/jobs", "POST", self.create_job, auth=ADMIN)
+        app.route("/api/jobs/<job_id:int>/images", "POST", self.upload_images)
+        app.route("/<job_id:int>/add_image", "POST", self.add_image)
+        app.route("/api/images/<image_id:int>", "DELETE", self.delete_image, auth=ADMIN)
+
+    @property
+    def conn(self):
+        return self.connections.get()
+
+    def gallery_path(self, job: db.Job) -> str:
+        return job.gallery_path(self.config.gallery.public_index)
+
+    # ------------------------------------------------------------ pages
+
+    def healthz(self) -> bottle.HTTPResponse:
+        return json_response({"status": "ok"})
+
+    def upload_form(self) -> bottle.HTTPResponse:
+        live = db.list_jobs(self.conn, live_only=True)
+        body = self.pages.render(
+            "upload.html",
+            root(),
+            user=current_user(),
+            jobs=[(job, self.gallery_path(job)) for job in live],
+            selected=query_int("job"),
+            created=bottle.request.query.get("created") == "1",
+            max_upload_mb=self.config.server.max_upload_mb,
+            max_bytes=self.limit,
+        )
+        return self.pages.page_response(200, body)
+
+    def asset(self, name: str) -> bottle.HTTPResponse:
+        version = self.pages.versions.get(name)
+        if version is None:
+            raise NotFound(f"there is no file named {name!r} here")
+        response = bottle.static_file(name, root=str(static_dir()))
+        fresh = bottle.request.query.get("v") == version
+        response.set_header("Cache-Control", "private, max-age=31536000, immutable" if fresh else "no-cache")
+        return response
+
+    # ------------------------------------------------------------ jobs
+
+    def list_jobs(self) -> bottle.HTTPResponse:
+        live = db.list_jobs(self.conn, live_only=True)
+        listed = [
+            {"id": job.id, "title": job.title, "image_count": job.image_count, "gallery_path": self.gallery_path(job)}
+            for job in live
+        ]
+        return json_response({"jobs": listed})
+
+    def create_job(self) -> bottle.HTTPResponse:
+        job = jobs.create_job(self.conn, read_title())
+        log.info("job %d created: %r by %s", job.id, job.title, current_user().name)
+        self.rebuilds.request(job.id)
+        if wants_html(bottle.request.environ):
+            return bottle.HTTPResponse(status=303, Location=f"{root()}/upload?job={job.id}&created=1")
+        return json_response({"id": job.id, "title": job.title, "gallery_path": self.gallery_path(job)}, 201)
+
+    # ------------------------------------------------------------ photos
+
+    def upload_images(self, job_id: int) -> bottle.HTTPResponse:
+        db.get_job(self.conn, job_id, live=True)
+        job, stored = self.receive(lambda form: job_id)
+        return self.upload_answer(job, stored)
+
+    def upload_form_post(self) -> bottle.HTTPResponse:
+        job, stored = self.receive(lambda form: form_job_id(form.text("job_id")))
+        return self.upload_answer(job, stored)
+
+    def add_image(self, job_id: int) -> bottle.HTTPResponse:
+        db.get_job(self.conn, job_id, live=True)
+        job, stored = self.receive(lambda form: job_id)
+        if wants_html(bottle.request.environ):
+            return self.upload_page(job, stored, 200)
+        return json_response({"success": True, "filename": stored[0].result.image.filename})
+
+    def receive(self, which_job: Callable) -> tuple[db.Job, list[Stored]]:
+        """Read the form, store its photos in the job it names, log them, schedule the rebuild."""
+        user = current_user()
+        with read_form(bottle.request.environ, self.limit) as form:
+            job = db.get_job(self.conn, which_job(form), live=True)
+            stored = store_upload(self.config, self.conn, job.id, form, user.name)
+        for item in stored:
+            log_photo(job, item, user.name)
+        if any(not item.result.duplicate for item in stored):
+            self.rebuilds.request(job.id)
+        return job, stored
+
+    def upload_answer(self, job: db.Job, stored: list[Stored]) -> bottle.HTTPResponse:
+        status = 200 if all(item.result.duplicate for item in stored) else 201
+        if wants_html(bottle.request.environ):
+            return self.upload_page(job, stored, status)
+        return json_response({"images": [item.as_json() for item in stored]}, status)
+
+    def upload_page(self, job: db.Job, stored: list[Stored], status: int) -> bottle.HTTPResponse:
+        new = sum(not item.result.duplicate for item in stored)
+        rows = [Row(item.sent_as or item.result.image.filename, photo_note(item)) for item in stored]
+        links = [
+            Link("Upload more photos", f"{root()}/upload?job={job.id}"),
+            Link("Open the job's gallery", f"{root()}/{self.gallery_path(job)}"),
+        ]
+        text = f"{plural(new, 'photo')} stored in “{job.title}”; the gallery shows them within seconds."
+        title = "Photos stored" if new else "Already uploaded"
+        body = self.pages.message(status, title, text, rows, links, root())
+        return self.pages.page_response(status, body)
+
+    def delete_image(self, image_id: int) -> bottle.HTTPResponse:
+        image = db.get_image(self.conn, image_id)
+        db.get_job(self.conn, image.job_id, live=True)
+        db.delete_image(self.conn, image_id)
+        log.info("photo deleted: job %d, %s, by %s", image.job_id, image.filename, current_user().name)
+        self.rebuilds.request(image.job_id)
+        return responses.empty_response(204)
+
+    # ------------------------------------------------------------ bottle's own errors (404, 405, ...)
+
+    def bottle_error(self, error: bottle.HTTPError) -> bytes:
+        environ = bottle.request.environ
+        if error.traceback:
+            log.error("unexpected error answering %s\n%s", request_line(environ), error.traceback)
+        if error.status_code == 405:
+            message = f"this address does not accept {environ.get('REQUEST_METHOD')} requests"
+        else:
+            message = BOTTLE_MESSAGES.get(error.status_code, "the request could not be handled")
+        content_type, body = self.pages.error_body(error.status_code, message, wants_html(environ), root())
+        bottle.response.content_type = content_type
+        return body
+
+
+# ---------------------------------------------------------------- small readers and formatters
+
+
+def query_int(name: str) -> int | None:
+    value = bottle.request.query.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+def form_job_id(value: str) -> int:
+    if not value.strip().isdigit():
+        raise UsageError("choose the job the photos belong to")
+    return int(value)
+
+
+def read_title() -> object:
+    """The new job's title from a JSON object or a posted form."""
+    request = bottle.request
+    kind = request.content_type.split(";")[0].strip().lower()
+    if kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return request.forms.getunicode("title")
+    if kind != "application/json":
+        raise UsageError('send the job as JSON, like {"title": "Roof, 12 Elm St"}')
+    if request.content_length > JSON_BODY_MAX:
+        raise TooLarge("a job needs only a title; the body is far too large")
+    try:
+        data = json.loads(request.body.read(JSON_BODY_MAX))
+    except (ValueError, UnicodeDecodeError):
+        raise UsageError("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise UsageError('send the job as a JSON object, like {"title": "Roof, 12 Elm St"}')
+    return data.get("title")
+
+
+def photo_note(item: Stored) -> str:
+    return "was already in this job" if item.result.duplicate else "stored"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def log_photo(job: db.Job, item: Stored, user: str) -> None:
+    image = item.result.image
+    what = "photo already stored" if item.result.duplicate else "photo stored"
+    log.info(
+        "%s: job %d, %s (sent as %r), %d bytes, %dx%d, by %s",
+        what,
+        job.id,
+        image.filename,
+        item.sent_as,
+        image.byte_size,
+        image.width,
+        image.height,
+        user,
+    )
+
+
+# ---------------------------------------------------------------- assembly
+
+
+def make_app(
+    config: Config, connections: ThreadConnections, rebuilds: Rebuilds
+) -> Callable[[dict, Callable], Iterable]:
+    """The whole WSGI application: access log, dev-mode ``output/`` files, then the routes."""
+    bottle.BaseRequest.MEMFILE_MAX = FORM_BODY_MAX
+    pages = Pages(config)
+    daemon = UploadDaemon(config, connections, rebuilds, pages)
+    app = bottle.Bottle()
+    app.install(Guard(Authenticator(connections.get), pages))
+    daemon.install(app)
+    app.default_error_handler = daemon.bottle_error
+    wsgi = OutputFiles(app, config.paths.output) if config.server.serve_output else app
+    return AccessLog(wsgi, error_renderer(pages))
+
+
+def error_renderer(pages: Pages) -> Callable[[int, str, dict], tuple[str, bytes]]:
+    """``(status, message, environ) -> (content type, body)`` for errors raised outside the routes."""
+
+    def render(status: int, message: str, environ: dict) -> tuple[str, bytes]:
+        return pages.error_body(status, message, wants_html(environ), script_root(environ))
+
+    return render

@@ -1,0 +1,220 @@
+"""HTTP Basic against the users table, fast for many uploads and slow for guessers.
+
+Three parts:
+
+* ``parse_basic`` reads the Authorization header;
+* ``CredentialCache`` remembers credentials that were right a moment ago
+  (scrypt costs ~50 ms on purpose; twenty photos in a row should not pay it
+  twenty times). It is keyed by a keyed hash of name and password, so no
+  password is kept in memory, and failures are never cached;
+* ``FailureThrottle`` counts failed logins per client address: after a few,
+  that address must wait a growing delay before its next password check.
+  A refused attempt costs the server nothing (no scrypt, no sleeping thread).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import math
+import secrets
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from jobgallery import db, users
+from jobgallery.errors import JobGalleryError
+
+REALM = "jobgallery"
+CHALLENGE = f'Basic realm="{REALM}", charset="UTF-8"'
+
+CACHE_SECONDS = 60.0
+CACHE_ENTRIES = 256
+FREE_FAILURES = 5
+FIRST_DELAY = 1.0
+MAX_DELAY = 60.0
+FORGET_AFTER = 15 * 60.0
+TRACKED_ADDRESSES = 4096
+
+
+class AuthError(JobGalleryError):
+    """A request refused before any of its work is done; ``headers`` go on the answer."""
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.headers = dict(headers or {})
+
+
+class NotSignedIn(AuthError):
+    status = 401
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, {"WWW-Authenticate": CHALLENGE})
+
+
+class Forbidden(AuthError):
+    status = 403
+
+
+class TooManyAttempts(AuthError):
+    status = 429
+
+    def __init__(self, seconds: int) -> None:
+        message = f"too many failed sign-ins from your address; try again in {seconds} seconds"
+        super().__init__(message, {"Retry-After": str(seconds)})
+
+
+@dataclass(frozen=True)
+class Credentials:
+    name: str
+    password: str
+
+
+def parse_basic(header: str | None) -> Credentials | None:
+    """``Basic base64(name:password)`` -> Credentials; None for anything else or malformed."""
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "basic" or not token:
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    name, colon, password = decoded.partition(":")
+    if not colon or not name:
+        return None
+    return Credentials(name, password)
+
+
+class CredentialCache:
+    """Recently verified credentials, each for ``ttl`` seconds; bounded, oldest dropped first."""
+
+    def __init__(self, ttl: float = CACHE_SECONDS, size: int = CACHE_ENTRIES, clock: Callable[[], float] | None = None):
+        self.ttl = ttl
+        self.size = size
+        self.clock = clock or time.monotonic
+        self.secret = secrets.token_bytes(32)
+        self.entries: OrderedDict[bytes, tuple[db.User, float]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def key(self, credentials: Credentials) -> bytes:
+        text = f"{credentials.name}\0{credentials.password}".encode()
+        return hmac.new(self.secret, text, hashlib.sha256).digest()
+
+    def get(self, credentials: Credentials) -> db.User | None:
+        key = self.key(credentials)
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is None:
+                return None
+            if entry[1] <= self.clock():
+                del self.entries[key]
+                return None
+            return entry[0]
+
+    def put(self, credentials: Credentials, user: db.User) -> None:
+        key = self.key(credentials)
+        with self.lock:
+            self.entries[key] = (user, self.clock() + self.ttl)
+            self.entries.move_to_end(key)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+
+
+@dataclass
+class Failures:
+    count: int
+    last: float
+    blocked_until: float
+
+
+class FailureThrottle:
+    """Per-address failed-login counter with an exponential wait once ``free`` failures are used up."""
+
+    def __init__(
+        self,
+        free: int = FREE_FAILURES,
+        first_delay: float = FIRST_DELAY,
+        max_delay: float = MAX_DELAY,
+        size: int = TRACKED_ADDRESSES,
+        clock: Callable[[], float] | None = None,
+    ):
+        self.free = free
+        self.first_delay = first_delay
+        self.max_delay = max_delay
+        self.size = size
+        self.clock = clock or time.monotonic
+        self.entries: OrderedDict[str, Failures] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def wait_seconds(self, address: str) -> int:
+        """Whole seconds this address must still wait before its password is checked; 0 when free."""
+        now = self.clock()
+        with self.lock:
+            entry = self.entries.get(address)
+            if entry is None:
+                return 0
+            if now - entry.last > FORGET_AFTER:
+                del self.entries[address]
+                return 0
+            return max(0, math.ceil(entry.blocked_until - now))
+
+    def failed(self, address: str) -> None:
+        now = self.clock()
+        with self.lock:
+            entry = self.entries.pop(address, None) or Failures(0, now, now)
+            if now - entry.last > FORGET_AFTER:
+                entry = Failures(0, now, now)
+            entry.count += 1
+            entry.last = now
+            over = entry.count - self.free
+            if over > 0:
+                entry.blocked_until = now + min(self.max_delay, self.first_delay * 2 ** (over - 1))
+            self.entries[address] = entry
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+
+    def succeeded(self, address: str) -> None:
+        with self.lock:
+            self.entries.pop(address, None)
+
+
+class Authenticator:
+    """Decides who a request is: cache first, then the throttle, then the (slow) password check."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+        self.connect = connect
+        self.cache = CredentialCache()
+        self.throttle = FailureThrottle()
+
+    def user(self, header: str | None, address: str) -> db.User:
+        """The signed-in user, or raise NotSignedIn / TooManyAttempts."""
+        credentials = parse_basic(header)
+        if credentials is None:
+            raise NotSignedIn("sign in with your jobgallery user name and password")
+        cached = self.cache.get(credentials)
+        if cached is not None:
+            return cached
+        wait = self.throttle.wait_seconds(address)
+        if wait:
+            raise TooManyAttempts(wait)
+        user = users.authenticate(self.connect(), credentials.name, credentials.password)
+        if user is None:
+            self.throttle.failed(address)
+            raise NotSignedIn("wrong user name or password")
+        self.throttle.succeeded(address)
+        self.cache.put(credentials, user)
+        return user
+
+    def admin(self, header: str | None, address: str) -> db.User:
+        """The signed-in user when an admin; Forbidden for anyone else."""
+        user = self.user(header, address)
+        if not user.is_admin:
+            raise Forbidden("only an admin may do this")
+        return user

@@ -1,0 +1,154 @@
+"""Answers in the shape each client wants: JSON for scripts, readable pages for browsers.
+
+Every error is ``{"error": "<one readable sentence>"}`` for API clients. A
+browser posting the upload form without JavaScript asks for ``text/html``
+and gets the same result or error as a page (``templates/message.html``),
+never a traceback and never raw JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import bottle
+
+from jobgallery.config import Config
+from jobgallery.templating import make_environment, static_dir
+
+ASSETS = ("upload.css", "upload.js")
+JSON_TYPE = "application/json"
+HTML_TYPE = "text/html; charset=utf-8"
+
+TITLES = {
+    400: "Request not understood",
+    401: "Sign-in needed",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed here",
+    413: "Upload too large",
+    415: "Not a supported photo",
+    422: "Photo cannot be read",
+    429: "Too many attempts",
+    500: "Something went wrong",
+}
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link shown under a message: where to go next."""
+
+    text: str
+    href: str
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a result list (a stored photo, usually)."""
+
+    text: str
+    note: str = ""
+
+
+def wants_html(environ: Mapping) -> bool:
+    """Browsers list ``text/html`` in Accept; scripts (curl, urllib, our XHR) do not."""
+    accept = environ.get("HTTP_ACCEPT", "")
+    return "text/html" in accept and not accept.startswith(JSON_TYPE)
+
+
+def json_body(data: object) -> bytes:
+    return json.dumps(data, ensure_ascii=False).encode("utf-8")
+
+
+def json_response(data: object, status: int = 200, headers: Mapping[str, str] | None = None) -> bottle.HTTPResponse:
+    response = bottle.HTTPResponse(json_body(data), status, **(headers or {}))
+    response.content_type = JSON_TYPE
+    return response
+
+
+def empty_response(status: int = 204) -> bottle.HTTPResponse:
+    return bottle.HTTPResponse(b"", status)
+
+
+class Pages:
+    """Renders the daemon's HTML pages with the shared, autoescaping Jinja2 environment.
+
+    Our CSS and JS are linked as ``/upload/static/<name>?v=<hash>``: the hash
+    changes with the content, so phones may cache them for good.
+    """
+
+    def __init__(self, config: Config) -> None:
+        self.env = make_environment(config)
+        self.versions = {
+            path.name: hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+            for path in static_dir().iterdir()
+            if path.name in ASSETS
+        }
+
+    def asset_url(self, name: str, root: str) -> str:
+        return f"{root}/upload/static/{name}?v={self.versions[name]}"
+
+    def render(self, template: str, root: str, **context: object) -> bytes:
+        page = self.env.get_template(template)
+        return page.render(root=root, asset=lambda name: self.asset_url(name, root), **context).encode("utf-8")
+
+    def message(
+        self,
+        status: int,
+        title: str,
+        text: str,
+        rows: Iterable[Row] = (),
+        links: Iterable[Link] = (),
+        root: str = "",
+    ) -> bytes:
+        """A readable page for a result or an error (``templates/message.html``)."""
+        return self.render(
+            "message.html",
+            root,
+            status=status,
+            title=title,
+            text=text,
+            rows=list(rows),
+            links=list(links),
+            error=status >= 400,
+        )
+
+    def page_response(self, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> bottle.HTTPResponse:
+        response = bottle.HTTPResponse(body, status, **(headers or {}))
+        response.content_type = HTML_TYPE
+        response.set_header("Cache-Control", "no-store")
+        return response
+
+    def error_body(self, status: int, message: str, html: bool, root: str = "") -> tuple[str, bytes]:
+        """Content type and body of an error; shared with the server's own refusals (413 before reading)."""
+        if not html:
+            return JSON_TYPE, json_body({"error": message})
+        links = [Link("Back to the upload form", f"{root}/upload")] if status != 401 else []
+        body = self.message(status, TITLES.get(status, "Error"), sentence(message), links=links, root=root)
+        return HTML_TYPE, body
+
+    def error(
+        self, status: int, message: str, environ: Mapping, headers: Mapping[str, str] | None = None
+    ) -> bottle.HTTPResponse:
+        """An error answer in JSON or HTML, as the request's Accept header asks."""
+        content_type, body = self.error_body(status, message, wants_html(environ), script_root(environ))
+        response = bottle.HTTPResponse(body, status, **(headers or {}))
+        response.content_type = content_type
+        response.set_header("Cache-Control", "no-store")
+        return response
+
+
+def script_root(environ: Mapping) -> str:
+    """The prefix the daemon is mounted under ("" normally), for links on pages."""
+    return environ.get("SCRIPT_NAME", "").rstrip("/")
+
+
+def sentence(message: str) -> str:
+    """An API message ("job 4 does not exist") as a sentence on a page ("Job 4 does not exist.")."""
+    text = message.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?" else text + "."

@@ -1,0 +1,157 @@
+"""The scheduler inside the daemon: debounced page rebuilds and the daily housekeeping.
+
+It lives in the daemon's one process (DESIGN, principle 4), so every job
+runs exactly once. Two things are offered to the rest of the daemon:
+
+``run_logged(name, func)``
+    the wrapper every scheduled job runs in: logs the start, the result's
+    ``summary()`` (when it has one) and any failure, with its traceback when
+    unexpected. It never raises, so a failing job never kills the daemon.
+
+``add_daily(scheduler, job_id, func, hour, minute)``
+    runs ``func()`` (no arguments) every day at ``hour:minute`` local time
+    inside ``run_logged``; ``coalesce=True``, ``max_instances=1`` and a
+    misfire grace of six hours, so a run missed while the box was busy or
+    asleep still happens once, late, but never twice.
+
+``Rebuilds`` turns "a photo was stored in job 3" into one rebuild of that
+job's page a few quiet seconds later: a burst of twenty photos gives one
+rebuild, and no request is ever lost, even when it arrives while the same
+job is being built.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from jobgallery.config import Config
+from jobgallery.errors import JobGalleryError
+
+log = logging.getLogger("daemon.scheduler")
+
+WORKERS = 2
+DAILY_GRACE_SECONDS = 6 * 3600
+REBUILD_GRACE_SECONDS = 3600
+# One rebuild of a job may run while one more waits; requests during a build are caught by the generation check.
+REBUILD_INSTANCES = 2
+ALL_JOBS = "all"
+
+
+def make_scheduler() -> BackgroundScheduler:
+    """A background scheduler with a small thread pool; jobs are added before or after ``start()``."""
+    return BackgroundScheduler(
+        executors={"default": ThreadPoolExecutor(WORKERS)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": REBUILD_GRACE_SECONDS},
+    )
+
+
+def run_logged(name: str, func: Callable[[], object]) -> object | None:
+    """Run one scheduled job and log how it went; never raises."""
+    log.info("%s: started", name)
+    started = time.monotonic()
+    try:
+        result = func()
+    except JobGalleryError as exc:
+        log.error("%s: failed after %.1f s: %s", name, time.monotonic() - started, exc)
+        return None
+    except Exception:
+        log.exception("%s: failed after %.1f s", name, time.monotonic() - started)
+        return None
+    summary = getattr(result, "summary", None)
+    detail = f": {summary()}" if callable(summary) else ""
+    log.info("%s: done in %.1f s%s", name, time.monotonic() - started, detail)
+    return result
+
+
+def add_daily(scheduler: BackgroundScheduler, job_id: str, func: Callable[[], object], hour: int, minute: int) -> None:
+    """Run ``func()`` every day at ``hour:minute`` (local time), logged by ``run_logged``."""
+    scheduler.add_job(
+        run_logged,
+        CronTrigger(hour=hour, minute=minute),
+        args=[job_id, func],
+        id=job_id,
+        name=job_id,
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=DAILY_GRACE_SECONDS,
+    )
+
+
+def build_pages(config: Config, job_id: int | None) -> object:
+    """One incremental build: of one job's page (and the index), or of the whole site."""
+    from generator.build import build_site
+
+    return build_site(config, job_id=job_id)
+
+
+class Rebuilds:
+    """Debounced one-shot rebuilds, one APScheduler job per gallery job (``rebuild-<id>``).
+
+    Every request bumps the job's generation and (re)schedules its rebuild
+    ``delay`` seconds from now, replacing any that has not fired yet. A run
+    records the generation it started from; a run that finds its generation
+    already built skips, and a request that arrives mid-build schedules a
+    fresh run that will not skip. Runs for the same job never overlap.
+    """
+
+    def __init__(
+        self,
+        scheduler: BackgroundScheduler,
+        config: Config,
+        build: Callable[[Config, int | None], object] = build_pages,
+    ) -> None:
+        self.scheduler = scheduler
+        self.config = config
+        self.build = build
+        self.delay = config.server.rebuild_delay_seconds
+        self.requested: dict[int | str, int] = {}
+        self.built: dict[int | str, int] = {}
+        self.running: dict[int | str, threading.Lock] = {}
+        self.lock = threading.Lock()
+
+    def request(self, job_id: int) -> None:
+        """A job's photos changed: rebuild its page after ``delay`` quiet seconds."""
+        self.schedule(job_id)
+
+    def request_all(self) -> None:
+        """Bring the whole site up to date soon (at start: catches rebuilds lost to a restart or power cut)."""
+        self.schedule(ALL_JOBS)
+
+    def schedule(self, key: int | str) -> None:
+        with self.lock:
+            self.requested[key] = self.requested.get(key, 0) + 1
+            self.running.setdefault(key, threading.Lock())
+        name = f"rebuild-{key}"
+        self.scheduler.add_job(
+            run_logged,
+            "date",
+            run_date=datetime.now(UTC) + timedelta(seconds=self.delay),
+            args=[name, lambda: self.run(key)],
+            id=name,
+            name=name,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=REBUILD_INSTANCES,
+            misfire_grace_time=REBUILD_GRACE_SECONDS,
+        )
+
+    def run(self, key: int | str) -> object | None:
+        """Build unless an earlier run already covered every request made so far."""
+        with self.running[key]:
+            with self.lock:
+                wanted = self.requested[key]
+                if self.built.get(key) == wanted:
+                    return None
+            result = self.build(self.config, None if key == ALL_JOBS else key)
+            with self.lock:
+                self.built[key] = wanted
+            return result

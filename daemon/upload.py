@@ -1,0 +1,190 @@
+"""Reading an upload form and storing its photos: all of them, or none.
+
+Bottle 0.13's ``request.POST`` uses ``MEMFILE_MAX`` both as the size at
+which one part moves to a temp file and as the cap on all in-memory parts
+together (bottle issue #1470), so three 400 KB photos fail with "Memory
+limit reached" whatever it is set to. ``read_form`` runs Bottle's own
+multipart parser with the two limits set apart: any part over
+``PART_SPOOL_BYTES`` goes to an anonymous temp file, and at most
+``FORM_MEMORY_BYTES`` of small parts stay in memory. It reads straight from
+the server's input stream, so the body is not copied once more first.
+
+``store_upload`` checks every part before storing any, then ingests them in
+order; if one fails, the photos this request already stored are taken out
+again (row first, then file), so an error leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import bottle
+
+from jobgallery import db, storage
+from jobgallery.config import Config
+from jobgallery.errors import EmptyUpload, JobGalleryError, TooLarge, UsageError
+from jobgallery.ingest import IngestResult, ingest_stream
+
+log = logging.getLogger("daemon.upload")
+
+MIB = 1024 * 1024
+PART_SPOOL_BYTES = 256 * 1024
+FORM_MEMORY_BYTES = 4 * MIB
+MAX_PARTS = 1000
+MAX_FILENAME = 200
+IMAGE_FIELD = "image"
+
+
+@dataclass
+class FilePart:
+    """One file of the form; ``stream`` is in memory or an unlinked temp file."""
+
+    filename: str
+    stream: BinaryIO
+    size: int
+
+
+@dataclass
+class UploadForm:
+    files: list[FilePart] = field(default_factory=list)
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def text(self, name: str) -> str:
+        return self.fields.get(name, "")
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One photo of a successful upload: the name it was sent under and what ingest made of it."""
+
+    sent_as: str
+    result: IngestResult
+
+    def as_json(self) -> dict:
+        image = self.result.image
+        return {"id": image.id, "job_id": image.job_id, "filename": image.filename, "duplicate": self.result.duplicate}
+
+
+# ---------------------------------------------------------------- reading the form
+
+
+@contextlib.contextmanager
+def read_form(environ: Mapping, limit_bytes: int) -> Iterator[UploadForm]:
+    """Parse a multipart body into files and text fields; temp files are closed when the block ends."""
+    form = UploadForm()
+    try:
+        for part in parse_parts(environ, limit_bytes):
+            if len(form.files) + len(form.fields) >= MAX_PARTS:
+                part.close()
+                raise UsageError(f"a form may have at most {MAX_PARTS} fields")
+            add_part(form, part)
+        yield form
+    finally:
+        for item in form.files:
+            item.stream.close()
+
+
+def parse_parts(environ: Mapping, limit_bytes: int) -> Iterator:
+    content_type, options = bottle._parse_http_header(environ.get("CONTENT_TYPE", ""))[0]
+    if content_type != "multipart/form-data" or not options.get("boundary"):
+        raise EmptyUpload("no photo was sent: post a multipart form with one or more 'image' files")
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if length > limit_bytes:
+        raise TooLarge(f"the upload is larger than {limit_bytes // MIB} MiB")
+    parser = bottle._MultipartParser(
+        environ["wsgi.input"],
+        options["boundary"],
+        length,
+        mem_limit=FORM_MEMORY_BYTES,
+        memfile_limit=PART_SPOOL_BYTES,
+        charset="utf8",
+    )
+    try:
+        yield from parser.parse()
+    except bottle.MultipartError as exc:
+        if "limit" in str(exc):
+            raise TooLarge("the form's text fields are too large") from None
+        raise UsageError("the upload is not valid form data or was cut short") from None
+
+
+def add_part(form: UploadForm, part) -> None:
+    if part.filename is None:
+        form.fields[part.name or ""] = part.value
+    elif part.name == IMAGE_FIELD:
+        form.files.append(FilePart(display_name(part.filename), part.file, part.size))
+    else:
+        part.close()
+
+
+def display_name(filename: str) -> str:
+    """The last path component of a client's file name, trimmed; only ever shown or logged."""
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    name = "".join(ch for ch in name if ch.isprintable())
+    return name[:MAX_FILENAME]
+
+
+# ---------------------------------------------------------------- storing the photos
+
+
+def chosen_files(form: UploadForm) -> list[FilePart]:
+    """The files to store; a file input left empty (no name, no bytes) is not a file.
+
+    Raises EmptyUpload when there is none, or when a chosen file has no bytes.
+    """
+    chosen = [part for part in form.files if part.filename or part.size]
+    if not chosen:
+        raise EmptyUpload("no photo was sent: choose one or more photos")
+    for part in chosen:
+        if part.size == 0:
+            raise EmptyUpload(f"{part.filename or 'a file'}: the file is empty")
+    return chosen
+
+
+def store_upload(config: Config, conn: sqlite3.Connection, job_id: int, form: UploadForm, user: str) -> list[Stored]:
+    """Ingest every photo of the form into the job, or raise and leave nothing stored."""
+    files = chosen_files(form)
+    stored: list[Stored] = []
+    try:
+        for part in files:
+            result = ingest_one(config, conn, job_id, part, form, user)
+            stored.append(Stored(part.filename, result))
+    except BaseException:
+        undo(config, conn, [item.result.image for item in stored if not item.result.duplicate])
+        raise
+    return stored
+
+
+def ingest_one(
+    config: Config, conn: sqlite3.Connection, job_id: int, part: FilePart, form: UploadForm, user: str
+) -> IngestResult:
+    """One file through ingest; an error names the file it is about."""
+    try:
+        return ingest_stream(
+            config,
+            conn,
+            job_id,
+            part.stream,
+            description=form.text("description"),
+            tags=form.text("tags"),
+            uploaded_by=user,
+        )
+    except JobGalleryError as exc:
+        if not part.filename:
+            raise
+        raise type(exc)(f"{part.filename}: {exc}") from None
+
+
+def undo(config: Config, conn: sqlite3.Connection, images: list[db.Image]) -> None:
+    """Take out photos stored earlier in a request that failed later: the row, then the file."""
+    for image in reversed(images):
+        try:
+            db.delete_image(conn, image.id)
+            storage.remove_file(storage.master_path(config.paths.data, image.job_id, image.filename))
+            log.info("job %d: took back %s (a later photo of the same upload failed)", image.job_id, image.filename)
+        except Exception:
+            log.exception("job %d: could not take back %s; cleanup will remove it", image.job_id, image.filename)
