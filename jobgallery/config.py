@@ -69,6 +69,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("maintenance.compress_after_days", 180, "int", "masters older than this are recompressed once", 0),
     Setting("maintenance.compress_quality", 60, "int", "JPEG quality of recompressed masters", 1, 95),
     Setting("maintenance.archive_after_days", 365, "int", "the archive timer moves jobs older than this", 0),
+    Setting("maintenance.interval_seconds", 0.0, "float", "run cleanup and compress this often instead; 0: daily", 0),
 )
 
 SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
