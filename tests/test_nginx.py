@@ -1,0 +1,302 @@
+"""The shipped Nginx site, run for real: headers, caching, gzip, dotfiles, the proxied daemon, 413, CSP in Chromium.
+
+nginx runs as an ordinary process with its own prefix on a free loopback
+port; the site file is the shipped one with only its paths and ports
+substituted (each substitution must match, so a change to the shipped file
+that breaks it fails here).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import re
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import photos
+import pytest
+import yaml
+from conftest import free_port, require_binary
+from daemon_support import FilePart, basic, http, running_daemon, upload
+from maintenance_support import job_with_photos, run_cli
+
+from jobgallery import db, users
+from jobgallery.config import SETTINGS_BY_KEY
+
+pytestmark = pytest.mark.nginx
+
+REPO = Path(__file__).resolve().parent.parent
+SITE = REPO / "nginx" / "jobgallery.conf"
+HEADERS = REPO / "nginx" / "jobgallery-headers.conf"
+PROXY = REPO / "nginx" / "jobgallery-proxy.conf"
+LIMIT_MB = SETTINGS_BY_KEY["server.max_upload_mb"].default
+
+WRAPPER = """{user}worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log {prefix}/access.log;
+    client_body_temp_path {prefix}/tmp/body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    include {site};
+}}
+"""
+
+
+def substituted(text: str, replacements: dict[str, str]) -> str:
+    for old, new in replacements.items():
+        assert text.count(old) >= 1, f"the shipped config no longer contains {old!r}"
+        text = text.replace(old, new)
+    return text
+
+
+def write_config(prefix: Path, output: Path, port: int, daemon_port: int) -> Path:
+    """The shipped site and snippets with test paths and ports, wrapped in a minimal nginx.conf."""
+    (prefix / "tmp").mkdir(parents=True)
+    proxy = prefix / "jobgallery-proxy.conf"
+    proxy.write_text(substituted(PROXY.read_text(), {"127.0.0.1:8080": f"127.0.0.1:{daemon_port}"}))
+    site = prefix / "jobgallery.conf"
+    site.write_text(
+        substituted(
+            SITE.read_text(),
+            {
+                "listen 80;": f"listen 127.0.0.1:{port};",
+                "listen [::]:80;": "",
+                "root /var/lib/jobgallery/output;": f"root {output};",
+                "/etc/nginx/snippets/jobgallery-headers.conf": str(HEADERS),
+                "/etc/nginx/snippets/jobgallery-proxy.conf": str(proxy),
+            },
+        )
+    )
+    conf = prefix / "nginx.conf"
+    # As root, workers would switch to "nobody", who cannot enter pytest's private temp folders.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    conf.write_text(WRAPPER.format(user=user, prefix=prefix, site=site))
+    return conf
+
+
+def nginx_args(nginx: str, prefix: Path, conf: Path) -> list[str]:
+    return [nginx, "-p", f"{prefix}/", "-c", str(conf), "-e", str(prefix / "error.log")]
+
+
+@contextlib.contextmanager
+def running_nginx(nginx: str, prefix: Path, conf: Path, port: int):
+    subprocess.run(nginx_args(nginx, prefix, conf), check=True, capture_output=True)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        subprocess.run([*nginx_args(nginx, prefix, conf), "-s", "quit"], capture_output=True)
+        pid_file = prefix / "nginx.pid"
+        deadline = time.monotonic() + 10
+        while pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """A built site, a real daemon (not serving output/ itself) and nginx in front of both."""
+    nginx = require_binary("nginx")
+    folder = tmp_path_factory.mktemp("nginx-stack")
+    (folder / "config.yaml").write_text(yaml.safe_dump({"server": {"serve_output": False}}))
+    from jobgallery.config import load_config
+
+    config = load_config(str(folder / "config.yaml"))
+    with db.open_db(config.db_path) as conn:
+        job = job_with_photos(config, conn, count=2, title="Roof, 12 Elm St")
+        users.add_user(conn, "crew", "crew-pass-1", admin=False)
+        images = db.list_images(conn, job.id)
+    assert run_cli(config, "build").returncode == 0
+    with running_daemon(folder / "config.yaml") as daemon:
+        prefix = folder / "nginx"
+        port = free_port()
+        conf = write_config(prefix, config.paths.output, port, daemon.port)
+        check = subprocess.run([*nginx_args(nginx, prefix, conf), "-t"], capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
+        with running_nginx(nginx, prefix, conf, port) as url:
+            yield {"url": url, "config": config, "job": job, "images": images, "daemon": daemon, "check": check}
+
+
+def security_headers_present(reply) -> None:
+    assert reply.header("x-content-type-options") == "nosniff"
+    assert "default-src 'none'" in reply.header("content-security-policy")
+    assert "script-src 'self'" in reply.header("content-security-policy")
+    assert reply.header("x-frame-options") == "DENY"
+
+
+def test_nginx_t_passes(stack):
+    assert "syntax is ok" in stack["check"].stderr and "test is successful" in stack["check"].stderr
+
+
+def test_pages_revalidate_and_carry_the_headers(stack):
+    page_path = "/" + stack["job"].gallery_path()
+    for path in ("/", page_path, page_path + "index.html"):
+        reply = http("GET", stack["url"] + path)
+        assert reply.status == 200, path
+        assert reply.header("content-type").startswith("text/html")
+        assert reply.header("cache-control") == "no-cache"
+        assert reply.header("etag") and reply.header("last-modified")
+        security_headers_present(reply)
+    assert "Roof, 12 Elm St" in http("GET", stack["url"] + "/").text
+    moved = http("GET", stack["url"] + page_path.rstrip("/"))
+    assert moved.status == 301 and moved.header("location") == page_path
+
+
+def linked_files(html: str) -> list[str]:
+    return re.findall(r'(?:src|href)="([^"#]+\.(?:jpg|css|js))"', html)
+
+
+def test_content_addressed_files_are_cached_for_good(stack):
+    page_path = "/" + stack["job"].gallery_path()
+    files = linked_files(http("GET", stack["url"] + page_path).text)
+    assert any(f.endswith(".jpg") for f in files) and any(f.endswith(".css") for f in files)
+    for name in files:
+        reply = http("GET", stack["url"] + page_path + name)
+        assert reply.status == 200, name
+        assert reply.header("cache-control") == "public, max-age=31536000, immutable"
+        security_headers_present(reply)
+
+
+def test_gzip_for_text(stack):
+    page_path = "/" + stack["job"].gallery_path()
+    css = next(f for f in linked_files(http("GET", stack["url"] + page_path).text) if f.endswith(".css"))
+    for path in (page_path, page_path + css):
+        reply = http("GET", stack["url"] + path, headers={"Accept-Encoding": "gzip"})
+        assert reply.header("content-encoding") == "gzip", path
+        assert gzip.decompress(reply.body)
+
+
+def test_dotfiles_and_missing_files(stack):
+    manifest = http("GET", stack["url"] + "/.jobgallery-manifest.json")
+    assert manifest.status == 404
+    security_headers_present(manifest)
+    missing = http("GET", stack["url"] + "/jobs/nothing-here.jpg")
+    assert missing.status == 404 and missing.header("cache-control") is None
+    assert http("GET", stack["url"] + "/jobgallery.db").status == 404
+
+
+def test_only_the_daemons_paths_are_proxied(stack):
+    health = http("GET", stack["url"] + "/healthz")
+    assert health.status == 200 and health.json() == {"status": "ok"}
+    security_headers_present(health)
+    refused = http("GET", stack["url"] + "/upload")
+    assert refused.status == 401 and refused.header("www-authenticate").startswith("Basic")
+    jobs = http("GET", stack["url"] + "/api/jobs", headers=basic("crew", "crew-pass-1"))
+    assert jobs.status == 200 and jobs.json()["jobs"][0]["title"] == "Roof, 12 Elm St"
+    assert http("POST", stack["url"] + "/1/other").status in (404, 405)
+
+
+def test_upload_through_nginx_reaches_the_daemon_and_the_page(stack):
+    job = stack["job"]
+    part = FilePart("new.jpg", photos.jpeg_bytes(500, 400, seed=77), content_type="image/jpeg")
+    reply = upload(f"{stack['url']}/api/jobs/{job.id}/images", [part], basic("crew", "crew-pass-1"))
+    assert reply.status == 201, reply.text
+    stored = reply.json()["images"][0]["filename"]
+    seed = FilePart("seed.jpg", photos.jpeg_bytes(300, 200, seed=78), content_type="image/jpeg")
+    legacy = upload(f"{stack['url']}/{job.id}/add_image", [seed], basic("crew", "crew-pass-1"))
+    assert legacy.status == 200 and legacy.json()["success"] is True
+    deadline = time.monotonic() + 15
+    page = "/" + job.gallery_path()
+    while time.monotonic() < deadline and http("GET", stack["url"] + page).text.count('loading="lazy"') < 4:
+        time.sleep(0.2)
+    assert http("GET", stack["url"] + page).text.count('loading="lazy"') == 4
+    assert (stack["config"].paths.data / "images" / f"job_{job.id}" / stored).is_file()
+
+
+def test_oversized_body_gets_413_before_the_daemon(stack):
+    """Only the headers and a first chunk are sent: nginx answers from Content-Length alone."""
+    port = int(stack["url"].rsplit(":", 1)[1])
+    length = LIMIT_MB * 1024 * 1024 + 1
+    request = (
+        (
+            f"POST /api/jobs/{stack['job'].id}/images HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {length}\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode()
+        + b"--x\r\n"
+        + b"\0" * 1024
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        head, body = read_answer(sock)
+    assert head.startswith(b"HTTP/1.1 413")
+    assert b"application/json" in head and b"nosniff" in head
+    assert yaml.safe_load(body)["error"] == f"the upload is larger than {LIMIT_MB} MiB"
+    assert " 413 " not in stack["daemon"].log(), "the daemon never saw the oversized request"
+
+
+def read_answer(sock: socket.socket) -> tuple[bytes, bytes]:
+    """Status line and headers, then exactly Content-Length bytes (nginx keeps the socket open a while)."""
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += sock.recv(65536)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head, body
+
+
+def test_shipped_limits_match_the_default_config():
+    site = SITE.read_text()
+    assert f"client_max_body_size {LIMIT_MB}m;" in site
+    assert f"larger than {LIMIT_MB} MiB" in site
+    assert f"127.0.0.1:{SETTINGS_BY_KEY['server.port'].default};" in PROXY.read_text()
+    assert "proxy_request_buffering on;" in PROXY.read_text()
+
+
+# ---------------------------------------------------------------- the CSP, in a browser
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.mark.browser
+def test_gallery_and_upload_form_satisfy_the_csp(stack, tmp_path):
+    require_binary("chromium")
+    from playwright.sync_api import sync_playwright
+
+    photo = tmp_path / "from-phone.jpg"
+    photo.write_bytes(photos.jpeg_bytes(640, 480, seed=99))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(http_credentials={"username": "crew", "password": "crew-pass-1"})
+            page = context.new_page()
+            violations: list[str] = []
+            page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+
+            page.goto(stack["url"] + "/" + stack["job"].gallery_path())
+            page.click("a.photo-link >> nth=0")
+            page.wait_for_selector(".lightbox:not([hidden]) .lightbox-image")
+            page.wait_for_function("document.querySelector('.lightbox-image').naturalWidth > 0")
+
+            page.goto(stack["url"] + "/upload")
+            page.set_input_files("#photos", str(photo))
+            page.click("button.go")
+            page.wait_for_selector("#queue [data-state=done]", timeout=15000)
+            assert violations == []
+        finally:
+            browser.close()
