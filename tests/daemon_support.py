@@ -8,7 +8,7 @@ Start one from a config file::
         reply = http("GET", daemon.url + "/api/jobs", headers=basic("crew", "crew-pass-1"))
         assert reply.status == 200 and reply.json()["jobs"] == []
 
-``running_daemon(config_path, port=None, startup_timeout=30)`` writes
+``running_daemon(config_path, port=None, startup_timeout=30, env=None)`` writes
 ``server.host: 127.0.0.1`` and ``server.port`` (a free port unless given)
 into the config file, starts ``jobgallery --config <path> serve`` as a
 subprocess with stdout and stderr going to files beside the config, waits
@@ -27,8 +27,10 @@ fails the test when it does not exit 0 within the timeout. Other test areas
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -40,7 +42,9 @@ from http.client import HTTPConnection
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import photos
 import yaml
+from PIL import Image
 
 JOBGALLERY = Path(sys.executable).with_name("jobgallery")
 
@@ -115,8 +119,16 @@ def wait_healthy(daemon: Daemon, timeout: float) -> None:
 
 
 @contextlib.contextmanager
-def running_daemon(config_path: Path, port: int | None = None, startup_timeout: float = 30) -> Iterator[Daemon]:
-    """Run ``jobgallery --config <config_path> serve`` on 127.0.0.1 for the block; see the module docstring."""
+def running_daemon(
+    config_path: Path,
+    port: int | None = None,
+    startup_timeout: float = 30,
+    env: dict[str, str] | None = None,
+) -> Iterator[Daemon]:
+    """Run ``jobgallery --config <config_path> serve`` on 127.0.0.1 for the block; see the module docstring.
+
+    ``env`` adds environment variables for the daemon (the rest is inherited).
+    """
     config_path = Path(config_path)
     port = port or free_port()
     set_listen_address(config_path, port)
@@ -129,6 +141,7 @@ def running_daemon(config_path: Path, port: int | None = None, startup_timeout: 
             stdout=out,
             stderr=err,
             cwd=config_path.parent,
+            env={**os.environ, **(env or {})},
         )
     daemon = Daemon(f"http://127.0.0.1:{port}", port, process, config_path, stdout_path, stderr_path)
     try:
@@ -216,6 +229,23 @@ def upload(url: str, files: Iterable[FilePart], auth: dict[str, str], fields: It
     """POST a multipart form of ``files`` (and ``fields``) to ``url``."""
     headers, body = multipart(fields, files)
     return http("POST", url, body, {**headers, **auth})
+
+
+# ---------------------------------------------------------------- phone-sized photos
+
+
+@functools.cache
+def _phone_base(width: int, height: int) -> Image.Image:
+    return Image.blend(photos.photo(width, height, seed=1), Image.effect_noise((width, height), 40).convert("RGB"), 0.2)
+
+
+def phone_photo(seed: int, width: int = 4000, height: int = 3000, quality: int = 92) -> bytes:
+    """A distinct 12 MP JPEG of about 4 MB, like a phone's: one shared picture with a block marked by ``seed``."""
+    image = _phone_base(width, height).copy()
+    image.paste((seed * 37 % 256, seed * 91 % 256, seed * 53 % 256), (0, 0, 64 + seed % 64, 64))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=quality)
+    return out.getvalue()
 
 
 # ---------------------------------------------------------------- what is stored

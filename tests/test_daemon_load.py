@@ -1,0 +1,42 @@
+"""Sixteen phones at once: every ~4 MB photo stored, and the daemon stays small.
+
+The figures (medians over rounds, against glibc's own malloc behaviour) come
+from ``bench/upload_load.py``; this test only holds the line the issue
+draws: all 201, all stored, peak RSS under 100 MiB.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from daemon_support import FilePart, basic, phone_photo, running_daemon, stored_files, upload
+
+from jobgallery import db, users
+
+PHONES = 16
+RSS_LIMIT_KIB = 100 * 1024
+
+
+def test_sixteen_concurrent_phone_photos_are_all_stored_in_under_100_mib(make_config, instance: Path) -> None:
+    config = make_config()
+    photos = [phone_photo(seed) for seed in range(PHONES)]
+    assert min(len(data) for data in photos) > 4_000_000
+    with db.open_db(config.db_path) as conn:
+        users.add_user(conn, "crew", "crew-password-1", admin=False)
+        job = db.create_job(conn, "Busy morning")
+        with running_daemon(instance / "config.yaml") as daemon:
+            url = f"{daemon.url}/api/jobs/{job.id}/images"
+
+            def send(seed: int) -> int:
+                part = FilePart(f"IMG_{seed:04}.jpg", photos[seed], content_type="image/jpeg")
+                return upload(url, [part], basic("crew", "crew-password-1")).status
+
+            with ThreadPoolExecutor(PHONES) as pool:
+                statuses = list(pool.map(send, range(PHONES)))
+            peak = daemon.peak_rss_kib()
+        rows = db.list_images(conn, job.id)
+    assert statuses == [201] * PHONES
+    assert sorted(row.byte_size for row in rows) == sorted(len(data) for data in photos)
+    assert len(stored_files(config.paths.data)) == PHONES
+    assert peak < RSS_LIMIT_KIB, f"daemon peak RSS {peak / 1024:.1f} MiB"
