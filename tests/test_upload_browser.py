@@ -1,0 +1,181 @@
+"""The upload form in headless Chromium at a phone's size, with and without JavaScript.
+
+A real ``jobgallery serve`` on 127.0.0.1; the browser signs in with HTTP
+Basic, picks three photos and sends them. With JavaScript each photo gets a
+progress bar that must reach done; without it, the plain multipart form
+posts them all and a readable page lists three rows.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import photos
+import pytest
+import yaml
+from conftest import require_binary
+from daemon_support import running_daemon
+
+from jobgallery import db, users
+from jobgallery.config import load_config
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+CREW = {"username": "crew", "password": "crew-password-1"}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("upload-browser")
+    config_path = folder / "config.yaml"
+    config_path.write_text(yaml.safe_dump({"server": {"rebuild_delay_seconds": 1}}), encoding="utf-8")
+    config = load_config(str(config_path))
+    with db.open_db(config.db_path) as conn:
+        users.add_user(conn, CREW["username"], CREW["password"], admin=False)
+        db.create_job(conn, "Older job")
+        with running_daemon(config_path) as daemon:
+            yield daemon, conn
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = require_binary("chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def three_photos(folder: Path, first_seed: int) -> list[str]:
+    paths = []
+    for i in range(3):
+        path = folder / f"IMG_{first_seed + i:04}.jpg"
+        path.write_bytes(photos.jpeg_bytes(800, 600, seed=first_seed + i))
+        paths.append(str(path))
+    return paths
+
+
+def test_with_javascript_three_photos_each_get_a_progress_bar_to_done(site, browser, tmp_path: Path) -> None:
+    daemon, conn = site
+    job = db.create_job(conn, "Roof <b>12</b> Elm St")
+    context = browser.new_context(http_credentials=CREW, **PHONE)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(daemon.url + "/upload")
+    assert page.locator("#job option").first.inner_text() == "Roof <b>12</b> Elm St"
+    page.select_option("#job", str(job.id))
+    page.set_input_files("#photos", three_photos(tmp_path, 100))
+    page.fill("#description", "From the phone")
+    page.click("button.go")
+    page.wait_for_function("document.querySelectorAll('#queue li[data-state=done]').length === 3", timeout=20_000)
+    rows = page.locator("#queue li")
+    assert rows.count() == 3
+    assert [rows.nth(i).locator("progress").evaluate("bar => bar.value === bar.max") for i in range(3)] == [True] * 3
+    assert sorted(rows.nth(i).locator(".name").inner_text() for i in range(3)) == [
+        "IMG_0100.jpg",
+        "IMG_0101.jpg",
+        "IMG_0102.jpg",
+    ]
+    assert page.locator("#summary").inner_text().startswith("3 stored, 0 already there, 0 failed")
+    assert errors == []
+    context.close()
+    stored = db.list_images(conn, job.id)
+    assert len(stored) == 3 and {row.description for row in stored} == {"From the phone"}
+
+
+def test_a_send_lost_to_the_network_is_retried_and_stored_once(site, browser, tmp_path: Path) -> None:
+    daemon, conn = site
+    job = db.create_job(conn, "Bad signal")
+    context = browser.new_context(http_credentials=CREW, **PHONE)
+    page = context.new_page()
+    attempts: list[str] = []
+
+    def flaky(route) -> None:
+        attempts.append(route.request.url)
+        if len(attempts) == 1:
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route(f"**/api/jobs/{job.id}/images", flaky)
+    page.goto(daemon.url + "/upload")
+    page.select_option("#job", str(job.id))
+    page.set_input_files("#photos", three_photos(tmp_path, 300)[:1])
+    page.click("button.go")
+    page.wait_for_function("document.querySelector('#queue li[data-state=done]') !== null", timeout=20_000)
+    assert len(attempts) == 2
+    assert page.locator("#queue li .state").inner_text() == "Stored"
+    context.close()
+    assert len(db.list_images(conn, job.id)) == 1
+
+
+def test_without_javascript_the_plain_form_stores_three_photos(site, browser, tmp_path: Path) -> None:
+    daemon, conn = site
+    job = db.create_job(conn, "Gutter, 3 Oak Rd")
+    context = browser.new_context(http_credentials=CREW, java_script_enabled=False, **PHONE)
+    page = context.new_page()
+    page.goto(daemon.url + "/upload")
+    page.select_option("#job", str(job.id))
+    page.set_input_files("#photos", three_photos(tmp_path, 200))
+    page.fill("#tags", "gutter, after")
+    with page.expect_navigation():
+        page.click("button.go")
+    assert page.locator("h1").inner_text() == "Photos stored"
+    assert page.locator("ul.results li").count() == 3
+    assert "3 photos stored" in page.locator("p.text").inner_text()
+    context.close()
+    stored = db.list_images(conn, job.id)
+    assert len(stored) == 3 and {row.tags for row in stored} == {"gutter,after"}
+
+
+def test_the_form_has_labels_visible_focus_and_readable_contrast(site, browser) -> None:
+    daemon, _ = site
+    context = browser.new_context(http_credentials=CREW, **PHONE)
+    page = context.new_page()
+    page.goto(daemon.url + "/upload")
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea')]
+              .filter(el => !document.querySelector(`label[for="${el.id}"]`)).map(el => el.name)"""
+    )
+    assert unlabelled == []
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"
+    ratio = page.evaluate(CONTRAST, "button.go")
+    assert ratio >= 4.5
+    text_ratio = page.evaluate(CONTRAST, "label[for=job]")
+    assert text_ratio >= 7
+    assert re.search(r"width=device-width", page.locator("meta[name=viewport]").get_attribute("content"))
+    context.close()
+
+
+# WCAG contrast of an element's text colour against its (first opaque ancestor's) background.
+CONTRAST = """selector => {
+  const rgb = text => text.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const alpha = text => { const parts = text.match(/[\\d.]+/g); return parts.length > 3 ? Number(parts[3]) : 1; };
+  const lum = ([r, g, b]) => {
+    const c = [r, g, b].map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  };
+  const el = document.querySelector(selector);
+  let back = el;
+  while (back && alpha(getComputedStyle(back).backgroundColor) === 0) back = back.parentElement;
+  const bg = back ? rgb(getComputedStyle(back).backgroundColor) : [255, 255, 255];
+  const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(bg)].sort((x, y) => y - x);
+  return (a + 0.05) / (b + 0.05);
+}"""
