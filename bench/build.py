@@ -1,0 +1,356 @@
+"""Benchmarks of the static generator; prints medians and ratios, exits 1 when a target is missed.
+
+    python bench/build.py            # everything (a few minutes on a 2-core box)
+    python bench/build.py --quick    # smaller site and fewer rounds, for a smoke run
+
+1. ms per 12 MP photo for display + 300 px thumbnail, against a naive
+   baseline in the same run (full decode, ``thumbnail`` with LANCZOS twice
+   from the master, as the seed did): target at least 2.8x faster.
+2. Peak RSS of one worker process making a 48 MP photo's derivatives in a real
+   ``jobgallery build`` with 2 workers: at most 48 MiB; the whole build well under 128 MiB.
+3. A batch of 12 MP photos with 2 workers against 1: at least 1.8x faster.
+4. A site of 10,000 photos in 1,000 jobs: a build with nothing to do in at most 1 s,
+   and one new photo published in at most 0.5 s plus the time its derivatives take.
+
+Memory is read from /proc (VmHWM, VmRSS) of fresh processes: ``ru_maxrss``
+would carry over the peak of the process that started them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+import photos  # noqa: E402
+
+from generator.build import build_site  # noqa: E402
+from generator.derivatives import PhotoTask, Recipe, make_photo  # noqa: E402
+from generator.pool import run_tasks  # noqa: E402
+from jobgallery import db, storage  # noqa: E402
+from jobgallery.config import load_config  # noqa: E402
+
+RECIPE = Recipe(display_size=1024, display_quality=85, thumb_size=300, thumb_quality=70)
+ALL_KINDS = ("display", "thumb", "thumb2x")
+MIB = 1024 * 1024
+
+
+def realistic_jpeg(width: int, height: int, seed: int = 1) -> bytes:
+    """A phone-like JPEG (about 4 MiB for 12 MP): structure plus sensor-like noise, so it decodes as slowly."""
+    base = photos.photo(width, height, seed)
+    noise = Image.effect_noise((width, height), 40).convert("RGB")
+    out = io.BytesIO()
+    Image.blend(base, noise, 0.25).save(out, "JPEG", quality=90, exif=photos.make_exif(6, "2024:05:01 10:00:00"))
+    return out.getvalue()
+
+
+def median_ms(action: Callable[[], object], rounds: int) -> float:
+    action()  # warm caches and imports
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def report(name: str, value: str, ok: bool) -> bool:
+    print(f"{'ok  ' if ok else 'MISS'} {name}: {value}", flush=True)
+    return ok
+
+
+def proc_status_mib(field: str, pid: int | str = "self", source: str = "status") -> float:
+    """VmHWM (peak RSS) or VmRSS from status, or Pss from smaps_rollup, of a process, in MiB; 0 when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/{source}").read_text()
+    except OSError:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run_probe(*args: str) -> dict:
+    """Run this script in a fresh process for one measurement; it answers with one JSON line."""
+    command = [sys.executable, str(Path(__file__).resolve()), *args]
+    return json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+
+
+# ---------------------------------------------------------------- 1. per photo
+
+
+def naive_derivatives(master: Path, folder: Path) -> None:
+    """The seed's way: decode everything, then two LANCZOS thumbnails from the full master."""
+    with Image.open(master) as image:
+        image.load()
+        upright = ImageOps.exif_transpose(image)
+    for size, quality, name in ((1024, 85, "naive-display.jpg"), (300, 70, "naive-thumb.jpg")):
+        copy = upright.copy()
+        copy.thumbnail((size, size), Image.Resampling.LANCZOS)
+        out = io.BytesIO()
+        copy.save(out, "JPEG", quality=quality, optimize=True)
+        storage.atomic_write(folder / name, out.getvalue())
+
+
+def our_derivatives(master: Path, folder: Path, kinds: tuple[str, ...]) -> None:
+    outputs = tuple((kind, f"ours-{kind}.jpg") for kind in kinds)
+    result = make_photo(PhotoTask(1, master.name, str(master), str(folder), outputs, RECIPE, 200_000_000))
+    assert result.error is None, result.error
+
+
+def bench_per_photo(work: Path, rounds: int) -> bool:
+    master = work / "master-12mp.jpg"
+    master.write_bytes(realistic_jpeg(4000, 3000))
+    naive, ours, with_2x = [], [], []
+    for _ in range(rounds):  # interleaved, so a busy moment of the machine hits all three alike
+        naive.append(median_ms(lambda: naive_derivatives(master, work), 1))
+        ours.append(median_ms(lambda: our_derivatives(master, work, ("display", "thumb")), 1))
+        with_2x.append(median_ms(lambda: our_derivatives(master, work, ALL_KINDS), 1))
+    naive_ms, ours_ms = statistics.median(naive), statistics.median(ours)
+    print(f"     12 MP master of {master.stat().st_size / MIB:.1f} MiB; medians of {rounds}:")
+    both_ms = statistics.median(with_2x)
+    print(f"     naive {naive_ms:.0f} ms, ours {ours_ms:.0f} ms, ours with the 2x thumbnail {both_ms:.0f} ms")
+    ratio = naive_ms / ours_ms
+    return report("display + 300 px thumbnail vs naive", f"{ratio:.2f}x faster (target >= 2.8x)", ratio >= 2.8)
+
+
+# ---------------------------------------------------------------- 2. memory of a real build
+
+
+def bench_build_memory(work: Path) -> bool:
+    """``jobgallery build`` with 2 workers on one 48 MP and three 12 MP photos, its processes sampled from /proc."""
+    site = work / "memory-site"
+    site.mkdir()
+    (site / "config.yaml").write_text("build:\n  workers: 2\n")
+    config = load_config(str(site / "config.yaml"))
+    sizes = [(8000, 6000), (4000, 3000), (4000, 3000), (4000, 3000)]
+    with db.open_db(config.db_path) as conn:
+        job = db.create_job(conn, "Memory")
+        for n, (width, height) in enumerate(sizes):
+            data = realistic_jpeg(width, height, seed=n)
+            storage.atomic_write(storage.job_folder(config.paths.data, job.id) / f"{n}.jpg", data)
+            size = {"byte_size": len(data), "width": height, "height": width}
+            db.insert_image(conn, job_id=job.id, filename=f"{n}.jpg", sha256=hashlib.sha256(data).hexdigest(), **size)
+    command = [str(Path(sys.executable).with_name("jobgallery")), "--config", str(site / "config.yaml"), "build"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with MemorySampler(process.pid) as sampler:
+        stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    main_peak = sampler.peaks.get(process.pid, 0.0)
+    worker_peak = max(peak for pid, peak in sampler.peaks.items() if pid != process.pid)
+    print(f"     {stdout.strip()}")
+    print(f"     build process peak {main_peak:.1f} MiB; all its processes together (PSS) {sampler.total:.1f} MiB")
+    ok = report(
+        "peak RSS of one worker on a 48 MP photo", f"{worker_peak:.1f} MiB (target <= 48 MiB)", worker_peak <= 48
+    )
+    total = sampler.total
+    return ok & report(
+        "whole build (process, fork server, 2 workers)", f"{total:.1f} MiB (target < 128 MiB)", total < 128
+    )
+
+
+# ---------------------------------------------------------------- 3. two workers
+
+
+def bench_workers(work: Path, count: int, rounds: int) -> bool:
+    masters = []
+    for seed in range(count):
+        path = work / f"batch-{seed}.jpg"
+        path.write_bytes(realistic_jpeg(4000, 3000, seed))
+        masters.append(path)
+    out = work / "batch-out"
+
+    def batch(workers: int) -> float:
+        shutil.rmtree(out, ignore_errors=True)
+        tasks = [
+            PhotoTask(i, m.name, str(m), str(out), (("display", f"{i}-d.jpg"), ("thumb", f"{i}-t.jpg")), RECIPE, 10**9)
+            for i, m in enumerate(masters)
+        ]
+        started = time.perf_counter()
+        results = list(run_tasks(tasks, workers))
+        assert all(r.error is None for r in results)
+        return time.perf_counter() - started
+
+    first = batch(2)  # the first pool of a process also starts the fork server
+    one, two = [], []
+    for _ in range(rounds):
+        one.append(batch(1))
+        two.append(batch(2))
+    one_s, two_s = statistics.median(one), statistics.median(two)
+    print(f"     {count} photos of 12 MP, medians of {rounds}: 1 worker {one_s:.2f} s, 2 workers {two_s:.2f} s")
+    print(f"     (worker start-up is included; the very first pool, which also starts the fork server: {first:.2f} s)")
+    return report("2 workers vs 1", f"{one_s / two_s:.2f}x faster (target >= 1.8x)", one_s / two_s >= 1.8)
+
+
+# ---------------------------------------------------------------- 4. a big site
+
+
+def make_site(folder: Path, jobs: int, per_job: int):
+    """A site of tiny masters: rows in one transaction, scratch files written without fsync."""
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text("build:\n  workers: 2\n")
+    config = load_config(str(folder / "config.yaml"))
+    with db.open_db(config.db_path) as conn:
+        created = [db.create_job(conn, f"Job {n}") for n in range(jobs)]
+        with db.write(conn):
+            for job in created:
+                job_dir = storage.job_folder(config.paths.data, job.id)
+                job_dir.mkdir(parents=True)
+                for n in range(per_job):
+                    data = tiny_jpeg(job.id * per_job + n)
+                    (job_dir / f"{n}.jpg").write_bytes(data)
+                    sha = hashlib.sha256(data).hexdigest()
+                    size = {"byte_size": len(data), "width": 24, "height": 18}
+                    db.add_image(conn, job_id=job.id, filename=f"{n}.jpg", sha256=sha, **size)
+    return config, created
+
+
+def tiny_jpeg(seed: int) -> bytes:
+    image = Image.new("RGB", (24, 18), (seed % 256, (seed // 256) % 256, (seed // 65536) % 256))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=80, comment=f"photo {seed}".encode())  # the comment keeps every file unique
+    return out.getvalue()
+
+
+class MemorySampler:
+    """Peak RSS of a process and of each of its descendants, and the peak of their summed PSS, every 10 ms.
+
+    PSS splits each shared page between the processes that map it (libraries, the
+    fork server's imports), so the sum is the memory the build really holds.
+    """
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.peaks: dict[int, float] = {}
+        self.total = 0.0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        while not self.stop.wait(0.01):
+            pids = family(self.root)
+            for pid in pids:
+                self.peaks[pid] = max(self.peaks.get(pid, 0.0), proc_status_mib("VmHWM", pid))
+            self.total = max(self.total, sum(proc_status_mib("Pss", pid, "smaps_rollup") for pid in pids))
+
+    def __enter__(self) -> MemorySampler:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def family(root: int) -> list[int]:
+    """``root`` and every process descended from it."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    members, added = {root}, True
+    while added:
+        new = {pid for pid, parent in parents.items() if parent in members} - members
+        members |= new
+        added = bool(new)
+    return sorted(members)
+
+
+def probe_site(folder: str, jobs: int, per_job: int, rounds: int, masters: list[str]) -> dict:
+    """In a fresh process: make the site, build it, time no-op builds and one-new-photo builds."""
+    started = time.perf_counter()
+    config, created = make_site(Path(folder), jobs, per_job)
+    answer: dict = {"make_seconds": time.perf_counter() - started, "built_before": proc_status_mib("VmHWM")}
+    started = time.perf_counter()
+    with MemorySampler(os.getpid()) as sampler:
+        first = build_site(config)
+    answer.update(first=first.summary(), first_seconds=time.perf_counter() - started, first_total_peak=sampler.total)
+    answer["noop"] = median_ms(lambda: build_site(config), rounds) / 1000
+    publish, derivative = [], []
+    for n, master in enumerate(masters):
+        job = created[n * 7 % len(created)]
+        data = Path(master).read_bytes()
+        name = f"new-{n}.jpg"
+        storage.atomic_write(storage.job_folder(config.paths.data, job.id) / name, data)
+        with db.open_db(config.db_path) as conn:
+            size = {"byte_size": len(data), "width": 3000, "height": 4000}
+            db.insert_image(conn, job_id=job.id, filename=name, sha256=hashlib.sha256(data).hexdigest(), **size)
+        started = time.perf_counter()
+        result = build_site(config, job_id=job.id)
+        publish.append(time.perf_counter() - started)
+        assert (result.processed, result.pages_written) == (1, 2), result.summary()
+        derivative.append(median_ms(lambda m=master: our_derivatives(Path(m), Path(folder), ALL_KINDS), 1) / 1000)
+    answer.update(publish=statistics.median(publish), derivative=statistics.median(derivative))
+    answer["build_process_peak"] = proc_status_mib("VmHWM")
+    return answer
+
+
+def bench_site(work: Path, jobs: int, per_job: int, rounds: int) -> bool:
+    masters = []
+    for n in range(rounds):
+        path = work / f"new-{n}.jpg"
+        path.write_bytes(realistic_jpeg(4000, 3000, seed=100 + n))
+        masters.append(str(path))
+    answer = run_probe("--probe-site", str(work / "site"), str(jobs), str(per_job), str(rounds), *masters)
+    print(f"     made {jobs * per_job} photos in {jobs} jobs in {answer['make_seconds']:.1f} s")
+    print(f"     first build: {answer['first']} (wall {answer['first_seconds']:.1f} s)")
+    noop = answer["noop"]
+    ok = report(f"no-op build of {jobs * per_job} photos (median)", f"{noop:.2f} s (target <= 1 s)", noop <= 1.0)
+    overhead = answer["publish"] - answer["derivative"]
+    print(
+        f"     one new 12 MP photo: build {answer['publish']:.2f} s, its derivatives alone {answer['derivative']:.2f} s"
+    )
+    ok &= report(
+        "one new photo published, beyond its derivatives", f"{overhead:.2f} s (target <= 0.5 s)", overhead <= 0.5
+    )
+    print(
+        f"     build process peak {answer['build_process_peak']:.1f} MiB (rows, manifest, pages; new photos in-process)"
+    )
+    print(f"     build process and workers together (PSS) during the first build: {answer['first_total_peak']:.1f} MiB")
+    return ok
+
+
+# ---------------------------------------------------------------- main
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller site and fewer rounds")
+    parser.add_argument("--probe-site", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.probe_site:
+        folder, jobs, per_job, rounds, *masters = args.probe_site
+        print(json.dumps(probe_site(folder, int(jobs), int(per_job), int(rounds), masters)))
+        return 0
+    rounds = 3 if args.quick else 7
+    jobs, per_job = (200, 10) if args.quick else (1000, 10)
+    with tempfile.TemporaryDirectory(prefix="jobgallery-bench-") as scratch:
+        work = Path(scratch)
+        results = [bench_per_photo(work, rounds), bench_build_memory(work)]
+        results.append(bench_workers(work, 8 if args.quick else 24, rounds))
+        results.append(bench_site(work, jobs, per_job, rounds))
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
