@@ -21,7 +21,7 @@ from generator.assets import STATIC_FOLDER, collect_assets
 from generator.derivatives import KINDS, PIPELINE, PhotoResult, PhotoTask, Recipe, derivative_name
 from generator.manifest import FORMAT, Manifest, load_manifest, save_manifest
 from generator.pool import run_tasks, worker_count
-from generator.publish import list_dirs, list_names, prune_folder, remove_tree, write_if_changed
+from generator.publish import link_file, list_dirs, list_names, prune_folder, remove_tree, write_if_changed
 from generator.render import Page, Renderer, index_cards, job_card, photo_view
 from jobgallery import db, locks, storage
 from jobgallery.config import Config
@@ -159,15 +159,35 @@ class Build:
             wanted = {kind: derivative_name(image.id, image.sha256, kind, self.recipe) for kind in KINDS}
             self.wanted[image.id] = wanted
             entry = self.manifest.photos.get(str(image.id))
+            if entry and entry.get("dir") != path and not self.full:
+                entry = self.move_entry(str(image.id), entry, path, wanted, present)
             missing = tuple((k, n) for k, n in wanted.items() if self.full or not has_file(entry, path, k, n, present))
             if not missing:
                 self.report.skipped += 1
                 continue
-            master = storage.job_folder(self.config.paths.data, job.id) / image.filename
+            try:
+                master = storage.master_path(self.config.paths.data, job.id, image.filename)
+            except ValueError:
+                self.report.failed.append((image.filename, "the stored file name is not a plain name"))
+                continue
             task = PhotoTask(image.id, image.filename, str(master), str(folder), missing, self.recipe, self.max_pixels)
             self.tasks[image.id] = (job, task)
             tasks.append(task)
         return tasks
+
+    def move_entry(self, key: str, entry: dict, path: str, wanted: dict[str, str], present: set[str]) -> dict:
+        """A job's folder moved (``public_index`` flipped): link its still-wanted derivatives into the new one."""
+        moved = {"job": entry["job"], "dir": path}
+        for kind, name in wanted.items():
+            if entry.get(kind, [None])[0] == name and link_file(
+                self.output / entry["dir"] / name, self.output / path / name
+            ):
+                moved[kind] = entry[kind]
+                present.add(name)
+        if "thumb" in moved:
+            moved["color"] = entry["color"]
+        self.manifest.photos[key] = moved
+        return moved
 
     @property
     def max_pixels(self) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from jobgallery.storage import atomic_write, fsync_dir, remove_file
+from jobgallery.storage import atomic_write, ensure_dir, fsync_dir, remove_file, temp_path
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -23,6 +23,23 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     except FileNotFoundError:
         pass
     atomic_write(path, data)
+    return True
+
+
+def link_file(source: Path, target: Path) -> bool:
+    """Publish ``target`` as a hard link to ``source``: the same bytes without copying or re-encoding.
+
+    Files in ``output/`` are only ever replaced, never changed in place, so two
+    names may share an inode. False when ``source`` is gone or the file system
+    has no hard links; the caller then makes the file anew.
+    """
+    tmp = temp_path(ensure_dir(target.parent), target.suffix)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        return False
+    os.replace(tmp, target)
+    fsync_dir(target.parent)
     return True
 
 

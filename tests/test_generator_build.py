@@ -196,11 +196,16 @@ def test_building_another_job_still_takes_an_archived_one_off_the_index(site) ->
     assert derivatives(config, jobs[0]) == set()
 
 
+def jpeg_bytes_by_name(output) -> dict[str, bytes]:
+    return {path.rsplit("/", 1)[1]: data for path, (_, data) in snapshot(output).items() if path.endswith(".jpg")}
+
+
 def test_private_site_lists_no_jobs_and_uses_token_paths(site, make_config) -> None:
     config, jobs = site
+    before = jpeg_bytes_by_name(config.paths.output)
     private = make_config(build__workers=1, gallery__public_index=False)
     report = build_site(private)
-    assert report.ok and report.processed == 6
+    assert report.ok and (report.processed, report.skipped) == (0, 6), "derivatives move, they are not made again"
     index = (private.paths.output / "index.html").read_text()
     assert "jobs/" not in index and "<img" not in index
     for job in jobs:
@@ -213,10 +218,12 @@ def test_private_site_lists_no_jobs_and_uses_token_paths(site, make_config) -> N
     assert sorted(p.name for p in (private.paths.output / "jobs").iterdir()) == sorted(
         job.gallery_path(False).split("/")[1] for job in jobs
     )
-    build_site(config)
+    assert jpeg_bytes_by_name(private.paths.output) == before
+    assert build_site(config).processed == 0
     assert sorted(p.name for p in (config.paths.output / "jobs").iterdir()) == sorted(
         job.gallery_path(True).split("/")[1] for job in jobs
     )
+    assert jpeg_bytes_by_name(config.paths.output) == before
 
 
 def test_empty_site_says_how_to_add_photos(make_config) -> None:
