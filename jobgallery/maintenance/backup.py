@@ -109,27 +109,34 @@ def copy_masters(config: Config, dest: Path, images: list[db.Image], report: Rep
     """Bring each master named by the snapshot up to date in ``dest``; return name -> sha256."""
     known = read_sums(dest / SUMS_NAME)
     sums: dict[str, str] = {}
+    touched: set[Path] = set()
     with Progress(len(images) if progress else 0, "backup") as bar:
         for image in images:
             name = relative_master(image)
             try:
-                sums[name] = update_master(config.paths.data / name, dest / name, known.get(name), report)
+                sums[name], copied = update_master(config.paths.data / name, dest / name, known.get(name), report)
             except OSError as exc:
                 report.failed(str(config.paths.data / name), reason(exc))
-            bar.advance()
+                continue
+            finally:
+                bar.advance()
+            if copied:
+                touched.add((dest / name).parent)
+    for folder in sorted(touched):
+        storage.fsync_dir(folder)  # once per folder, before the new snapshot is published
     return sums
 
 
-def update_master(source: Path, target: Path, known: str | None, report: Report) -> str:
-    """Copy ``source`` unless ``target`` already has its size and mtime; return its checksum."""
+def update_master(source: Path, target: Path, known: str | None, report: Report) -> tuple[str, bool]:
+    """Copy ``source`` unless ``target`` already has its size and mtime; return its checksum and if copied."""
     info = source.stat()
     if same_file(info, target) and known:
         report.did("master{s} unchanged")
-        return known
+        return known, False
     digest = copy_file(source, target, info)
     report.did("master{s} copied", f"copied {source} ({human_size(info.st_size)})")
     report.add_size("copied", info.st_size)
-    return digest
+    return digest, True
 
 
 def same_file(info: os.stat_result, target: Path) -> bool:
@@ -141,7 +148,7 @@ def same_file(info: os.stat_result, target: Path) -> bool:
 
 
 def copy_file(source: Path, target: Path, info: os.stat_result) -> str:
-    """Atomic, durable copy that keeps the mtime (the next run compares it)."""
+    """Atomic copy, fsynced, that keeps the mtime (the next run compares it); the caller fsyncs the folder."""
     folder = storage.ensure_dir(target.parent)
     tmp = storage.temp_path(folder, target.suffix)
     digest = hashlib.sha256()
@@ -153,7 +160,7 @@ def copy_file(source: Path, target: Path, info: os.stat_result) -> str:
             dst.flush()
             os.fsync(dst.fileno())
         os.utime(tmp, ns=(info.st_atime_ns, info.st_mtime_ns))
-        storage.publish_file(tmp, target)
+        os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
