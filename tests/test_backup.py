@@ -126,3 +126,10 @@ def test_backup_while_the_daemon_takes_uploads_is_consistent(config, conn, tmp_p
         final = run_cli(config, "backup", str(dest), "--verify")
         assert final.returncode == 0, final.stderr
         assert len(assert_backup_matches(config, dest)) == len(answers)
+
+
+def test_refuses_a_destination_inside_the_live_folders(config):
+    for dest in (config.paths.data, config.paths.data / "backup", config.paths.output / "b"):
+        result = run_cli(config, "backup", str(dest))
+        assert result.returncode == 2 and "must be outside" in result.stderr
+    assert not (config.paths.data / "backup").exists()

@@ -25,7 +25,7 @@ from daemon_support import FilePart, basic, http, running_daemon, upload
 from maintenance_support import job_with_photos, run_cli
 
 from jobgallery import db, users
-from jobgallery.config import SETTINGS_BY_KEY
+from jobgallery.config import SETTINGS_BY_KEY, load_config
 
 pytestmark = pytest.mark.nginx
 
@@ -113,8 +113,6 @@ def stack(tmp_path_factory):
     nginx = require_binary("nginx")
     folder = tmp_path_factory.mktemp("nginx-stack")
     (folder / "config.yaml").write_text(yaml.safe_dump({"server": {"serve_output": False}}))
-    from jobgallery.config import load_config
-
     config = load_config(str(folder / "config.yaml"))
     with db.open_db(config.db_path) as conn:
         job = job_with_photos(config, conn, count=2, title="Roof, 12 Elm St")

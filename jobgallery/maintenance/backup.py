@@ -30,6 +30,7 @@ from pathlib import Path
 
 from jobgallery import db, storage
 from jobgallery.config import Config
+from jobgallery.errors import UsageError
 from jobgallery.locks import maintenance_lock
 from jobgallery.maintenance.reports import Report, human_size, reason
 from jobgallery.progress import Progress
@@ -45,7 +46,7 @@ def backup(
 ) -> Report:
     """Copy the database and masters to ``dest`` (created if missing); optionally re-hash the copy."""
     report = Report("backup")
-    dest = dest.resolve()
+    dest = outside_the_box(config, dest.resolve())
     with maintenance_lock(config.paths.data):
         storage.ensure_dir(dest)
         snapshot = storage.temp_path(dest, ".db")
@@ -63,6 +64,14 @@ def backup(
     if verify:
         verify_backup(dest, report)
     return report
+
+
+def outside_the_box(config: Config, dest: Path) -> Path:
+    """A backup inside ``data/`` would replace the live database and prune live masters."""
+    for folder in (config.paths.data, config.paths.output):
+        if dest == folder or folder in dest.parents:
+            raise UsageError(f"the backup folder must be outside {folder}")
+    return dest
 
 
 # ---------------------------------------------------------------- database
