@@ -112,7 +112,8 @@ def stack(tmp_path_factory):
     """A built site, a real daemon (not serving output/ itself) and nginx in front of both."""
     nginx = require_binary("nginx")
     folder = tmp_path_factory.mktemp("nginx-stack")
-    (folder / "config.yaml").write_text(yaml.safe_dump({"server": {"serve_output": False}}))
+    settings = {"server": {"serve_output": False, "rebuild_delay_seconds": 0.5}}
+    (folder / "config.yaml").write_text(yaml.safe_dump(settings))
     config = load_config(str(folder / "config.yaml"))
     with db.open_db(config.db_path) as conn:
         job = job_with_photos(config, conn, count=2, title="Roof, 12 Elm St")
