@@ -116,7 +116,7 @@ class Build:
                 db.get_job(conn, job_id)
             self.jobs = db.list_jobs(conn)
             self.scope = self.choose_scope(job_id)
-            self.images = {job.id: db.list_images(conn, job.id) for job in self.scope if not job.archived}
+            self.images = db.images_by_job(conn, [job.id for job in self.scope if not job.archived])
 
     def choose_scope(self, job_id: int | None) -> list[db.Job]:
         """All jobs, or the asked-for one plus any whose published state the manifest does not match."""
@@ -269,7 +269,7 @@ class Build:
             entry = self.manifest.photos.get(str(image.id))
             if entry and entry.get("dir") == path:
                 keep.update(entry[kind][0] for kind in KINDS if kind in entry)
-        return prune_folder(self.output / path, keep)
+        return prune_folder(self.output / path, keep, self.present.get(path))
 
     def remove_old_folders(self) -> int:
         """Folders of jobs that moved (public_index flipped) or no longer exist."""

@@ -332,6 +332,19 @@ def list_images(conn: sqlite3.Connection, job_id: int) -> list[Image]:
     return [record(Image, row) for row in rows]
 
 
+def images_by_job(conn: sqlite3.Connection, job_ids: list[int]) -> dict[int, list[Image]]:
+    """The images of many jobs in one query, each job's in gallery order (a site build reads thousands)."""
+    columns = ", ".join(f.name for f in fields(Image))
+    ids = "[" + ",".join(str(int(job_id)) for job_id in job_ids) + "]"
+    rows = conn.execute(
+        f"SELECT {columns} FROM job_image WHERE job_id IN (SELECT value FROM json_each(?)) {IMAGE_ORDER}", (ids,)
+    )
+    grouped: dict[int, list[Image]] = {job_id: [] for job_id in job_ids}
+    for row in rows:
+        grouped[row[1]].append(Image(*row))
+    return grouped
+
+
 def delete_image(conn: sqlite3.Connection, image_id: int) -> Image:
     """Delete one image row; its files become orphans that cleanup and the next build remove."""
     with write(conn):
