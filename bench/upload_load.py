@@ -4,7 +4,8 @@ Starts a real ``jobgallery serve`` on a loopback port in a temporary
 instance, then for each round:
 
 * sends 16 distinct 12 MP JPEGs (~4.3 MB) one after another (a crew taking
-  turns), then 16 others all at once;
+  turns), then 16 others all at once with an account that has not signed
+  in yet (every phone's first photo of the morning);
 * reads the daemon's peak resident memory (VmHWM) after each phase;
 * times an authenticated request whose password has to be checked (scrypt)
   against one whose credentials were checked a moment ago (cached).
@@ -40,22 +41,23 @@ CREW = ("crew", "crew-password-1")
 UNTUNED = {"GLIBC_TUNABLES": "glibc.malloc.arena_max=16"}
 
 
-def timed_upload(url: str, data: bytes, name: str) -> tuple[int, float]:
+def timed_upload(url: str, data: bytes, name: str, auth: dict[str, str]) -> tuple[int, float]:
     started = time.monotonic()
-    reply = upload(url, [FilePart(name, data, content_type="image/jpeg")], basic(*CREW))
+    reply = upload(url, [FilePart(name, data, content_type="image/jpeg")], auth)
     return reply.status, time.monotonic() - started
 
 
-def sequential(url: str, photos: list[bytes]) -> tuple[list[int], list[float], float]:
+def sequential(url: str, photos: list[bytes], auth: dict[str, str]) -> tuple[list[int], list[float], float]:
     started = time.monotonic()
-    results = [timed_upload(url, data, f"seq-{i}.jpg") for i, data in enumerate(photos)]
+    results = [timed_upload(url, data, f"seq-{i}.jpg", auth) for i, data in enumerate(photos)]
     return [s for s, _ in results], [t for _, t in results], time.monotonic() - started
 
 
-def concurrent(url: str, photos: list[bytes]) -> tuple[list[int], list[float], float]:
+def concurrent(url: str, photos: list[bytes], auth: dict[str, str]) -> tuple[list[int], list[float], float]:
+    """All at once, with an account not signed in yet: the first photo of the morning from every phone."""
     started = time.monotonic()
     with ThreadPoolExecutor(len(photos)) as pool:
-        results = list(pool.map(lambda pair: timed_upload(url, pair[1], f"par-{pair[0]}.jpg"), enumerate(photos)))
+        results = list(pool.map(lambda pair: timed_upload(url, pair[1], f"par-{pair[0]}.jpg", auth), enumerate(photos)))
     return [s for s, _ in results], [t for _, t in results], time.monotonic() - started
 
 
@@ -97,12 +99,15 @@ def measure(rounds: int, threads: int, env: dict[str, str]) -> Figures:
             for round_no in range(rounds):
                 url = f"{daemon.url}/api/jobs/{db.create_job(conn, f'bench {round_no}').id}/images"
                 base = round_no * 2 * PHONES
-                statuses, times, wall = sequential(url, [phone_photo(base + i) for i in range(PHONES)])
+                statuses, times, wall = sequential(url, [phone_photo(base + i) for i in range(PHONES)], basic(*CREW))
                 assert statuses == [201] * PHONES, statuses
                 figures.seq_medians.append(statistics.median(times))
                 figures.seq_walls.append(wall)
                 figures.sequential_kib = daemon.peak_rss_kib()
-                statuses, times, wall = concurrent(url, [phone_photo(base + PHONES + i) for i in range(PHONES)])
+                fresh = (f"crew{round_no}", "crew-password-1")
+                users.add_user(conn, *fresh, admin=False)
+                photos = [phone_photo(base + PHONES + i) for i in range(PHONES)]
+                statuses, times, wall = concurrent(url, photos, basic(*fresh))
                 assert statuses == [201] * PHONES, statuses
                 figures.par_medians.append(statistics.median(times))
                 figures.par_walls.append(wall)

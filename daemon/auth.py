@@ -40,6 +40,7 @@ FIRST_DELAY = 1.0
 MAX_DELAY = 60.0
 FORGET_AFTER = 15 * 60.0
 TRACKED_ADDRESSES = 4096
+CONCURRENT_CHECKS = 2
 
 
 class AuthError(JobGalleryError):
@@ -186,12 +187,19 @@ class FailureThrottle:
 
 
 class Authenticator:
-    """Decides who a request is: cache first, then the throttle, then the (slow) password check."""
+    """Decides who a request is: cache first, then the throttle, then the (slow) password check.
+
+    Each scrypt check holds 16 MiB for ~50 ms, so at most ``CONCURRENT_CHECKS``
+    run at once; a request that waited looks in the cache again, so sixteen
+    phones sending their first photo with the same account cost one or two
+    checks, not sixteen (and 32 MiB at most, not 256).
+    """
 
     def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
         self.connect = connect
         self.cache = CredentialCache()
         self.throttle = FailureThrottle()
+        self.checking = threading.BoundedSemaphore(CONCURRENT_CHECKS)
 
     def user(self, header: str | None, address: str) -> db.User:
         """The signed-in user, or raise NotSignedIn / TooManyAttempts."""
@@ -204,13 +212,17 @@ class Authenticator:
         wait = self.throttle.wait_seconds(address)
         if wait:
             raise TooManyAttempts(wait)
-        user = users.authenticate(self.connect(), credentials.name, credentials.password)
+        with self.checking:
+            user = self.cache.get(credentials) or self.check(credentials)
         if user is None:
             self.throttle.failed(address)
             raise NotSignedIn("wrong user name or password")
         self.throttle.succeeded(address)
         self.cache.put(credentials, user)
         return user
+
+    def check(self, credentials: Credentials) -> db.User | None:
+        return users.authenticate(self.connect(), credentials.name, credentials.password)
 
     def admin(self, header: str | None, address: str) -> db.User:
         """The signed-in user when an admin; Forbidden for anyone else."""

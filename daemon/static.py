@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Iterable
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
+from urllib.parse import quote
 
 HTML_CACHE = "no-cache"
 ASSET_CACHE = "public, max-age=31536000, immutable"
@@ -95,7 +96,7 @@ class OutputFiles:
 
 def redirect(environ: dict, start_response: Callable) -> Iterable[bytes]:
     """A folder without its slash: relative links on its page need the slash."""
-    location = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "/") + "/"
+    location = quote(environ.get("SCRIPT_NAME", "") + decode_path(environ) + "/")
     query = environ.get("QUERY_STRING")
     start_response("301 Moved Permanently", [("Location", location + (f"?{query}" if query else ""))])
     return [b""]

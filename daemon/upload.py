@@ -27,7 +27,7 @@ import bottle
 
 from jobgallery import db, storage
 from jobgallery.config import Config
-from jobgallery.errors import EmptyUpload, JobGalleryError, TooLarge, UsageError
+from jobgallery.errors import BadImage, EmptyUpload, TooLarge, UnsupportedImage, UsageError
 from jobgallery.ingest import IngestResult, ingest_stream
 
 log = logging.getLogger("daemon.upload")
@@ -38,6 +38,7 @@ FORM_MEMORY_BYTES = 4 * MIB
 MAX_PARTS = 1000
 MAX_FILENAME = 200
 IMAGE_FIELD = "image"
+FILE_ERRORS = (EmptyUpload, UnsupportedImage, BadImage, TooLarge)
 
 
 @dataclass
@@ -162,7 +163,7 @@ def store_upload(config: Config, conn: sqlite3.Connection, job_id: int, form: Up
 def ingest_one(
     config: Config, conn: sqlite3.Connection, job_id: int, part: FilePart, form: UploadForm, user: str
 ) -> IngestResult:
-    """One file through ingest; an error names the file it is about."""
+    """One file through ingest; an error about the file's bytes names the file."""
     try:
         return ingest_stream(
             config,
@@ -173,7 +174,7 @@ def ingest_one(
             tags=form.text("tags"),
             uploaded_by=user,
         )
-    except JobGalleryError as exc:
+    except FILE_ERRORS as exc:
         if not part.filename:
             raise
         raise type(exc)(f"{part.filename}: {exc}") from None

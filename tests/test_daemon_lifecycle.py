@@ -62,6 +62,18 @@ def test_behind_nginx_the_banner_points_at_output(make_config, instance: Path, c
         assert http("GET", daemon.url + "/").status == 404
 
 
+def test_an_unexpected_error_is_logged_with_its_traceback_and_answered_500(config_path: Path, config) -> None:
+    with db.open_db(config.db_path) as conn:
+        users.add_user(conn, "crew", "crew-password-1", admin=False)
+    with running_daemon(config_path) as daemon:
+        assert http("GET", daemon.url + "/api/jobs", headers=basic("crew", "crew-password-1")).status == 200
+        with db.open_db(config.db_path) as conn:
+            conn.execute("ALTER TABLE job RENAME TO job_moved")  # the daemon's next query fails unexpectedly
+        reply = http("GET", daemon.url + "/api/jobs", headers=basic("crew", "crew-password-1"))
+        assert reply.status == 500 and reply.json() == {"error": "internal error"}
+        assert "Traceback (most recent call last)" in daemon.log() and "no such table: job" in daemon.log()
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_an_idle_daemon_stops_with_exit_0(config_path: Path, sig: int) -> None:
     with running_daemon(config_path) as daemon:
