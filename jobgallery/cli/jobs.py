@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 
 from jobgallery import db
-from jobgallery.cli.commands import add_command, one_line
+from jobgallery.cli.commands import add_command, add_group, one_line
 from jobgallery.config import Config
 from jobgallery.jobs import create_job
 
 
 def register(commands) -> None:
-    job = commands.add_parser("job", help="create and list jobs", description="Create and list jobs.")
+    job = add_group(commands, "job", "Create and list jobs.", 'jobgallery job add "Roof, 12 Elm St"')
     sub = job.add_subparsers(dest="job_command", metavar="ACTION", required=True)
     add = add_command(sub, "add", "Create a job and print its id.", 'jobgallery job add "Roof, 12 Elm St"', job_add)
     add.add_argument("title", help="the job's title as shown on its gallery")

@@ -7,14 +7,14 @@ import getpass
 import sys
 
 from jobgallery import db
-from jobgallery.cli.commands import add_command
+from jobgallery.cli.commands import add_command, add_group
 from jobgallery.config import Config
 from jobgallery.errors import UsageError
 from jobgallery.users import add_user
 
 
 def register(commands) -> None:
-    user = commands.add_parser("user", help="manage upload accounts", description="Manage upload accounts.")
+    user = add_group(commands, "user", "Manage upload accounts.", "jobgallery user add crew --admin")
     sub = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
     add = add_command(
         sub,
