@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
-import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -87,12 +85,6 @@ def proc_status_mib(field: str, pid: int | str = "self", source: str = "status")
     return 0.0
 
 
-def run_probe(*args: str) -> dict:
-    """Run this script in a fresh process for one measurement; it answers with one JSON line."""
-    command = [sys.executable, str(Path(__file__).resolve()), *args]
-    return json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
-
-
 # ---------------------------------------------------------------- 1. per photo
 
 
@@ -148,14 +140,10 @@ def bench_build_memory(work: Path) -> bool:
             storage.atomic_write(storage.job_folder(config.paths.data, job.id) / f"{n}.jpg", data)
             size = {"byte_size": len(data), "width": height, "height": width}
             db.insert_image(conn, job_id=job.id, filename=f"{n}.jpg", sha256=hashlib.sha256(data).hexdigest(), **size)
-    command = [str(Path(sys.executable).with_name("jobgallery")), "--config", str(site / "config.yaml"), "build"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    with MemorySampler(process.pid) as sampler:
-        stdout, stderr = process.communicate(timeout=300)
-    assert process.returncode == 0, stderr
-    main_peak = sampler.peaks.get(process.pid, 0.0)
-    worker_peak = max(peak for pid, peak in sampler.peaks.items() if pid != process.pid)
-    print(f"     {stdout.strip()}")
+    stdout, _, sampler = cli_build(site / "config.yaml")
+    main_peak = sampler.main
+    worker_peak = max(peak for pid, peak in sampler.peaks.items() if pid != sampler.root)
+    print(f"     {stdout}")
     print(f"     build process peak {main_peak:.1f} MiB; all its processes together (PSS) {sampler.total:.1f} MiB")
     ok = report(
         "peak RSS of one worker on a 48 MP photo", f"{worker_peak:.1f} MiB (target <= 48 MiB)", worker_peak <= 48
@@ -240,6 +228,7 @@ class MemorySampler:
         self.root = root
         self.peaks: dict[int, float] = {}
         self.total = 0.0
+        self.main = 0.0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
@@ -276,57 +265,57 @@ def family(root: int) -> list[int]:
     return sorted(members)
 
 
-def probe_site(folder: str, jobs: int, per_job: int, rounds: int, masters: list[str]) -> dict:
-    """In a fresh process: make the site, build it, time no-op builds and one-new-photo builds."""
+def cli_build(config_path: Path, *args: str) -> tuple[str, float, MemorySampler]:
+    """Run ``jobgallery build`` as a timer would; its summary, wall time and sampled memory."""
+    command = [str(Path(sys.executable).with_name("jobgallery")), "--config", str(config_path), "build", *args]
     started = time.perf_counter()
-    config, created = make_site(Path(folder), jobs, per_job)
-    answer: dict = {"make_seconds": time.perf_counter() - started, "built_before": proc_status_mib("VmHWM")}
-    started = time.perf_counter()
-    with MemorySampler(os.getpid()) as sampler:
-        first = build_site(config)
-    answer.update(first=first.summary(), first_seconds=time.perf_counter() - started, first_total_peak=sampler.total)
-    answer["noop"] = median_ms(lambda: build_site(config), rounds) / 1000
-    publish, derivative = [], []
-    for n, master in enumerate(masters):
-        job = created[n * 7 % len(created)]
-        data = Path(master).read_bytes()
-        name = f"new-{n}.jpg"
-        storage.atomic_write(storage.job_folder(config.paths.data, job.id) / name, data)
-        with db.open_db(config.db_path) as conn:
-            size = {"byte_size": len(data), "width": 3000, "height": 4000}
-            db.insert_image(conn, job_id=job.id, filename=name, sha256=hashlib.sha256(data).hexdigest(), **size)
-        started = time.perf_counter()
-        result = build_site(config, job_id=job.id)
-        publish.append(time.perf_counter() - started)
-        assert (result.processed, result.pages_written) == (1, 2), result.summary()
-        derivative.append(median_ms(lambda m=master: our_derivatives(Path(m), Path(folder), ALL_KINDS), 1) / 1000)
-    answer.update(publish=statistics.median(publish), derivative=statistics.median(derivative))
-    answer["build_process_peak"] = proc_status_mib("VmHWM")
-    return answer
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with MemorySampler(process.pid) as sampler:
+        stdout, stderr = process.communicate(timeout=900)
+    assert process.returncode == 0, stderr
+    sampler.main = sampler.peaks.get(process.pid, 0.0)
+    return stdout.strip(), time.perf_counter() - started, sampler
+
+
+def add_new_photo(config, job: db.Job, master: Path, name: str) -> None:
+    data = master.read_bytes()
+    storage.atomic_write(storage.job_folder(config.paths.data, job.id) / name, data)
+    with db.open_db(config.db_path) as conn:
+        size = {"byte_size": len(data), "width": 3000, "height": 4000}
+        db.insert_image(conn, job_id=job.id, filename=name, sha256=hashlib.sha256(data).hexdigest(), **size)
 
 
 def bench_site(work: Path, jobs: int, per_job: int, rounds: int) -> bool:
-    masters = []
+    started = time.perf_counter()
+    config, created = make_site(work / "site", jobs, per_job)
+    print(f"     made {jobs * per_job} photos in {jobs} jobs in {time.perf_counter() - started:.1f} s")
+    summary, wall, memory = cli_build(config.source)
+    print(f"     first build: {summary} (wall {wall:.1f} s)")
+    print(f"     its memory: build process {memory.main:.1f} MiB; with fork server and workers {memory.total:.1f} MiB")
+    ok = report("whole first build", f"{memory.total:.1f} MiB (target well under 128 MiB)", memory.total < 128)
+
+    noop = [cli_build(config.source) for _ in range(rounds)]
+    cli_wall = statistics.median(wall for _, wall, _ in noop)
+    print(f"     `jobgallery build` with nothing to do: {cli_wall:.2f} s wall, {noop[0][2].main:.1f} MiB")
+    in_process = median_ms(lambda: build_site(config), rounds) / 1000
+    ok &= report(f"no-op build of {jobs * per_job} photos", f"{in_process:.2f} s (target <= 1 s)", in_process <= 1.0)
+
+    publish, derivative = [], []
     for n in range(rounds):
-        path = work / f"new-{n}.jpg"
-        path.write_bytes(realistic_jpeg(4000, 3000, seed=100 + n))
-        masters.append(str(path))
-    answer = run_probe("--probe-site", str(work / "site"), str(jobs), str(per_job), str(rounds), *masters)
-    print(f"     made {jobs * per_job} photos in {jobs} jobs in {answer['make_seconds']:.1f} s")
-    print(f"     first build: {answer['first']} (wall {answer['first_seconds']:.1f} s)")
-    noop = answer["noop"]
-    ok = report(f"no-op build of {jobs * per_job} photos (median)", f"{noop:.2f} s (target <= 1 s)", noop <= 1.0)
-    overhead = answer["publish"] - answer["derivative"]
-    print(
-        f"     one new 12 MP photo: build {answer['publish']:.2f} s, its derivatives alone {answer['derivative']:.2f} s"
-    )
+        master = work / f"new-{n}.jpg"
+        master.write_bytes(realistic_jpeg(4000, 3000, seed=100 + n))
+        add_new_photo(config, created[n * 7 % len(created)], master, f"new-{n}.jpg")
+        started = time.perf_counter()
+        result = build_site(config, job_id=created[n * 7 % len(created)].id)
+        publish.append(time.perf_counter() - started)
+        assert (result.processed, result.pages_written) == (1, 2), result.summary()
+        derivative.append(median_ms(lambda m=master: our_derivatives(m, work, ALL_KINDS), 1) / 1000)
+    total, alone = statistics.median(publish), statistics.median(derivative)
+    print(f"     one new 12 MP photo, build_site(job_id=...): {total:.2f} s; its derivatives alone {alone:.2f} s")
+    overhead = total - alone
     ok &= report(
         "one new photo published, beyond its derivatives", f"{overhead:.2f} s (target <= 0.5 s)", overhead <= 0.5
     )
-    print(
-        f"     build process peak {answer['build_process_peak']:.1f} MiB (rows, manifest, pages; new photos in-process)"
-    )
-    print(f"     build process and workers together (PSS) during the first build: {answer['first_total_peak']:.1f} MiB")
     return ok
 
 
@@ -336,12 +325,7 @@ def bench_site(work: Path, jobs: int, per_job: int, rounds: int) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller site and fewer rounds")
-    parser.add_argument("--probe-site", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.probe_site:
-        folder, jobs, per_job, rounds, *masters = args.probe_site
-        print(json.dumps(probe_site(folder, int(jobs), int(per_job), int(rounds), masters)))
-        return 0
     rounds = 3 if args.quick else 7
     jobs, per_job = (200, 10) if args.quick else (1000, 10)
     with tempfile.TemporaryDirectory(prefix="jobgallery-bench-") as scratch:

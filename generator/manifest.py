@@ -17,6 +17,7 @@ Shape (all keys are strings, as JSON wants):
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ class Manifest:
     photos: dict[str, dict] = field(default_factory=dict)
     pages: dict[str, str] = field(default_factory=dict)
     jobs: dict[str, dict] = field(default_factory=dict)
-    loaded_text: str = ""
+    loaded_digest: str = ""  # of the file as read, to tell whether anything changed
 
     def to_json(self) -> str:
         body = {"format": FORMAT, "settings": self.settings, "photos": self.photos, "pages": self.pages}
@@ -57,14 +58,18 @@ def load_manifest(output: Path) -> Manifest:
     parts = [body.get(name) for name in ("photos", "pages", "jobs")]
     if not all(isinstance(part, dict) for part in parts) or not isinstance(body.get("settings"), str):
         return Manifest()
-    return Manifest(body["settings"], *parts, loaded_text=text)
+    return Manifest(body["settings"], *parts, loaded_digest=digest(text))
 
 
 def save_manifest(output: Path, manifest: Manifest) -> bool:
     """Write the manifest if it changed; True when it was written."""
     text = manifest.to_json()
-    if text == manifest.loaded_text and manifest_path(output).is_file():
+    if digest(text) == manifest.loaded_digest and manifest_path(output).is_file():
         return False
     atomic_write(manifest_path(output), text.encode("utf-8"))
-    manifest.loaded_text = text
+    manifest.loaded_digest = digest(text)
     return True
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

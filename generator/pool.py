@@ -37,9 +37,9 @@ def in_process(tasks: Sequence[PhotoTask]) -> Iterator[PhotoResult]:
 
 
 def pool_context() -> multiprocessing.context.BaseContext:
-    """Workers fork from a server that imported the main module and the imaging code once, so each starts warm."""
+    """Workers fork from a server that loaded the main module and the imaging code once, so each starts warm."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["__main__", "generator.derivatives", "pillow_heif"])
+    context.set_forkserver_preload(["__main__", "generator.worker"])
     return context
 
 
