@@ -19,9 +19,14 @@ WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 ErrorBody = Callable[[int, str, dict], tuple[str, bytes]]
 
 
+def printable(text: str) -> str:
+    """Client-chosen text for a log line: a decoded ``%0a`` in a path must not start a fake line."""
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
+
+
 def request_line(environ: dict) -> str:
     path = environ.get("PATH_INFO", "/").encode("latin-1", "replace").decode("utf-8", "replace")
-    return f"{environ.get('REQUEST_METHOD', '-')} {environ.get('SCRIPT_NAME', '')}{path}"
+    return printable(f"{environ.get('REQUEST_METHOD', '-')} {environ.get('SCRIPT_NAME', '')}{path}")
 
 
 class AccessLog:

@@ -30,6 +30,7 @@ from waitress.server import BaseWSGIServer, create_server
 from waitress.task import ErrorTask
 
 from daemon import housekeeping
+from daemon.accesslog import printable
 from daemon.app import error_renderer, make_app
 from daemon.connections import ThreadConnections
 from daemon.responses import Pages
@@ -67,8 +68,8 @@ def channel_class(render: Callable[[int, str, dict], tuple[str, bytes]], limit_m
             message = WAITRESS_MESSAGES.get(error.code, "the request could not be read").format(limit=limit_mb)
             accept = {"HTTP_ACCEPT": self.request.headers.get("ACCEPT", "")}
             content_type, body = render(error.code, message, accept)
-            log.info('%s - "%s %s" %d (refused before reading the body)', self.channel.addr[0],
-                     self.request.command or "-", self.request.path or "-", error.code)  # fmt: skip
+            line = printable(f"{self.request.command or '-'} {self.request.path or '-'}")
+            log.info('%s - "%s" %d (refused before reading the body)', self.channel.addr[0], line, error.code)
             self.status = f"{error.code} {error.reason}"
             self.response_headers.append(("Content-Type", content_type))
             self.set_close_on_finish()

@@ -297,6 +297,12 @@ def test_log_has_one_line_per_request_and_per_stored_photo(site: Site) -> None:
     assert reply.json()["images"][0]["filename"] == row.filename
 
 
+def test_a_path_cannot_forge_a_log_line(site: Site) -> None:
+    http("GET", site.url + "/nothing%0a2026-01-01%20INFO%20daemon.app:%20photo%20stored:%20forged")
+    assert not any(line.startswith("2026-01-01 INFO") for line in site.daemon.log().splitlines())
+    assert "/nothing\\x0a2026-01-01" in site.daemon.log()
+
+
 # ---------------------------------------------------------------- uploads that fail and store nothing
 
 
