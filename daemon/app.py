@@ -98,10 +98,7 @@ class Guard:
     def admit(self, environ: dict, level: str | None) -> None:
         if level is None:
             return
-        if (
-            environ["REQUEST_METHOD"] not in SAFE_METHODS
-            and environ.get("HTTP_SEC_FETCH_SITE", "none") not in SAME_ORIGIN
-        ):
+        if cross_site(environ):
             raise CrossSite("requests from other sites are refused")
         header, address = environ.get("HTTP_AUTHORIZATION"), environ.get("REMOTE_ADDR", "-")
         user = self.auth.admin(header, address) if level == ADMIN else self.auth.user(header, address)
