@@ -22,7 +22,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from jobgallery.errors import JobGalleryError
-from jobgallery.images import enable_heif, format_of, open_image
+from jobgallery.images import DECODE_ERRORS, enable_heif, format_of, open_image
 from jobgallery.storage import atomic_write
 
 # Bump when a change in this module alters the bytes of derivatives.
@@ -31,7 +31,7 @@ PIPELINE = 1
 KINDS = ("display", "thumb", "thumb2x")
 
 # What Pillow raises for a file it cannot read; a photo that fails is reported, the build goes on.
-DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError, MemoryError)
+FAILURES = (*DECODE_ERRORS, MemoryError)
 
 # The JPEG decoder's reduced scale already filtered the master, leaving a step under 2x for which
 # bicubic looks the same as Lanczos at two thirds of the cost; thumbnails, where detail shows, use Lanczos.
@@ -124,9 +124,9 @@ def make_photo(task: PhotoTask) -> PhotoResult:
     """Write the task's derivatives; a bad master gives a result with ``error`` set instead of raising."""
     try:
         sizes, color = write_derivatives(task)
-    except JobGalleryError as exc:
+    except (JobGalleryError, OutputError) as exc:
         return PhotoResult(task.image_id, task.filename, error=str(exc))
-    except DECODE_ERRORS as exc:
+    except FAILURES as exc:
         return PhotoResult(task.image_id, task.filename, error=describe_error(exc))
     return PhotoResult(task.image_id, task.filename, sizes, color)
 
@@ -146,11 +146,22 @@ def write_derivatives(task: PhotoTask) -> tuple[dict[str, tuple[int, int]], str 
     color = None
     for kind, name in task.outputs:
         image = display if kind == "display" else shrink(display, task.recipe.long_edge(kind))
-        atomic_write(Path(task.folder) / name, encode(image, task.recipe.quality(kind), icc))
+        publish(Path(task.folder) / name, encode(image, task.recipe.quality(kind), icc))
         sizes[kind] = image.size
         if kind == "thumb":
             color = average_color(image)
     return sizes, color
+
+
+class OutputError(Exception):
+    """A derivative could not be written (disk full, permissions): not the master's fault."""
+
+
+def publish(path: Path, data: bytes) -> None:
+    try:
+        atomic_write(path, data)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path.name} to the output folder: {exc.strerror or exc}") from None
 
 
 # ---------------------------------------------------------------- pixels

@@ -199,3 +199,13 @@ def test_names_change_with_exactly_the_settings_that_shape_them() -> None:
     assert names["display"] != base["display"] and names["thumb"] == base["thumb"]
     assert derivative_name(1, "ef" * 32, "thumb", RECIPE) != base["thumb"]
     assert all(not name.startswith(".") and name.endswith(".jpg") for name in base.values())
+
+
+def test_an_unwritable_output_is_reported_as_such(tmp_path: Path) -> None:
+    master = tmp_path / "master.jpg"
+    master.write_bytes(photos.jpeg_bytes(200, 100))
+    blocker = tmp_path / "out"
+    blocker.write_text("a file where the folder should be")
+    task = PhotoTask(1, "master.jpg", str(master), str(blocker / "sub"), (("thumb", "t.jpg"),), RECIPE, 10**7)
+    error = make_photo(task).error
+    assert error is not None and error.startswith("cannot write t.jpg to the output folder")
