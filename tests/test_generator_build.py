@@ -271,3 +271,23 @@ def test_user_text_is_escaped_everywhere(make_config) -> None:
         scripts = html.split("<script")[1:]
         assert all("alert" not in script.split("</script>")[0] for script in scripts)
     assert len(img_tags(job_page(config, job).read_text())) == 1
+
+
+def test_user_templates_override_ours_and_edits_rerender(site, make_config, instance) -> None:
+    _, jobs = site
+    custom = instance / "my-templates"
+    (custom / "static").mkdir(parents=True)
+    (custom / "index.html").write_text(
+        '{% extends "base.html" %}{% block content %}custom {{ jobs|length }}{% endblock %}'
+    )
+    (custom / "static" / "gallery.css").write_text("body { background: #000; }")
+    themed = make_config(build__workers=1, gallery__templates=str(custom))
+    report = build_site(themed)
+    assert report.processed == 0 and report.pages_written == 3
+    assert "custom 2" in (themed.paths.output / "index.html").read_text()
+    css = sorted((themed.paths.output / "static").glob("gallery.*.css"))
+    assert len(css) == 1 and css[0].read_text() == "body { background: #000; }"
+    assert css[0].name in job_page(themed, jobs[0]).read_text()
+    (custom / "index.html").write_text('{% extends "base.html" %}{% block content %}edited{% endblock %}')
+    report = build_site(themed)
+    assert report.pages_written == 1 and "edited" in (themed.paths.output / "index.html").read_text()
