@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import sqlite3
 from collections.abc import Callable, Iterable
 
 import bottle
@@ -145,7 +146,8 @@ class UploadDaemon:
         app.route("/api/images/<image_id:int>", "DELETE", self.delete_image, auth=ADMIN)
 
     @property
-    def conn(self):
+    def conn(self) -> sqlite3.Connection:
+        """This thread's own connection."""
         return self.connections.get()
 
     def gallery_path(self, job: db.Job) -> str:
