@@ -35,7 +35,7 @@ from daemon.app import error_renderer, make_app
 from daemon.connections import ThreadConnections
 from daemon.responses import Pages
 from daemon.scheduler import Rebuilds, make_scheduler
-from jobgallery import db, users
+from jobgallery import db, storage, users
 from jobgallery.config import Config
 from jobgallery.errors import JobGalleryError
 
@@ -245,12 +245,19 @@ def setup_logging(config: Config) -> None:
 # ---------------------------------------------------------------- the whole run
 
 
+def remove_crash_leftovers(config: Config) -> None:
+    """An upload cut off by a crash leaves nothing once the daemon runs again."""
+    for path in storage.remove_dead_temps(config.paths.data):
+        log.info("removed %s, left by an upload that was cut off", path)
+
+
 def run(config: Config, out: TextIO = sys.stdout) -> int:
     """``jobgallery serve``: serve until SIGTERM/SIGINT, then stop cleanly and return 0."""
     setup_logging(config)
     tune_malloc()
     connections = ThreadConnections(config.db_path)
     connections.get()  # create and migrate the database before the first request
+    remove_crash_leftovers(config)
     scheduler = make_scheduler()
     rebuilds = Rebuilds(scheduler, config)
     socket_map: dict = {}

@@ -43,8 +43,39 @@ def is_temp(name: str) -> bool:
 
 
 def temp_path(folder: Path, hint: str = "") -> Path:
-    """A fresh temp name in ``folder`` that cleanup recognises as a leftover."""
-    return folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}{hint}"
+    """A fresh temp name in ``folder`` that names the process writing it.
+
+    Cleanup recognises leftovers by the prefix; the process id lets a
+    restarting daemon remove the leftovers of writers that are dead without
+    touching the temp files of a ``jobgallery import`` still running.
+    """
+    return folder / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}{hint}"
+
+
+def temp_owner(name: str) -> int | None:
+    """The process id in a temp name made by ``temp_path``; None when there is none."""
+    head = name[len(TEMP_PREFIX) :].split("-", 1)[0] if is_temp(name) else ""
+    return int(head) if head.isdigit() else None
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_dead_temps(data_dir: Path) -> list[Path]:
+    """Remove temp files in the job folders whose writer has died (a crash mid-upload)."""
+    removed = []
+    for path in masters_root(data_dir).glob(f"job_*/{TEMP_PREFIX}*"):
+        owner = temp_owner(path.name)
+        if (owner is None or not process_alive(owner)) and remove_file(path):
+            removed.append(path)
+    return removed
 
 
 def fsync_dir(folder: Path) -> None:

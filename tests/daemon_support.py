@@ -33,7 +33,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -44,19 +43,8 @@ from urllib.parse import urlsplit
 
 import photos
 import yaml
+from conftest import cli_command, free_port
 from PIL import Image
-
-JOBGALLERY = Path(sys.executable).with_name("jobgallery")
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on right now."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 # ---------------------------------------------------------------- the daemon process
 
@@ -136,7 +124,7 @@ def running_daemon(
     stderr_path = config_path.with_name(f"serve-{port}.log")
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
         process = subprocess.Popen(
-            [str(JOBGALLERY), "--config", str(config_path), "serve"],
+            [*cli_command(), "--config", str(config_path), "serve"],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,

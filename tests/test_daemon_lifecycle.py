@@ -10,9 +10,10 @@ from pathlib import Path
 
 import photos
 import pytest
-from daemon_support import JOBGALLERY, FilePart, basic, http, multipart, running_daemon, stored_files
+from conftest import cli_command
+from daemon_support import FilePart, basic, http, multipart, running_daemon, stored_files
 
-from jobgallery import db, users
+from jobgallery import db, storage, users
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ def test_first_start_creates_an_admin_and_prints_its_password_once(config_path: 
 def test_a_port_in_use_is_a_one_line_error(config_path: Path) -> None:
     with running_daemon(config_path) as daemon:
         second = subprocess.run(
-            [str(JOBGALLERY), "--config", str(config_path), "serve"],
+            [*cli_command(), "--config", str(config_path), "serve"],
             capture_output=True,
             text=True,
             timeout=30,
@@ -150,3 +151,23 @@ def test_sigterm_during_an_upload_whose_client_goes_away_stores_nothing(
     with db.open_db(config.db_path) as conn:
         assert db.list_images(conn, crew_job.id) == []
     assert stored_files(config.paths.data) == []
+
+
+def test_a_daemon_killed_mid_upload_leaves_nothing_once_running_again(
+    config_path: Path, config, crew_job: db.Job
+) -> None:
+    data = photos.jpeg_bytes(1600, 1200, seed=3, quality=95)
+    folder = config.paths.data / "images" / f"job_{crew_job.id}"
+    with running_daemon(config_path) as daemon:
+        sock, _ = half_sent_upload(daemon.port, crew_job.id, data)
+        with sock:
+            time.sleep(0.3)
+            daemon.send_signal(signal.SIGKILL)
+            daemon.process.wait(10)
+            daemon.exit_status = daemon.process.returncode
+        # The kill may have caught an ingest between its temp file and its row: leave such a file.
+        (storage.ensure_dir(folder) / f".tmp-{daemon.process.pid}-0123456789ab").write_bytes(data[: len(data) // 2])
+    with running_daemon(config_path):
+        assert stored_files(config.paths.data) == []
+    with db.open_db(config.db_path) as conn:
+        assert db.list_images(conn, crew_job.id) == []

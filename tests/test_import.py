@@ -4,24 +4,22 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import photos
 import pytest
+from conftest import cli_command
 from ingest_support import HTML, job_files, write
 from PIL import Image
 
 from jobgallery import db, importer, ingest, storage
 from jobgallery.errors import NotFound, UsageError
 
-JOBGALLERY = Path(sys.executable).parent / "jobgallery"
-
 
 def jobgallery(config, *args: str) -> subprocess.CompletedProcess:
     """Run the installed console script as a user would."""
     return subprocess.run(
-        [str(JOBGALLERY), "--config", str(config.source), *args], capture_output=True, text=True, timeout=120
+        [*cli_command(), "--config", str(config.source), *args], capture_output=True, text=True, timeout=120
     )
 
 

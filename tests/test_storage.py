@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -69,3 +72,17 @@ def test_lock_excludes_a_second_holder(tmp_path: Path) -> None:
     with locks.maintenance_lock(tmp_path, timeout=5):
         assert time.monotonic() - started >= 0.25
     thread.join()
+
+
+def test_a_restart_removes_only_temps_whose_writer_is_dead(tmp_path: Path) -> None:
+    folder = storage.ensure_dir(storage.job_folder(tmp_path, 1))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    mine = storage.temp_path(folder, ".jpg")
+    mine.write_bytes(b"in flight")
+    theirs = folder / mine.name.replace(f"{os.getpid()}-", f"{dead.stdout.strip()}-")
+    theirs.write_bytes(b"cut off")
+    kept = folder / "img_20260101_000000_abcdef012345.jpg"
+    kept.write_bytes(b"photo")
+    assert storage.temp_owner(mine.name) == os.getpid()
+    assert storage.remove_dead_temps(tmp_path) == [theirs]
+    assert sorted(p.name for p in folder.iterdir()) == sorted([mine.name, kept.name])
