@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
 import time
 
@@ -57,6 +59,24 @@ def test_old_orphans_go_young_ones_stay(config, conn):
     assert report.counts == {"orphan file{s} removed": 1, "temp file{s} removed": 1, "row{s} without file removed": 1}
     assert report.summary() == "cleanup: 1 temp file removed, 1 orphan file removed, 1 row without file removed"
     assert f"removed orphan file {old_file}" in report.lines
+
+
+def test_temp_file_of_a_running_writer_stays_however_old(config, conn):
+    job = db.create_job(conn, "Slow upload")
+    writing = stray(config, job.id, f"{storage.TEMP_PREFIX}{os.getpid()}-abc.jpg", 5 * HOUR)
+    dead = stray(config, job.id, f"{storage.TEMP_PREFIX}{exited_pid()}-def.jpg", 5 * HOUR)
+
+    report = cleanup(config, conn)
+
+    assert writing.exists() and not dead.exists()
+    assert report.counts == {"temp file{s} removed": 1}
+
+
+def exited_pid() -> int:
+    """The id of a process that has exited (and been reaped)."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
 
 
 def test_dry_run_lists_and_changes_nothing(config, conn):

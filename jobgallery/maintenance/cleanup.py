@@ -112,13 +112,22 @@ def plain_files(folder: Path) -> list[os.DirEntry]:
 
 
 def old_temp_files(folder: Path, cutoff: float) -> list[Orphan]:
+    """Temp files older than the cutoff whose writer (named in the temp name) is no longer running."""
     if not folder.is_dir():
         return []
     return [
         Orphan("temp", Path(entry.path), mtime=mtime)
         for entry in plain_files(folder)
-        if storage.is_temp(entry.name) and (mtime := entry.stat(follow_symlinks=False).st_mtime) < cutoff
+        if storage.is_temp(entry.name)
+        and (mtime := entry.stat(follow_symlinks=False).st_mtime) < cutoff
+        and not writer_running(entry.name)
     ]
+
+
+def writer_running(name: str) -> bool:
+    """A very slow upload or import still writing its temp file keeps it, however old."""
+    owner = storage.temp_owner(name)
+    return owner is not None and storage.process_alive(owner)
 
 
 def unlisted_masters(job_id: int, folder: Path, rows: set[tuple[int, str]], cutoff: float) -> list[Orphan]:
