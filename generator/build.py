@@ -76,7 +76,7 @@ def run_build(config: Config, job_id: int | None = None, full: bool = False, pro
     # 5. files nothing references any more: old derivatives, archived jobs' images, old paths
     build.remove_stale()
     # 6. remember what is published, for the next build
-    save_manifest(build.output, build.manifest)
+    build.save()
     build.report.seconds = time.monotonic() - started
     return build.report
 
@@ -302,6 +302,14 @@ class Build:
         self.manifest.pages = {
             p: k for p, k in self.manifest.pages.items() if p == "index.html" or p[: -len("index.html")] in paths
         }
+
+
+    # ------------------------------------------------------------ 6. manifest
+
+    def save(self) -> None:
+        """Every job was looked at under these settings if they changed (``choose_scope``), so record them."""
+        self.manifest.settings = self.settings
+        save_manifest(self.output, self.manifest)
 
 
 def has_file(entry: dict | None, path: str, kind: str, name: str, present: set[str]) -> bool:

@@ -7,16 +7,19 @@ server that has imported only the imaging code (small and quick to start).
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
 from generator.derivatives import PhotoResult, PhotoTask, make_photo
 
 # Below this many photos a pool costs more to start than it saves.
 POOL_THRESHOLD = 4
+# Tasks handed to the pool per worker before earlier ones finish: enough to keep workers busy.
+IN_FLIGHT = 4
 
 
 def worker_count(configured: int) -> int:
@@ -44,12 +47,24 @@ def pool_context() -> multiprocessing.context.BaseContext:
 
 
 def in_pool(tasks: Sequence[PhotoTask], workers: int) -> Iterator[PhotoResult]:
-    """Fan the tasks out over ``workers`` processes; a worker that dies fails its photos, not the build."""
+    """Fan the tasks out over ``workers`` processes; a worker that dies fails its photos, not the build.
+
+    Only a few tasks per worker are in flight at once, so a build of thousands of
+    photos does not hold thousands of pending futures.
+    """
+    queue = iter(tasks)
     with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=pool_context()) as pool:
-        futures = {pool.submit(make_photo, task): task for task in tasks}
-        for future in as_completed(futures):
-            task = futures[future]
-            try:
-                yield future.result()
-            except BrokenProcessPool:
-                yield PhotoResult(task.image_id, task.filename, error="the worker process died (out of memory?)")
+        running = {pool.submit(make_photo, task): task for task in itertools.islice(queue, IN_FLIGHT * workers)}
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield outcome(future, running.pop(future))
+            for task in itertools.islice(queue, len(done)):
+                running[pool.submit(make_photo, task)] = task
+
+
+def outcome(future: Future, task: PhotoTask) -> PhotoResult:
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        return PhotoResult(task.image_id, task.filename, error="the worker process died (out of memory?)")

@@ -10,6 +10,7 @@ the rest, and no user text is ever put inside a ``<script>``.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +28,9 @@ class Page:
     context: dict
 
     def key(self, fingerprint: str) -> str:
-        """Hash of the template and the context; contexts are built in a fixed order, so ``repr`` is stable."""
-        return hashlib.sha256(f"{fingerprint}\n{self.template}\n{self.context!r}".encode()).hexdigest()
+        """Hash of the templates and the context (as canonical JSON: parts of it come back from the manifest)."""
+        text = json.dumps([self.template, self.context], sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(f"{fingerprint}\n{text}".encode()).hexdigest()
 
 
 class Renderer:
