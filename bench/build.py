@@ -11,6 +11,7 @@
 3. A batch of 12 MP photos with 2 workers against 1: at least 1.8x faster.
 4. A site of 10,000 photos in 1,000 jobs: a build with nothing to do in at most 1 s,
    and one new photo published in at most 0.5 s plus the time its derivatives take.
+5. A job page of 1,000 photos in headless Chromium: load time and thumbnails fetched.
 
 Memory is read from /proc (VmHWM, VmRSS) of fresh processes: ``ru_maxrss``
 would carry over the peak of the process that started them.
@@ -19,7 +20,9 @@ would carry over the peak of the process that started them.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
+import http.server
 import io
 import shutil
 import statistics
@@ -319,6 +322,52 @@ def bench_site(work: Path, jobs: int, per_job: int, rounds: int) -> bool:
     return ok
 
 
+# ---------------------------------------------------------------- 5. a page of 1,000 photos in a browser
+
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args) -> None:
+        pass
+
+
+def bench_big_page(work: Path, photos_on_page: int, rounds: int) -> bool:
+    """Lazy loading keeps a long job page light: load time and thumbnails fetched at 1280x720."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        print("     (chromium not installed: page load not measured)")
+        return True
+    config, created = make_site(work / "big-page", 1, photos_on_page)
+    assert build_site(config).ok
+    html = config.paths.output / created[0].gallery_path() / "index.html"
+    handler = functools.partial(QuietHandler, directory=str(config.paths.output))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/{created[0].gallery_path()}"
+    from playwright.sync_api import sync_playwright
+
+    loads, fetched = [], []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        for _ in range(rounds):
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            thumbs: set[str] = set()
+            page.on("request", lambda r, seen=thumbs: seen.add(r.url) if "-thumb" in r.url else None)
+            page.goto(url, wait_until="load")
+            page.wait_for_load_state("networkidle")
+            loads.append(page.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd"))
+            fetched.append(len(thumbs))
+            page.close()
+        browser.close()
+    server.shutdown()
+    server.server_close()
+    load_ms = statistics.median(loads)
+    print(f"     job page of {photos_on_page} photos: {html.stat().st_size / 1024:.0f} KiB of HTML")
+    print(f"     thumbnails fetched before scrolling: {statistics.median(fetched):.0f} of {photos_on_page}")
+    return report(f"load event of a {photos_on_page}-photo page (median)", f"{load_ms:.0f} ms", True)
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -333,6 +382,7 @@ def main() -> int:
         results = [bench_per_photo(work, rounds), bench_build_memory(work)]
         results.append(bench_workers(work, 8 if args.quick else 24, rounds))
         results.append(bench_site(work, jobs, per_job, rounds))
+        results.append(bench_big_page(work, 1000, rounds))
     return 0 if all(results) else 1
 
 
