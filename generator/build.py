@@ -303,7 +303,6 @@ class Build:
             p: k for p, k in self.manifest.pages.items() if p == "index.html" or p[: -len("index.html")] in paths
         }
 
-
     # ------------------------------------------------------------ 6. manifest
 
     def save(self) -> None:
