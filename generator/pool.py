@@ -2,7 +2,8 @@
 
 The daemon runs builds from a thread, and forking a process that has threads
 can deadlock, so the pool never uses ``fork``: workers come from a fork
-server that has imported only the imaging code (small and quick to start).
+server (a small single-threaded process started once) that has already
+loaded the imaging code, so each worker starts warm.
 """
 
 from __future__ import annotations
