@@ -5,7 +5,7 @@
 | GET    /healthz                    | any   | ``{"status": "ok"}``                     |
 | GET    /upload                     | user  | the upload form                          |
 | POST   /upload                     | user  | the form's own post (job in ``job_id``)  |
-| GET    /upload/static/<file>       | user  | the form's CSS and JS                    |
+| GET    /upload/static/<file>       | none  | the form's CSS and JS                    |
 | GET    /api/jobs                   | user  | live jobs, newest first                  |
 | POST   /api/jobs                   | admin | creates a job (JSON or form ``title``)   |
 | POST   /api/jobs/<id>/images       | user  | stores one or more ``image`` parts       |
@@ -138,7 +138,7 @@ class UploadDaemon:
         app.route("/healthz", "GET", self.healthz, auth=None)
         app.route("/upload", "GET", self.upload_form)
         app.route("/upload", "POST", self.upload_form_post)
-        app.route("/upload/static/<name>", "GET", self.asset)
+        app.route("/upload/static/<name>", "GET", self.asset, auth=None)
         app.route("/api/jobs", "GET", self.list_jobs)
         app.route("/api/jobs", "POST", self.create_job, auth=ADMIN)
         app.route("/api/jobs/<job_id:int>/images", "POST", self.upload_images)
@@ -194,7 +194,7 @@ class UploadDaemon:
     def create_job(self) -> bottle.HTTPResponse:
         job = jobs.create_job(self.conn, read_title())
         log.info("job %d created: %r by %s", job.id, job.title, current_user().name)
-        self.rebuilds.request(job.id)
+        self.rebuilds.request(job.id, delay=0)
         if wants_html(bottle.request.environ):
             return bottle.HTTPResponse(status=303, Location=f"{root()}/upload?job={job.id}&created=1")
         return json_response({"id": job.id, "title": job.title, "gallery_path": self.gallery_path(job)}, 201)

@@ -126,6 +126,8 @@ class Pages:
         if not html:
             return JSON_TYPE, json_body({"error": message})
         links = [Link("Back to the upload form", f"{root}/upload")] if status != 401 else []
+        if status == 404:
+            links.append(Link("All galleries", f"{root}/"))
         body = self.message(status, TITLES.get(status, "Error"), sentence(message), links=links, root=root)
         return HTML_TYPE, body
 
@@ -150,5 +152,7 @@ def sentence(message: str) -> str:
     text = message.strip()
     if not text:
         return text
-    text = text[0].upper() + text[1:]
+    first_word = text.split(" ", 1)[0].rstrip(":,")
+    if not any(mark in first_word for mark in "./_"):  # a file name keeps its own spelling
+        text = text[0].upper() + text[1:]
     return text if text[-1] in ".!?" else text + "."

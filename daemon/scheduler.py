@@ -118,15 +118,19 @@ class Rebuilds:
         self.running: dict[int | str, threading.Lock] = {}
         self.lock = threading.Lock()
 
-    def request(self, job_id: int) -> None:
-        """A job's photos changed: rebuild its page after ``delay`` quiet seconds."""
-        self.schedule(job_id)
+    def request(self, job_id: int, delay: float | None = None) -> None:
+        """A job changed: rebuild its page after ``delay`` quiet seconds (the configured delay by default).
+
+        Uploads come in bursts and wait for quiet; a new job has nothing to
+        wait for, so its (empty) page is made at once with ``delay=0``.
+        """
+        self.schedule(job_id, self.delay if delay is None else delay)
 
     def request_all(self) -> None:
-        """Bring the whole site up to date soon (at start: catches rebuilds lost to a restart or power cut)."""
-        self.schedule(ALL_JOBS)
+        """Bring the whole site up to date at once (at start: catches rebuilds lost to a restart or power cut)."""
+        self.schedule(ALL_JOBS, 0)
 
-    def schedule(self, key: int | str) -> None:
+    def schedule(self, key: int | str, delay: float) -> None:
         with self.lock:
             self.requested[key] = self.requested.get(key, 0) + 1
             self.running.setdefault(key, threading.Lock())
@@ -134,7 +138,7 @@ class Rebuilds:
         self.scheduler.add_job(
             run_logged,
             "date",
-            run_date=datetime.now(UTC) + timedelta(seconds=self.delay),
+            run_date=datetime.now(UTC) + timedelta(seconds=delay),
             args=[name, lambda: self.run(key)],
             id=name,
             name=name,

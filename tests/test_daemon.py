@@ -114,13 +114,17 @@ def test_healthz_needs_no_sign_in(site: Site) -> None:
 PROTECTED = [
     ("GET", "/upload"),
     ("POST", "/upload"),
-    ("GET", "/upload/static/upload.css"),
     ("GET", "/api/jobs"),
     ("POST", "/api/jobs"),
     ("POST", "/api/jobs/1/images"),
     ("POST", "/1/add_image"),
     ("DELETE", "/api/images/1"),
 ]
+
+
+def test_the_forms_css_needs_no_sign_in_so_the_sign_in_page_is_styled(site: Site) -> None:
+    reply = http("GET", site.url + "/upload/static/upload.css")
+    assert reply.status == 200 and reply.header("content-type").startswith("text/css")
 
 
 @pytest.mark.parametrize(("method", "path"), PROTECTED)
