@@ -33,7 +33,9 @@ def test_first_start_creates_an_admin_and_prints_its_password_once(config_path: 
         assert f"Upload form: {daemon.url}/upload" in banner and f"Gallery:     {daemon.url}/" in banner
         page = http("GET", daemon.url + "/upload", headers=basic(name, password))
         assert page.status == 200
-        assert "Create the first job" in page.text and 'name="title"' in page.text
+        assert (
+            "There are no jobs yet" in page.text and "Create the first job" in page.text and 'name="title"' in page.text
+        )
         with db.open_db(config.db_path) as conn:
             users.add_user(conn, "crew", "crew-password-1", admin=False)
         crew_page = http("GET", daemon.url + "/upload", headers=basic("crew", "crew-password-1")).text
