@@ -81,3 +81,26 @@ def cli_command() -> list[str]:
     """The installed ``jobgallery`` console script of the Python running the tests."""
     script = Path(sys.executable).with_name("jobgallery")
     return [str(script)] if script.exists() else [sys.executable, "-m", "jobgallery"]
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (no browser download), launched once for the run."""
+    executable = require_binary("chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

@@ -32,24 +32,13 @@ from pathlib import Path
 
 import photos
 import pytest
-from conftest import cli_command, free_port, require_binary
+from conftest import cli_command, free_port
 
 from jobgallery.cli import make_parser
 
 REPO = Path(__file__).resolve().parent.parent
 FIRST_RUN_SECONDS = 120
 BANNER_SECONDS = 30
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
 # ---------------------------------------------------------------- the first start, as the README runs it
 
 
@@ -118,17 +107,6 @@ def first_start(config_path: Path) -> Iterator[FirstStart]:
 
 
 # ---------------------------------------------------------------- the browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = require_binary("chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def reload_until(page, locator, deadline: float) -> None:

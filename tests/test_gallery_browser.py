@@ -15,7 +15,6 @@ import threading
 import photos
 import pytest
 import yaml
-from conftest import require_binary
 from generator_support import add_photo
 
 from generator.build import build_site
@@ -24,15 +23,6 @@ from jobgallery.config import load_config
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PHOTOS = 300
 ATTACK = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
 
@@ -70,17 +60,6 @@ def base_url(site):
     yield f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = require_binary("chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -261,41 +261,25 @@ def test_shipped_limits_match_the_default_config():
 # ---------------------------------------------------------------- the CSP, in a browser
 
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
 @pytest.mark.browser
-def test_gallery_and_upload_form_satisfy_the_csp(stack, tmp_path):
-    require_binary("chromium")
-    from playwright.sync_api import sync_playwright
-
+def test_gallery_and_upload_form_satisfy_the_csp(stack, tmp_path, browser):
     photo = tmp_path / "from-phone.jpg"
     photo.write_bytes(photos.jpeg_bytes(640, 480, seed=99))
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(http_credentials={"username": "crew", "password": "crew-pass-1"})
-            page = context.new_page()
-            violations: list[str] = []
-            page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    context = browser.new_context(http_credentials={"username": "crew", "password": "crew-pass-1"})
+    try:
+        page = context.new_page()
+        violations: list[str] = []
+        page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
 
-            page.goto(stack["url"] + "/" + stack["job"].gallery_path())
-            page.click("a.photo-link >> nth=0")
-            page.wait_for_selector(".lightbox:not([hidden]) .lightbox-image")
-            page.wait_for_function("document.querySelector('.lightbox-image').naturalWidth > 0")
+        page.goto(stack["url"] + "/" + stack["job"].gallery_path())
+        page.click("a.photo-link >> nth=0")
+        page.wait_for_selector(".lightbox:not([hidden]) .lightbox-image")
+        page.wait_for_function("document.querySelector('.lightbox-image').naturalWidth > 0")
 
-            page.goto(stack["url"] + "/upload")
-            page.set_input_files("#photos", str(photo))
-            page.click("button.go")
-            page.wait_for_selector("#queue [data-state=done]", timeout=15000)
-            assert violations == []
-        finally:
-            browser.close()
+        page.goto(stack["url"] + "/upload")
+        page.set_input_files("#photos", str(photo))
+        page.click("button.go")
+        page.wait_for_selector("#queue [data-state=done]", timeout=15000)
+        assert violations == []
+    finally:
+        context.close()

@@ -14,7 +14,6 @@ from pathlib import Path
 import photos
 import pytest
 import yaml
-from conftest import require_binary
 from daemon_support import running_daemon
 
 from jobgallery import db, users
@@ -22,15 +21,6 @@ from jobgallery.config import load_config
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 CREW = {"username": "crew", "password": "crew-password-1"}
 
@@ -46,17 +36,6 @@ def site(tmp_path_factory):
         db.create_job(conn, "Older job")
         with running_daemon(config_path) as daemon:
             yield daemon, conn
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = require_binary("chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def three_photos(folder: Path, first_seed: int) -> list[str]:
