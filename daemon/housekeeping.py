@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
 
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from daemon.scheduler import DAILY_GRACE_SECONDS, add_daily, build_pages, run_logged
+from daemon.scheduler import add_daily, add_recurring, build_pages
 from jobgallery import db
 from jobgallery.config import Config, parse_clock
 from jobgallery.maintenance.cleanup import cleanup
@@ -43,25 +42,10 @@ def schedule(scheduler: BaseScheduler, config: Config) -> None:
     for name, func, clock_key in jobs:
         task = functools.partial(func, config)
         if every:
-            add_repeating(scheduler, name, task, every)
+            add_recurring(scheduler, name, task, IntervalTrigger(seconds=every))
         else:
             hour, minute = parse_clock(getattr(config.maintenance, clock_key), f"maintenance.{clock_key}")
             add_daily(scheduler, name, task, hour, minute)
-
-
-def add_repeating(scheduler: BaseScheduler, name: str, task: Callable[[], object], seconds: float) -> None:
-    """Like ``add_daily``, every ``seconds`` instead of once a day."""
-    scheduler.add_job(
-        run_logged,
-        IntervalTrigger(seconds=seconds),
-        args=[name, task],
-        id=name,
-        name=name,
-        replace_existing=True,
-        coalesce=True,
-        max_instances=1,
-        misfire_grace_time=DAILY_GRACE_SECONDS,
-    )
 
 
 # ---------------------------------------------------------------- the jobs

@@ -30,6 +30,8 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from jobgallery.config import Config
@@ -73,9 +75,14 @@ def run_logged(name: str, func: Callable[[], object]) -> object | None:
 
 def add_daily(scheduler: BackgroundScheduler, job_id: str, func: Callable[[], object], hour: int, minute: int) -> None:
     """Run ``func()`` every day at ``hour:minute`` (local time), logged by ``run_logged``."""
+    add_recurring(scheduler, job_id, func, CronTrigger(hour=hour, minute=minute))
+
+
+def add_recurring(scheduler: BaseScheduler, job_id: str, func: Callable[[], object], trigger: BaseTrigger) -> None:
+    """Run ``func()`` on ``trigger`` inside ``run_logged``: never two at once, a missed run made up once."""
     scheduler.add_job(
         run_logged,
-        CronTrigger(hour=hour, minute=minute),
+        trigger,
         args=[job_id, func],
         id=job_id,
         name=job_id,
