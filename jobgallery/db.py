@@ -17,11 +17,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from jobgallery.errors import NotFound
 from jobgallery.storage import ensure_dir
 
 BUSY_TIMEOUT_MS = 30_000
+R = TypeVar("R")
 
 # Each entry moves the schema one version forward; never edit a released one.
 MIGRATIONS: tuple[str, ...] = (
@@ -115,7 +117,8 @@ class User:
     created_at: str
 
 
-def record(cls, row: sqlite3.Row | None):
+def record(cls: type[R], row: sqlite3.Row | None) -> R | None:
+    """A row as its record type, ignoring columns the record does not name (added by later migrations)."""
     if row is None:
         return None
     names = {f.name for f in fields(cls)}
