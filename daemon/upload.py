@@ -107,6 +107,8 @@ def parse_parts(environ: Mapping, limit_bytes: int) -> Iterator:
     )
     try:
         yield from parser.parse()
+    except UnicodeDecodeError:
+        raise UsageError("the form's headers and text fields must be UTF-8") from None
     except bottle.MultipartError as exc:
         if "limit" in str(exc):
             raise TooLarge("the form's text fields are too large") from None
@@ -115,11 +117,18 @@ def parse_parts(environ: Mapping, limit_bytes: int) -> Iterator:
 
 def add_part(form: UploadForm, part) -> None:
     if part.filename is None:
-        form.fields[part.name or ""] = part.value
+        form.fields[part.name or ""] = text_value(part)
     elif part.name == IMAGE_FIELD:
         form.files.append(FilePart(display_name(part.filename), part.file, part.size))
     else:
         part.close()
+
+
+def text_value(part) -> str:
+    try:
+        return part.value
+    except UnicodeDecodeError:
+        raise UsageError(f"the form field '{part.name}' must be UTF-8 text") from None
 
 
 def display_name(filename: str) -> str:

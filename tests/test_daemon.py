@@ -342,6 +342,30 @@ def test_bad_uploads_get_their_status_a_json_error_and_store_nothing(site: Site,
     assert site.nothing_stored(job)
 
 
+def latin1_body(boundary: str, field: bytes, filename: bytes) -> bytes:
+    image = photos.jpeg_bytes(seed=12)
+    return (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="description"\r\n\r\n'.encode()
+        + field
+        + f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="'.encode()
+        + filename
+        + b'"\r\nContent-Type: image/jpeg\r\n\r\n'
+        + image
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+
+
+@pytest.mark.parametrize(("field", "filename"), [(b"caf\xe9", b"photo.jpg"), (b"cafe", b"caf\xe9.jpg")])
+def test_text_that_is_not_utf8_gets_400_and_stores_nothing(site: Site, field: bytes, filename: bytes) -> None:
+    job = site.job()
+    headers = {"Content-Type": "multipart/form-data; boundary=XyZ", **crew()}
+    for url in (images_url(site, job), f"{site.url}/{job.id}/add_image"):
+        reply = http("POST", url, latin1_body("XyZ", field, filename), headers)
+        assert reply.status == 400
+        assert "UTF-8" in error_of(reply)
+    assert site.nothing_stored(job)
+
+
 def test_bad_upload_through_the_seed_route_stores_nothing(site: Site) -> None:
     job = site.job()
     reply = upload(f"{site.url}/{job.id}/add_image", [FilePart("photo.jpg", HTML)], crew())
