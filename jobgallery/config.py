@@ -122,6 +122,23 @@ def load_config(explicit: str | None = None, overrides: dict[str, Any] | None = 
     return build_config(values, base, path.resolve() if path else None)
 
 
+class StrictLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a key given twice: the second would silently win."""
+
+
+def refuse_duplicate_keys(loader: StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"'{key}' is given twice", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, refuse_duplicate_keys)
+
+
 def read_yaml(path: Path) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
@@ -130,11 +147,12 @@ def read_yaml(path: Path) -> dict:
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=StrictLoader)  # StrictLoader is a SafeLoader: no Python objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" (line {mark.line + 1})" if mark else ""
-        raise ConfigError(f"config file {path} is not valid YAML{line}") from None
+        problem = f": {exc.problem}" if getattr(exc, "problem", None) else ""
+        raise ConfigError(f"config file {path} is not valid YAML{line}{problem}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

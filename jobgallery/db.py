@@ -125,6 +125,11 @@ def record(cls: type[R], row: sqlite3.Row | None) -> R | None:
     return cls(**{k: v for k, v in dict(row).items() if k in names})
 
 
+def valid_id(value: int) -> bool:
+    """Ids SQLite can hold; a larger number from a URL names nothing rather than overflowing."""
+    return 0 < value < 2**63
+
+
 def now_iso() -> str:
     """UTC time stamp as stored in every ``*_at`` column."""
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -225,6 +230,8 @@ def create_job(conn: sqlite3.Connection, title: str) -> Job:
 
 def get_job(conn: sqlite3.Connection, job_id: int, live: bool = False) -> Job:
     """The job with ``job_id``; NotFound when missing (or archived, with ``live``)."""
+    if not valid_id(job_id):
+        raise NotFound(f"job {job_id} does not exist")
     job = record(Job, conn.execute(f"{JOB_WITH_COUNT} WHERE job.id = ?", (job_id,)).fetchone())
     if job is None or (live and job.archived):
         raise NotFound(f"job {job_id} does not exist" if job is None else f"job {job_id} is archived")
@@ -318,6 +325,8 @@ def insert_image_row(conn: sqlite3.Connection, image: Image) -> None:
 
 
 def get_image(conn: sqlite3.Connection, image_id: int) -> Image:
+    if not valid_id(image_id):
+        raise NotFound(f"image {image_id} does not exist")
     image = record(Image, conn.execute("SELECT * FROM job_image WHERE id = ?", (image_id,)).fetchone())
     if image is None:
         raise NotFound(f"image {image_id} does not exist")

@@ -87,3 +87,22 @@ def test_every_contract_command_is_in_help() -> None:
     result = subprocess.run([*cli_command(), "--help"], capture_output=True, text=True)
     for command in ("serve", "job", "user", "import", "build", "cleanup", "compress", "archive", "restore", "backup"):
         assert command in result.stdout
+
+
+def test_a_folder_that_cannot_be_made_is_one_line_not_a_traceback(make_config, instance: Path) -> None:
+    (instance / "blocker").write_text("a file where a folder should be")
+    config = make_config(paths__data="blocker/data")
+    result = run(config.source, "job", "list")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "Not a directory" in result.stderr and "blocker" in result.stderr
+
+
+def test_job_titles_refuse_spoofing_controls(config) -> None:
+    result = run(config.source, "job", "add", "invoice \u202egpj.exe")
+    assert result.returncode == 2 and "control characters" in result.stderr
+
+
+def test_a_title_that_is_not_utf8_is_refused_in_one_line(config) -> None:
+    command = [*cli_command(), "--config", str(config.source), "job", "add", b"caf\xe9"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 2 and "valid Unicode" in result.stderr and "Traceback" not in result.stderr

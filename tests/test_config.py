@@ -35,6 +35,8 @@ BAD_CONFIGS = [
     ("server: [1, 2]\n", "'server' must be a mapping"),
     ("- just\n- a list\n", "must be a mapping of sections"),
     ("server:\n  port: [\n", "is not valid YAML (line"),
+    ("server:\n  port: 1\n  port: 2\n", "(line 3): 'port' is given twice"),
+    ("server:\n  port: 1\nserver:\n  host: x\n", "'server' is given twice"),
 ]
 
 

@@ -109,3 +109,11 @@ def test_cli_and_another_process_write_at_once_without_lock_errors(config, tmp_p
     with db.open_db(config.db_path) as conn:
         assert len(db.list_jobs(conn)) == 75
         assert conn.execute("SELECT COUNT(*) FROM job_image").fetchone()[0] == 60
+
+
+@pytest.mark.parametrize("huge", [0, -1, 2**63, 10**40])
+def test_ids_sqlite_cannot_hold_name_nothing(conn: sqlite3.Connection, huge: int) -> None:
+    with pytest.raises(NotFound):
+        db.get_job(conn, huge)
+    with pytest.raises(NotFound):
+        db.get_image(conn, huge)

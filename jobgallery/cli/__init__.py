@@ -7,6 +7,7 @@ adds its parser; ``main`` loads the configuration once and dispatches.
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from collections.abc import Sequence
 
@@ -49,11 +50,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except JobGalleryError as exc:
         print(f"jobgallery: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        return 1
+    except OSError as exc:
+        print(f"jobgallery: {describe_os_error(exc)}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:
+        print(f"jobgallery: the database failed: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("jobgallery: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 1
+
+
+def describe_os_error(exc: OSError) -> str:
+    """A disk full, a read-only folder or a missing drive, said in one line without a traceback."""
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
 
 
 def run() -> None:
