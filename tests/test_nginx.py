@@ -188,6 +188,21 @@ def test_dotfiles_and_missing_files(stack):
     assert http("GET", stack["url"] + "/jobgallery.db").status == 404
 
 
+def test_symlinks_in_output_are_never_followed(stack, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the web")
+    output = stack["config"].paths.output
+    (output / "leak.txt").symlink_to(secret)
+    (output / "leakdir").symlink_to(tmp_path, target_is_directory=True)
+    try:
+        for path in ("/leak.txt", "/leakdir/secret.txt"):
+            reply = http("GET", stack["url"] + path)
+            assert reply.status in (403, 404) and b"not for the web" not in reply.body
+    finally:
+        (output / "leak.txt").unlink()
+        (output / "leakdir").unlink()
+
+
 def test_only_the_daemons_paths_are_proxied(stack):
     health = http("GET", stack["url"] + "/healthz")
     assert health.status == 200 and health.json() == {"status": "ok"}
