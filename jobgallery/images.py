@@ -4,16 +4,32 @@ Everything here judges a file by its content, never by its name. A file is
 first matched against the signatures of the allowed formats (so "not an
 image at all" and "an image that is broken" get different answers), then
 opened with an explicit format allow-list, checked against the pixel limit
-before any pixel is decoded, and decoded once to prove it is whole. JPEGs are
-decoded at 1/8 scale (``Image.draft``): every compressed byte is still read,
-so truncation is caught, but a 48 MP photo needs a few MiB instead of 150.
+before any pixel is decoded, and decoded once to prove it is whole.
+
+Memory is bounded before decoding. JPEGs are decoded at 1/8 scale
+(``Image.draft``): every compressed byte is still read, but a 48 MP photo
+needs a few MiB instead of 150. PNG, WebP and HEIC have no such mode, and a
+progressive JPEG keeps every coefficient of the whole picture, so their cost
+is worked out from the header and anything over ``images.max_decode_mb`` is
+refused; the decodes that are allowed share that budget process-wide, so the
+daemon's threads cannot each hold a big one at once.
+
+libjpeg only warns when a scan's data stops early at an EOI marker (it fills
+the rest with grey), and Pillow drops its warnings, so a cut JPEG with an EOI
+appended would pass. A single-scan JPEG is therefore decoded with that EOI
+replaced by a little filler: a whole scan needs none of it, while a cut one
+runs out of data and Pillow reports it as truncated.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
+import io
 import math
+import mmap
+import re
 import threading
 import warnings
 from collections.abc import Iterator
@@ -45,6 +61,16 @@ SIGNATURE_BYTES = 16
 JPEG_DRAFT_SCALE = 8
 MASTER_QUALITY = 90
 
+MIB = 1 << 20
+# How many copies of the picture each decoder holds at its peak, measured with Pillow 13 and
+# pillow-heif 1.8: PNG decodes straight into it; libheif keeps its own plane beside it; WebP's
+# decoder keeps a canvas and the previous frame, and Pillow copies the frame once more.
+DECODE_COPIES = {"PNG": 1, "HEIF": 2, "WEBP": 4}
+# Decodes smaller than this (every baseline JPEG at 1/8 scale up to 130 MP) run without waiting.
+FREE_DECODE_BYTES = 8 * MIB
+# libjpeg keeps 64 two-byte coefficients per 8x8 block of each component for a progressive scan.
+COEFFICIENT_BLOCK_BYTES = 64 * 2
+
 # Broken EXIF shows up as any of these, depending on where the parser trips.
 EXIF_ERRORS = (ValueError, TypeError, KeyError, IndexError, ZeroDivisionError, OverflowError, SyntaxError, OSError)
 # What Pillow and its plugins raise for data they cannot decode.
@@ -65,6 +91,18 @@ class PhotoInfo:
     @property
     def extension(self) -> str:
         return EXTENSIONS[self.format]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How big an untrusted image may be: its pixel count, and the memory its decode may take."""
+
+    max_pixels: int
+    max_decode_mb: int
+
+    @classmethod
+    def from_config(cls, config) -> Limits:
+        return cls(config.images.max_pixels, config.images.max_decode_mb)
 
 
 @functools.cache
@@ -149,31 +187,225 @@ def format_of(image: Image.Image) -> str:
     return SAME_AS.get(image.format, image.format)
 
 
+# ---------------------------------------------------------------- memory for decoding
+
+
+def pixel_bytes(mode: str) -> int:
+    """Bytes Pillow stores per pixel of ``mode`` (1, L and P take one, I;16 two, every other mode four)."""
+    if mode in ("1", "L", "P"):
+        return 1
+    return 2 if mode.startswith("I;16") else 4
+
+
+def coefficient_bytes(image: Image.Image, full_size: tuple[int, int]) -> int:
+    """What libjpeg keeps for a progressive JPEG of ``full_size``: every 8x8 block of every component."""
+    layers = getattr(image, "layer", None) or [("Y", 1, 1, 0)] * 3
+    most_h = max(layer[1] for layer in layers)
+    most_v = max(layer[2] for layer in layers)
+    width, height = full_size
+    blocks = sum(
+        math.ceil(width * h / most_h / 8) * math.ceil(height * v / most_v / 8) for _name, h, v, _table in layers
+    )
+    return blocks * COEFFICIENT_BLOCK_BYTES
+
+
+def decode_cost(image: Image.Image, full_size: tuple[int, int]) -> int:
+    """Bytes ``image.load()`` holds at its peak, from the header alone (after any ``draft``).
+
+    The picture in the mode Pillow decodes to, times the copies its decoder
+    keeps; a progressive JPEG adds its coefficients, kept at full size
+    whatever the draft scale.
+    """
+    fmt = format_of(image)
+    picture = image.width * image.height * pixel_bytes(image.mode)
+    if fmt != "JPEG":
+        return picture * DECODE_COPIES[fmt]
+    return picture + (coefficient_bytes(image, full_size) if image.info.get("progressive") else 0)
+
+
+@contextlib.contextmanager
+def decoding(image: Image.Image, full_size: tuple[int, int], max_decode_mb: int) -> Iterator[None]:
+    """Refuse a decode that would need more than ``max_decode_mb``; hold its share of the budget while it runs."""
+    cost = decode_cost(image, full_size)
+    if cost > max_decode_mb * MIB:
+        width, height = full_size
+        raise BadImage(
+            f"the {LABELS[format_of(image)]} image is too large: decoding its {width}x{height} pixels would take "
+            f"about {math.ceil(cost / MIB)} MiB of memory, and at most {max_decode_mb} MiB are allowed"
+        )
+    if cost < FREE_DECODE_BYTES:
+        yield
+        return
+    with DECODES.hold(cost, max_decode_mb * MIB):
+        yield
+
+
+class DecodeBudget:
+    """Lets big decodes run together only while their costs add up to at most the budget; first come, first served.
+
+    One decode over the whole budget never gets here (it is refused first);
+    a decode alone always runs, so a smaller budget in another caller cannot
+    stall it.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._held = 0
+        self._queue: collections.deque[object] = collections.deque()
+
+    @contextlib.contextmanager
+    def hold(self, cost: int, budget: int) -> Iterator[None]:
+        ticket = object()
+        with self._changed:
+            self._queue.append(ticket)
+            self._changed.wait_for(lambda: self._queue[0] is ticket and self.fits(cost, budget))
+            self._queue.popleft()
+            self._held += cost
+            self._changed.notify_all()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._held -= cost
+                self._changed.notify_all()
+
+    def fits(self, cost: int, budget: int) -> bool:
+        return self._held == 0 or self._held + cost <= budget
+
+    @property
+    def held(self) -> int:
+        """Bytes held by the decodes running now."""
+        return self._held
+
+
+DECODES = DecodeBudget()
+
+
+# ---------------------------------------------------------------- JPEG: a scan cut short
+
+EOI = 0xD9
+SOS = 0xDA
+# Markers that stand alone, without a length: TEM and the eight restart markers.
+STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8)})
+# In entropy-coded data 0xFF is followed by 0x00 (a stuffed byte) or a restart marker; anything else ends it.
+SCAN_END = re.compile(rb"\xff+[^\x00\xd0-\xd7\xff]")
+# Enough bytes for libjpeg's bit reader to fill up after the last block (it reads ahead up to 8);
+# too few to stand in for more than a few blocks of a scan that was cut short.
+FILLER = bytes(16)
+
+
+def scan_start(data: bytes | mmap.mmap) -> int | None:
+    """Offset of the first scan's entropy-coded data, just past its SOS header; None when the markers break off."""
+    pos = 2
+    while pos < len(data) and data[pos] == 0xFF:
+        while pos < len(data) and data[pos] == 0xFF:
+            pos += 1
+        if pos >= len(data):
+            return None
+        marker = data[pos]
+        pos += 1
+        if marker in STANDALONE_MARKERS:
+            continue
+        length = int.from_bytes(data[pos : pos + 2], "big")
+        if length < 2:
+            return None
+        pos += length
+        if marker == SOS:
+            return pos if pos <= len(data) else None
+    return None
+
+
+def single_scan_end(data: bytes | mmap.mmap) -> int | None:
+    """Where a single-scan JPEG's entropy-coded data meets its EOI marker; None for any other layout.
+
+    Progressive and other multi-scan JPEGs end their first scan at another
+    marker; libjpeg needs their EOI to finish, so they are decoded as they are.
+    """
+    start = scan_start(data)
+    found = SCAN_END.search(data, start) if start is not None else None
+    if found is None or data[found.end() - 1] != EOI:
+        return None
+    return found.start()
+
+
+class WithoutEnd(io.RawIOBase):
+    """A JPEG read up to the marker that closes its scan, then ``FILLER``, then nothing more."""
+
+    def __init__(self, data: bytes | mmap.mmap, end: int) -> None:
+        super().__init__()
+        self.data = data
+        self.end = end
+        self.size = end + len(FILLER)
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def readinto(self, buffer) -> int:
+        start = min(self.pos, self.size)
+        stop = min(self.size, start + len(buffer))
+        chunk = self.data[start : min(stop, self.end)] + FILLER[max(0, start - self.end) : max(0, stop - self.end)]
+        buffer[: len(chunk)] = chunk
+        self.pos = stop
+        return len(chunk)
+
+
 # ---------------------------------------------------------------- validation
 
 
-def inspect(path: Path, max_pixels: int) -> PhotoInfo:
+def inspect(path: Path, limits: Limits) -> PhotoInfo:
     """Prove that the file at ``path`` is a whole, allowed image and read what we keep about it."""
-    with open_image(path, max_pixels) as image:
+    with open_image(path, limits.max_pixels) as image:
         fmt = format_of(image)
         width, height = image.size
+        if fmt != "JPEG":
+            decode_once(image, limits.max_decode_mb)
+        # Only now: Pillow decodes a whole PNG to look for EXIF after its pixels.
         exif = read_exif(image)
-        decode_once(image)
+    if fmt == "JPEG":
+        decode_jpeg_once(path, limits.max_decode_mb)
     orientation = exif_orientation(exif)
     if orientation in QUARTER_TURNS:
         width, height = height, width
     return PhotoInfo(fmt, width, height, orientation, exif_taken_at(exif), exif_location(exif))
 
 
-def decode_once(image: Image.Image) -> None:
-    """Decode every compressed byte, at 1/8 scale for JPEG, so damage shows before we store."""
+def decode_once(image: Image.Image, max_decode_mb: int) -> None:
+    """Decode every compressed byte (JPEGs at 1/8 scale) so damage shows before we store."""
+    full_size = image.size
     if format_of(image) == "JPEG":
-        width, height = image.size
+        width, height = full_size
         image.draft(None, (max(1, width // JPEG_DRAFT_SCALE), max(1, height // JPEG_DRAFT_SCALE)))
-    try:
-        image.load()
-    except DECODE_ERRORS:
-        raise BadImage(f"the {LABELS[format_of(image)]} image is damaged or cut short and cannot be decoded") from None
+    with decoding(image, full_size, max_decode_mb):
+        try:
+            image.load()
+        except DECODE_ERRORS:
+            label = LABELS[format_of(image)]
+            raise BadImage(f"the {label} image is damaged or cut short and cannot be decoded") from None
+
+
+def decode_jpeg_once(path: Path, max_decode_mb: int) -> None:
+    """Decode a JPEG at 1/8 scale; a single-scan one without its closing EOI, so a scan cut short shows."""
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        end = single_scan_end(data)
+        source = handle if end is None else WithoutEnd(data, end)
+        try:
+            image = Image.open(source, formats=("JPEG",))
+        except (UnidentifiedImageError, *DECODE_ERRORS):
+            raise BadImage("the JPEG image is damaged and cannot be read") from None
+        with image:
+            decode_once(image, max_decode_mb)
 
 
 # ---------------------------------------------------------------- EXIF
@@ -254,20 +486,20 @@ def gps_degrees(value: object, ref: object, negative: str) -> float | None:
 # ---------------------------------------------------------------- smaller masters
 
 
-def shrink_master(source: Path, target: BinaryIO, max_px: int, max_pixels: int) -> tuple[int, int]:
+def shrink_master(source: Path, target: BinaryIO, max_px: int, limits: Limits) -> tuple[int, int]:
     """Write a copy of ``source`` with its long edge cut to ``max_px`` to ``target``; return its pixel size.
 
     Same format; EXIF is kept (orientation, date, GPS) without its embedded
     thumbnail, and so is the colour profile.
     """
-    with open_image(source, max_pixels) as image:
+    with open_image(source, limits.max_pixels) as image:
         fmt = format_of(image)
-        exif = read_exif(image)
         icc = image.info.get("icc_profile")
         try:
-            small = reduced(image, max_px)
+            small = reduced(image, max_px, limits.max_decode_mb)
         except DECODE_ERRORS:
             raise BadImage(f"the {LABELS[fmt]} image is damaged and cannot be decoded") from None
+        exif = read_exif(image)
     options = {"icc_profile": icc} if icc else {}
     if exif is not None:
         options["exif"] = exif.tobytes()
@@ -278,12 +510,13 @@ def shrink_master(source: Path, target: BinaryIO, max_px: int, max_pixels: int) 
     return small.size
 
 
-def reduced(image: Image.Image, max_px: int) -> Image.Image:
+def reduced(image: Image.Image, max_px: int, max_decode_mb: int) -> Image.Image:
     """A copy no larger than ``max_px`` on its long edge, decoding JPEGs at the smallest scale that allows it."""
-    width, height = image.size
+    full_size = width, height = image.size
     ratio = max_px / max(width, height)
     image.draft(None, (max(1, round(width * ratio)), max(1, round(height * ratio))))
-    if image.mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    image.thumbnail((max_px, max_px), Image.Resampling.LANCZOS)
+    with decoding(image, full_size, max_decode_mb):
+        if image.mode == "P":
+            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        image.thumbnail((max_px, max_px), Image.Resampling.LANCZOS)
     return image

@@ -27,7 +27,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobgallery import db, ingest, storage
+from jobgallery import db, images, ingest, storage
 from jobgallery.config import Config
 from jobgallery.errors import EmptyUpload, JobGalleryError, UsageError
 
@@ -223,7 +223,7 @@ def checker(config: Config, files: int) -> Iterator[Checker]:
     Workers come from ``forkserver``: forking a process that may run threads
     (the daemon's) can deadlock.
     """
-    limits = (config.images.max_pixels, config.images.master_max_px)
+    limits = (images.Limits.from_config(config), config.images.master_max_px)
     workers = worker_count(config, files)
     if workers == 1:
         yield lambda staged: run_now(ingest.prepare, staged, *limits)

@@ -121,7 +121,7 @@ def finish(config: Config, conn: sqlite3.Connection, job_id: int, staged: Staged
     try:
         existing = db.find_by_hash(conn, job_id, staged.sha256)
         if existing is None:
-            prepared = prepare(staged, config.images.max_pixels, config.images.master_max_px)
+            prepared = prepare(staged, images.Limits.from_config(config), config.images.master_max_px)
     except BaseException:
         discard(staged.temp)
         raise
@@ -191,19 +191,19 @@ def discard(temp: Path) -> None:
 # ---------------------------------------------------------------- step 4: prove it is a photo
 
 
-def prepare(staged: Staged, max_pixels: int, master_max_px: int = 0) -> Prepared:
+def prepare(staged: Staged, limits: images.Limits, master_max_px: int = 0) -> Prepared:
     """Validate and read a staged file; with ``master_max_px``, swap in a smaller master.
 
     Needs no database, so bulk import runs it in worker processes. On
     success only ``Prepared.temp`` is left; on failure only ``staged.temp``.
     """
-    info = images.inspect(staged.temp, max_pixels)
+    info = images.inspect(staged.temp, limits)
     if not master_max_px or max(info.width, info.height) <= master_max_px:
         return Prepared(staged.temp, staged.sha256, staged.byte_size, info)
-    return shrink(staged, info, max_pixels, master_max_px)
+    return shrink(staged, info, limits, master_max_px)
 
 
-def shrink(staged: Staged, info: images.PhotoInfo, max_pixels: int, master_max_px: int) -> Prepared:
+def shrink(staged: Staged, info: images.PhotoInfo, limits: images.Limits, master_max_px: int) -> Prepared:
     """Write the smaller master beside the staged file, then drop the staged one.
 
     The hash stays that of the bytes as uploaded, so uploading the original
@@ -212,7 +212,7 @@ def shrink(staged: Staged, info: images.PhotoInfo, max_pixels: int, master_max_p
     smaller = storage.temp_path(staged.temp.parent)
     try:
         with open(smaller, "xb") as handle:
-            width, height = images.shrink_master(staged.temp, handle, master_max_px, max_pixels)
+            width, height = images.shrink_master(staged.temp, handle, master_max_px, limits)
             handle.flush()
             os.fsync(handle.fileno())
     except BaseException:

@@ -3,25 +3,65 @@
 from __future__ import annotations
 
 import io
+import random
 import struct
 import zipfile
 import zlib
 from pathlib import Path
 
 import photos
+from PIL import Image
 
 from jobgallery import db, storage
 from jobgallery.config import Config
 
 
-def png_header(width: int, height: int) -> bytes:
-    """A PNG whose IHDR claims ``width`` x ``height`` (valid CRCs), with almost no pixel data."""
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+# PNG colour types and their channels: grey, RGB, grey + alpha, RGBA.
+PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
+
+
+def png_header(width: int, height: int, depth: int = 8, colour: int = 2, rows: int = 0) -> bytes:
+    """A PNG whose IHDR claims ``width`` x ``height`` (valid CRCs) with only ``rows`` rows of zeros (at most a few).
+
+    Decoding it fails as "truncated", so a refusal that names the size or
+    the memory proves nothing was decoded.
+    """
+    row = bytes(1 + width * PNG_CHANNELS[colour] * depth // 8)
+    pixels = zlib.compress(row * rows if rows else b"\0" * 64)
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", pixels) + png_chunk(b"IEND", b"")
+
+
+def zero_png(width: int, height: int, depth: int = 8, colour: int = 2) -> bytes:
+    """A whole, valid PNG of black rows: tiny on disk (zeros compress 1000:1), full size once decoded."""
+    row = bytes(1 + width * PNG_CHANNELS[colour] * depth // 8)
+    packer = zlib.compressobj(1)
+    pixels = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", pixels) + png_chunk(b"IEND", b"")
+
+
+def noise_jpeg(width: int, height: int, seed: int = 0, **options) -> bytes:
+    """A JPEG of random pixels: every block carries data, so a cut anywhere loses some."""
+    pixels = random.Random(seed).randbytes(width * height * 3)
+    out = io.BytesIO()
+    Image.frombytes("RGB", (width, height), pixels).save(out, "JPEG", **options)
+    return out.getvalue()
+
+
+def cut_with_eoi(jpeg: bytes, fraction: float) -> bytes:
+    """The first ``fraction`` of a JPEG with an end-of-image marker put back, as a careless cutter leaves it."""
+    return jpeg[: int(len(jpeg) * fraction)] + b"\xff\xd9"
+
+
+def claiming_size(jpeg: bytes, width: int, height: int) -> bytes:
+    """A baseline JPEG whose frame header (SOF0) claims another size than its scan holds."""
+    at = jpeg.index(b"\xff\xc0")
+    return jpeg[: at + 5] + struct.pack(">HH", height, width) + jpeg[at + 9 :]
 
 
 def with_app1(jpeg: bytes, payload: bytes) -> bytes:

@@ -19,17 +19,21 @@ from ingest_support import (
     HTML,
     PDF,
     SVG,
+    claiming_size,
+    cut_with_eoi,
     exif_with_thumbnail,
     job_files,
+    noise_jpeg,
     nothing_stored,
     png_header,
     with_app1,
     write,
+    zero_png,
     zip_bytes,
 )
 from PIL import ExifTags, Image
 
-from jobgallery import db, ingest, storage
+from jobgallery import db, images, ingest, storage
 from jobgallery.errors import BadImage, EmptyUpload, NotFound, TooLarge, UnsupportedImage, UsageError
 
 
@@ -136,11 +140,23 @@ def truncated_jpeg() -> bytes:
     return data[: len(data) * 3 // 5]
 
 
+def tiny_jpeg() -> bytes:
+    """A 64x48 JPEG of one colour: a few hundred bytes."""
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 200, 30)).save(out, "JPEG")
+    return out.getvalue()
+
+
+NOISE = noise_jpeg(2000, 1500)
+
+
 REFUSED = [
     ("drawing.svg", SVG, UnsupportedImage),
     ("photo.jpg", HTML, UnsupportedImage),
     ("empty.jpg", b"", EmptyUpload),
     ("cut.jpg", truncated_jpeg(), BadImage),
+    ("cut-with-eoi.jpg", cut_with_eoi(NOISE, 0.5), BadImage),
+    ("claims-10000x10000.jpg", claiming_size(tiny_jpeg(), 10000, 10000), BadImage),
     ("bomb.png", png_header(20000, 20000), BadImage),
     ("big.png", png_header(12000, 10000), BadImage),
     ("anim.gif", photos.encoded("GIF"), UnsupportedImage),
@@ -177,6 +193,154 @@ def test_the_pixel_limit_is_a_setting(make_config) -> None:
             put(config, conn, job, photos.jpeg_bytes(1200, 1000))
         assert put(config, conn, job, photos.jpeg_bytes(1000, 1000)).image.width == 1000
         assert len(job_files(config, job.id)) == 1
+
+
+# ---------------------------------------------------------------- JPEGs cut short
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9, 0.999])
+def test_a_jpeg_cut_anywhere_with_its_eoi_put_back_is_refused(config, conn, job, fraction: float) -> None:
+    with pytest.raises(BadImage, match="JPEG image is damaged or cut short"):
+        put(config, conn, job, cut_with_eoi(NOISE, fraction))
+    assert nothing_stored(config, conn, job.id)
+
+
+def test_a_jpeg_claiming_more_pixels_than_its_scan_holds_is_refused(config, conn, job) -> None:
+    tiny = tiny_jpeg()
+    assert len(tiny) < 1000
+    with pytest.raises(BadImage, match="damaged or cut short"):
+        put(config, conn, job, claiming_size(tiny, 10000, 10000))
+    assert nothing_stored(config, conn, job.id)
+    assert put(config, conn, job, tiny).image.width == 64
+
+
+def jpeg_of(mode: str, **options) -> bytes:
+    out = io.BytesIO()
+    photos.photo(801, 603).convert(mode).save(out, "JPEG", **options)
+    return out.getvalue()
+
+
+WHOLE_JPEGS = {
+    "restart-every-4-blocks": noise_jpeg(801, 603, restart_marker_blocks=4),
+    "restart-every-row": noise_jpeg(801, 603, restart_marker_rows=1),
+    "optimized-4:4:4": noise_jpeg(801, 603, optimize=True, subsampling=0),
+    "grey": jpeg_of("L"),
+    "cmyk": jpeg_of("CMYK"),
+    "progressive": jpeg_of("RGB", progressive=True),
+    "fill-bytes-before-eoi": NOISE[:-2] + b"\xff\xff\xff\xd9",
+    "data-after-eoi": NOISE + b"SEFT trailer" * 20,
+}
+
+
+@pytest.mark.parametrize("name", sorted(WHOLE_JPEGS))
+def test_whole_jpegs_of_every_layout_are_accepted(config, conn, job, name: str) -> None:
+    image = put(config, conn, job, WHOLE_JPEGS[name]).image
+    assert image.filename.endswith(".jpg") and image.width in (801, 2000)
+
+
+# ---------------------------------------------------------------- memory for decoding
+
+
+def test_a_png_too_large_to_decode_is_refused_before_any_pixel_is_decoded(config, conn, job) -> None:
+    """10000x9999 RGBA at 16 bits: under the pixel limit, but 382 MiB once Pillow decodes it to 8-bit RGBA."""
+    hostile = png_header(10000, 9999, depth=16, colour=6, rows=2)
+    expected = "PNG image is too large: decoding its 10000x9999 pixels would take about 382 MiB of memory"
+    with pytest.raises(BadImage, match=f"{expected}, and at most 256 MiB are allowed"):
+        put(config, conn, job, hostile)
+    assert nothing_stored(config, conn, job.id)
+
+
+def test_a_48_megapixel_png_fits_the_default_budget(config, conn, job) -> None:
+    image = put(config, conn, job, zero_png(8000, 6000)).image
+    assert (image.width, image.height) == (8000, 6000)
+
+
+BUDGET_CASES = [("PNG", (600, 500), (500, 500)), ("WEBP", (300, 300), (250, 250)), ("HEIF", (400, 400), (350, 350))]
+
+
+@pytest.mark.parametrize(("fmt", "refused", "accepted"), BUDGET_CASES, ids=[c[0] for c in BUDGET_CASES])
+def test_the_decode_budget_is_a_setting_and_counts_each_decoders_copies(
+    make_config, fmt: str, refused: tuple[int, int], accepted: tuple[int, int]
+) -> None:
+    """1 MiB holds 500x500 RGB once (PNG), 250x250 four times (WebP), 350x350 twice (HEIC)."""
+    config = make_config(images__max_decode_mb=1)
+    with db.open_db(config.db_path) as conn:
+        job = db.create_job(conn, "budget")
+        with pytest.raises(BadImage, match="at most 1 MiB are allowed"):
+            put(config, conn, job, photos.encoded(fmt, *refused))
+        assert nothing_stored(config, conn, job.id)
+        assert put(config, conn, job, photos.encoded(fmt, *accepted)).image.width == accepted[0]
+
+
+def test_a_progressive_jpeg_counts_its_coefficients_while_a_baseline_one_streams(make_config) -> None:
+    """libjpeg keeps a progressive 2000x1500 photo's 8.6 MiB of coefficients even at 1/8 scale."""
+    config = make_config(images__max_decode_mb=8)
+    with db.open_db(config.db_path) as conn:
+        job = db.create_job(conn, "progressive")
+        with pytest.raises(BadImage, match=r"JPEG image is too large: .* about 9 MiB"):
+            put(config, conn, job, jpeg_of_size(2000, 1500, progressive=True))
+        assert put(config, conn, job, jpeg_of_size(2000, 1500)).image.width == 2000
+
+
+def jpeg_of_size(width: int, height: int, **options) -> bytes:
+    out = io.BytesIO()
+    photos.photo(width, height).save(out, "JPEG", **options)
+    return out.getvalue()
+
+
+def test_big_decodes_wait_for_the_budget_while_jpeg_drafts_go_on(config, tmp_path: Path) -> None:
+    png = write(tmp_path / "big.png", zero_png(2000, 2000))  # 15.3 MiB decoded: over the free 8 MiB
+    jpeg = write(tmp_path / "photo.jpg", photos.jpeg_bytes(2000, 1500))
+    limits = images.Limits(config.images.max_pixels, 20)
+    finished: dict[str, float] = {}
+
+    def check(name: str, path: Path) -> None:
+        images.inspect(path, limits)
+        finished[name] = time.monotonic()
+
+    threads = {name: threading.Thread(target=check, args=(name, path)) for name, path in [("png", png), ("jpeg", jpeg)]}
+    with images.DECODES.hold(20 * images.MIB, 20 * images.MIB):
+        for thread in threads.values():
+            thread.start()
+        threads["jpeg"].join(timeout=20)
+        time.sleep(0.3)
+        assert "jpeg" in finished and "png" not in finished
+        released = time.monotonic()
+    threads["png"].join(timeout=20)
+    assert finished["png"] >= released
+
+
+def test_the_decode_budget_is_shared_first_come_first_served() -> None:
+    budget = images.DecodeBudget()
+    order: list[str] = []
+    inside = {name: threading.Event() for name in ("small", "big", "tiny")}
+    leave = threading.Event()
+
+    def decode(name: str, cost: int) -> None:
+        with budget.hold(cost, 100):
+            order.append(name)
+            inside[name].set()
+            leave.wait(timeout=20)
+
+    def start(name: str, cost: int) -> threading.Thread:
+        thread = threading.Thread(target=decode, args=(name, cost))
+        thread.start()
+        return thread
+
+    with budget.hold(60, 100):
+        started = [start("small", 30)]
+        assert inside["small"].wait(timeout=10), "30 fits beside 60"
+        started.append(start("big", 60))
+        time.sleep(0.1)
+        started.append(start("tiny", 10))
+        assert not inside["tiny"].wait(timeout=0.3), "10 would fit, but waits behind the 60 that came first"
+        assert not inside["big"].is_set()
+    assert inside["big"].wait(timeout=10) and inside["tiny"].wait(timeout=10)
+    assert order == ["small", "big", "tiny"] and budget.held == 100
+    leave.set()
+    for thread in started:
+        thread.join(timeout=10)
+    assert budget.held == 0
 
 
 def test_an_upload_over_max_bytes_is_refused_while_streaming(config, conn, job) -> None:
