@@ -8,6 +8,7 @@ import subprocess
 import time
 
 import photos
+import pytest
 from conftest import cli_command
 from maintenance_support import add_photos, job_with_photos, master, run_cli, sha256
 from PIL import Image
@@ -72,18 +73,50 @@ def test_small_saving_keeps_the_file_but_records_it(config, conn, tmp_path):
     assert compress(config, conn, older_than_days=0).summary() == "compress: nothing to do"
 
 
-def test_non_jpeg_masters_are_left_as_they_are(config, conn, tmp_path):
+@pytest.mark.parametrize(("fmt", "label"), [("PNG", "PNG"), ("WEBP", "WebP"), ("HEIF", "HEIC")])
+def test_non_jpeg_masters_are_left_as_they_are_once(config, conn, tmp_path, fmt, label):
+    """Told by content without decoding; the CLI's own process has no HEIC opener until it asks for one."""
     job = db.create_job(conn, "Screenshots")
-    source = tmp_path / "shot.png"
-    source.write_bytes(photos.encoded("PNG", 400, 300))
+    source = tmp_path / "shot"
+    source.write_bytes(photos.encoded(fmt, 400, 300))
     image = ingest_path(config, conn, job.id, source).image
     before = sha256(master(config, image))
 
-    report = compress(config, conn, older_than_days=0)
+    result = run_cli(config, "compress", "--older-than", "0")
 
-    assert report.counts["left as is (not JPEG)"] == 1
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"left {master(config, image)} as it is ({label})",
+        "compress: 1 left as is (not JPEG)",
+    ]
     assert sha256(master(config, image)) == before
     assert db.get_image(conn, image.id).compressed_at is not None
+    assert run_cli(config, "compress", "--older-than", "0").stdout == "compress: nothing to do\n"
+
+
+def test_a_jpeg_too_large_for_the_decode_budget_is_left_as_it_is(make_config):
+    config = make_config(images__max_decode_mb=1)
+    with db.open_db(config.db_path) as conn:
+        image = add_photos(config, conn, db.create_job(conn, "Big").id, 1, size=(640, 480), quality=95)[0]
+        before = sha256(master(config, image))
+
+        report = compress(config, conn, older_than_days=0)
+
+        assert report.ok and report.counts["left as is (too large to decode)"] == 1
+        assert "would take about 2 MiB, over images.max_decode_mb" in report.lines[0]
+        assert sha256(master(config, image)) == before
+        assert db.get_image(conn, image.id).compressed_at is not None
+
+
+def test_a_damaged_master_fails_with_a_plain_reason(config, conn):
+    image = add_photos(config, conn, db.create_job(conn, "Rot").id, 1, size=(800, 600), quality=95)[0]
+    path = master(config, image)
+    path.write_bytes(path.read_bytes()[:5000])
+
+    report = compress(config, conn, older_than_days=0)
+
+    assert report.failures == [f"{path}: the JPEG is damaged and cannot be decoded"]
+    assert db.get_image(conn, image.id).compressed_at is None
 
 
 def test_a_file_recompressed_before_a_crash_is_not_encoded_again(config, conn):

@@ -12,7 +12,10 @@ cannot lead to a second re-encode.
 
 PNG, WebP and HEIC masters are left as they are and recorded as looked at:
 PNG is lossless on purpose (screenshots, drawings) and WebP/HEIC are already
-efficient; re-encoding them as JPEG would change their format and name.
+efficient; re-encoding them as JPEG would change their format and name. The
+format is told by content, without decoding. A JPEG is decoded at full size,
+so it takes its share of ``images.max_decode_mb`` like an upload's check does;
+one too large for it is left as it is.
 
 The ``sha256`` column keeps the hash of the uploaded bytes, which is what
 duplicate detection compares new uploads with.
@@ -21,12 +24,14 @@ duplicate detection compares new uploads with.
 from __future__ import annotations
 
 import io
+import math
 import sqlite3
 from datetime import datetime
+from pathlib import Path
 
 from PIL import Image
 
-from jobgallery import db, storage
+from jobgallery import db, images, storage
 from jobgallery.config import Config
 from jobgallery.errors import JobGalleryError, NotFound
 from jobgallery.locks import maintenance_lock
@@ -37,6 +42,10 @@ from jobgallery.progress import Progress
 MIN_SAVING = 0.10
 MARKER = b"recompressed by jobgallery"
 ITEM_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError, JobGalleryError)
+
+
+class TooLargeToDecode(Exception):
+    """The master's full decode would not fit in ``images.max_decode_mb``."""
 
 
 def compress(
@@ -83,26 +92,56 @@ def still_due(conn: sqlite3.Connection, image_id: int) -> bool:
 
 def compress_one(config: Config, conn: sqlite3.Connection, image: db.Image, report: Report) -> None:
     path = storage.master_path(config.paths.data, image.job_id, image.filename)
-    original = path.read_bytes()
-    with Image.open(io.BytesIO(original)) as picture:
-        if picture.format != "JPEG":
-            db.mark_compressed(conn, image.id, None)
-            report.did("left as is (not JPEG)", f"left {path} as it is ({picture.format})")
-            return
-        if MARKER in picture.info.get("comment", b""):
-            db.mark_compressed(conn, image.id, len(original))
-            report.did("already recompressed", f"{path} was already recompressed")
-            return
-        smaller = reencode(picture, config.maintenance.compress_quality)
-    if len(smaller) > len(original) * (1 - MIN_SAVING):
+    fmt = images.signature_format(path)
+    if fmt != "JPEG":
         db.mark_compressed(conn, image.id, None)
-        report.did("kept (saving under 10%)", f"kept {path}: only {saving(original, smaller)} smaller")
+        label = images.LABELS.get(fmt, "not a supported image")
+        report.did("left as is (not JPEG)", f"left {path} as it is ({label})")
         return
-    check_decodes(smaller, picture.size)
+    original = path.stat().st_size
+    try:
+        smaller = recompressed(path, config)
+    except TooLargeToDecode as exc:
+        db.mark_compressed(conn, image.id, None)
+        report.did("left as is (too large to decode)", f"left {path} as it is: {exc}")
+        return
+    if smaller is None:
+        db.mark_compressed(conn, image.id, original)
+        report.did("already recompressed", f"{path} was already recompressed")
+        return
+    if len(smaller) > original * (1 - MIN_SAVING):
+        db.mark_compressed(conn, image.id, None)
+        report.did("kept (saving under 10%)", f"kept {path}: only {saving(original, len(smaller))} smaller")
+        return
     storage.atomic_write(path, smaller)
     db.mark_compressed(conn, image.id, len(smaller))
-    report.did("recompressed", f"recompressed {path}: {human_size(len(original))} -> {human_size(len(smaller))}")
-    report.add_size("saved", len(original) - len(smaller))
+    report.did("recompressed", f"recompressed {path}: {human_size(original)} -> {human_size(len(smaller))}")
+    report.add_size("saved", original - len(smaller))
+
+
+def recompressed(path: Path, config: Config) -> bytes | None:
+    """The master re-encoded and checked, or None when its marker says that was done before.
+
+    Both full decodes (the master's, then the new bytes') run inside the
+    master's share of the decode budget, one after the other.
+    """
+    budget = config.images.max_decode_mb
+    with images.open_image(path, config.images.max_pixels) as picture:
+        if MARKER in picture.info.get("comment", b""):
+            return None
+        cost = images.decode_cost(picture, picture.size)
+        if cost > budget * images.MIB:
+            needed = math.ceil(cost / images.MIB)
+            raise TooLargeToDecode(f"decoding it in full would take about {needed} MiB, over images.max_decode_mb")
+        size = picture.size
+        with images.DECODES.hold(cost, budget * images.MIB):
+            try:
+                smaller = reencode(picture, config.maintenance.compress_quality)
+            except images.DECODE_ERRORS:
+                raise JobGalleryError("the JPEG is damaged and cannot be decoded") from None
+            picture.close()
+            check_decodes(smaller, size)
+    return smaller
 
 
 def reencode(picture: Image.Image, quality: int) -> bytes:
@@ -123,5 +162,5 @@ def check_decodes(data: bytes, size: tuple[int, int]) -> None:
             raise ValueError(f"re-encoded image is {picture.size}, not {size}")
 
 
-def saving(before: bytes, after: bytes) -> str:
-    return f"{max(0, 1 - len(after) / len(before)):.0%}"
+def saving(before: int, after: int) -> str:
+    return f"{max(0, 1 - after / before):.0%}"
