@@ -10,6 +10,22 @@ Three parts:
 * ``FailureThrottle`` counts failed logins per client address: after a few,
   that address must wait a growing delay before its next password check.
   A refused attempt costs the server nothing (no scrypt, no sleeping thread).
+
+The throttle comes first: while an address must wait, every request from it
+gets 429, even one whose credentials are in the cache. Otherwise a guesser
+could keep trying passwords against the cache at full speed and learn from
+429 (wrong) against 200 (right) which one is the password.
+
+Crews behind one carrier NAT share an address, so the thresholds are
+generous to people who mistype: the first ``FREE_FAILURES`` wrong passwords
+cost nothing, and one failure is forgiven every ``FORGIVE_SECONDS``, so an
+address whose people mistype less than once a minute is never slowed down.
+Past that, the address waits one second, then twice as long after each
+further failure, up to ``MAX_DELAY``: a guesser gets about one password a
+minute. A right password does not wipe the count (else a crew member could
+sign in between guesses at the admin's password). The upload form's script
+retries a 429 after ``Retry-After``, so a crew that shares its address with
+a guesser waits instead of losing photos.
 """
 
 from __future__ import annotations
@@ -18,6 +34,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 import math
 import secrets
 import sqlite3
@@ -35,10 +52,10 @@ CHALLENGE = f'Basic realm="{REALM}", charset="UTF-8"'
 
 CACHE_SECONDS = 60.0
 CACHE_ENTRIES = 256
-FREE_FAILURES = 5
+FREE_FAILURES = 10
+FORGIVE_SECONDS = 60.0
 FIRST_DELAY = 1.0
 MAX_DELAY = 60.0
-FORGET_AFTER = 15 * 60.0
 TRACKED_ADDRESSES = 4096
 CONCURRENT_CHECKS = 2
 
@@ -130,23 +147,30 @@ class CredentialCache:
 
 @dataclass
 class Failures:
-    count: int
+    count: float
     last: float
     blocked_until: float
 
 
 class FailureThrottle:
-    """Per-address failed-login counter with an exponential wait once ``free`` failures are used up."""
+    """Per-address failed sign-ins, forgiven one per ``forgive_seconds``; an exponential wait past ``free``.
+
+    A leaky bucket rather than a counter that a success resets: with a reset,
+    anyone holding one account could sign in between guesses at another
+    account's password and never be slowed down.
+    """
 
     def __init__(
         self,
         free: int = FREE_FAILURES,
+        forgive_seconds: float = FORGIVE_SECONDS,
         first_delay: float = FIRST_DELAY,
         max_delay: float = MAX_DELAY,
         size: int = TRACKED_ADDRESSES,
         clock: Callable[[], float] | None = None,
     ):
         self.free = free
+        self.forgive_seconds = forgive_seconds
         self.first_delay = first_delay
         self.max_delay = max_delay
         self.size = size
@@ -156,43 +180,61 @@ class FailureThrottle:
 
     def wait_seconds(self, address: str) -> int:
         """Whole seconds this address must still wait before its password is checked; 0 when free."""
+        address = client_key(address)
         now = self.clock()
         with self.lock:
             entry = self.entries.get(address)
             if entry is None:
                 return 0
-            if now - entry.last > FORGET_AFTER:
+            if now >= entry.blocked_until and self.remaining(entry, now) <= 0:
                 del self.entries[address]
                 return 0
             return max(0, math.ceil(entry.blocked_until - now))
 
+    def remaining(self, entry: Failures, now: float) -> float:
+        """Failures not yet forgiven."""
+        return entry.count - (now - entry.last) / self.forgive_seconds
+
     def failed(self, address: str) -> None:
+        address = client_key(address)
         now = self.clock()
         with self.lock:
             entry = self.entries.pop(address, None) or Failures(0, now, now)
-            if now - entry.last > FORGET_AFTER:
-                entry = Failures(0, now, now)
-            entry.count += 1
+            entry.count = max(0.0, self.remaining(entry, now)) + 1
             entry.last = now
-            over = entry.count - self.free
+            over = math.ceil(entry.count - self.free)
             if over > 0:
-                entry.blocked_until = now + min(self.max_delay, self.first_delay * 2 ** (over - 1))
+                entry.blocked_until = now + min(self.max_delay, self.first_delay * 2 ** min(over - 1, 32))
             self.entries[address] = entry
             while len(self.entries) > self.size:
                 self.entries.popitem(last=False)
 
-    def succeeded(self, address: str) -> None:
-        with self.lock:
-            self.entries.pop(address, None)
+
+def client_key(address: str) -> str:
+    """What the throttle counts by: an IPv4 address, or an IPv6 address's /64.
+
+    One IPv6 customer gets a whole /64 and can send from any address in it.
+    """
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv4Address):
+        return str(parsed)
+    if parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
+    return str(ipaddress.ip_network((parsed, 64), strict=False))
 
 
 class Authenticator:
-    """Decides who a request is: cache first, then the throttle, then the (slow) password check.
+    """Decides who a request is: the throttle first, then the cache, then the (slow) password check.
 
     Each scrypt check holds 16 MiB for ~50 ms, so at most ``CONCURRENT_CHECKS``
-    run at once; a request that waited looks in the cache again, so sixteen
-    phones sending their first photo with the same account cost one or two
-    checks, not sixteen (and 32 MiB at most, not 256).
+    run at once; a request that waited looks at the throttle and the cache
+    again, so sixteen phones sending their first photo with the same account
+    cost one or two checks, not sixteen (and 32 MiB at most, not 256), and a
+    guesser's requests queued behind each other stop as soon as the address
+    is blocked.
     """
 
     def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
@@ -202,24 +244,27 @@ class Authenticator:
         self.checking = threading.BoundedSemaphore(CONCURRENT_CHECKS)
 
     def user(self, header: str | None, address: str) -> db.User:
-        """The signed-in user, or raise NotSignedIn / TooManyAttempts."""
+        """The signed-in user, or raise TooManyAttempts / NotSignedIn."""
+        self.refuse_if_throttled(address)
         credentials = parse_basic(header)
         if credentials is None:
             raise NotSignedIn("sign in with your jobgallery user name and password")
         cached = self.cache.get(credentials)
         if cached is not None:
             return cached
-        wait = self.throttle.wait_seconds(address)
-        if wait:
-            raise TooManyAttempts(wait)
         with self.checking:
+            self.refuse_if_throttled(address)
             user = self.cache.get(credentials) or self.check(credentials)
         if user is None:
             self.throttle.failed(address)
             raise NotSignedIn("wrong user name or password")
-        self.throttle.succeeded(address)
         self.cache.put(credentials, user)
         return user
+
+    def refuse_if_throttled(self, address: str) -> None:
+        wait = self.throttle.wait_seconds(address)
+        if wait:
+            raise TooManyAttempts(wait)
 
     def check(self, credentials: Credentials) -> db.User | None:
         return users.authenticate(self.connect(), credentials.name, credentials.password)

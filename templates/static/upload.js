@@ -1,7 +1,8 @@
 /*
  * The upload form, improved: each photo is sent on its own, with a progress
- * bar, and retried with growing waits when the network or the server fails
- * (sending the same photo again is harmless: the server stores it once).
+ * bar, and retried with growing waits when the network or the server fails,
+ * or when the server asks to wait (429 after failed sign-ins from the same
+ * address; sending the same photo again is harmless: it is stored once).
  * Without this script the form still posts all photos in one request.
  * Text from files and the server is only ever set with textContent.
  */
@@ -15,6 +16,7 @@
 
   var RETRY_WAITS = [1000, 2000, 4000, 8000, 16000];
   var AT_ONCE = 2;
+  var MAX_WAIT_SECONDS = 120;
 
   var panel = document.getElementById("progress");
   var queue = document.getElementById("queue");
@@ -137,25 +139,27 @@
       xhr.onload = function () {
         if (xhr.status >= 200 && xhr.status < 300) {
           resolve(succeeded(item, xhr));
+        } else if (xhr.status === 429) {
+          retry("Too many failed sign-ins from this network", retryAfter(xhr));
         } else if (xhr.status >= 500) {
-          retry("The server had a problem");
+          retry("The server had a problem", 0);
         } else {
           setState(item, "failed", errorText(xhr));
           resolve("failed");
         }
       };
       xhr.onerror = function () {
-        retry("No connection");
+        retry("No connection", 0);
       };
       xhr.ontimeout = xhr.onerror;
 
-      function retry(reason) {
+      function retry(reason, atLeast) {
         if (attempt >= RETRY_WAITS.length) {
           setState(item, "failed", reason + "; not sent. Try again later.");
           resolve("failed");
           return;
         }
-        var wait = RETRY_WAITS[attempt];
+        var wait = Math.max(RETRY_WAITS[attempt], atLeast);
         item.bar.value = 0;
         setState(item, "retrying", reason + "; trying again in " + wait / 1000 + " s.");
         setTimeout(function () {
@@ -170,6 +174,11 @@
       setState(item, "sending", attempt ? "Sending again" : "Sending");
       xhr.send(data);
     });
+  }
+
+  function retryAfter(xhr) {
+    var seconds = parseInt(xhr.getResponseHeader("Retry-After"), 10);
+    return seconds > 0 ? Math.min(seconds, MAX_WAIT_SECONDS) * 1000 : 0;
   }
 
   function succeeded(item, xhr) {
