@@ -4,7 +4,8 @@ waitress reads each request completely before a worker thread sees it, so
 the one place that can refuse an oversized body *before reading it* is
 waitress itself: ``max_request_body_size`` is set to the upload limit, and
 its refusal (like its other protocol errors) is answered in our JSON shape,
-or as a page for browsers, by ``JsonErrorTask``.
+or as a page for browsers, by ``JsonErrorTask``, with the same security
+headers as every other answer.
 
 On SIGTERM or SIGINT the daemon stops listening at once, lets requests that
 are being received or answered finish (at most ``DRAIN_SECONDS``; a second
@@ -33,6 +34,7 @@ from daemon import housekeeping
 from daemon.accesslog import printable
 from daemon.app import error_renderer, make_app
 from daemon.connections import ThreadConnections
+from daemon.headers import with_security_headers
 from daemon.responses import Pages
 from daemon.scheduler import Rebuilds, make_scheduler
 from jobgallery import db, storage, users
@@ -66,12 +68,12 @@ def channel_class(render: Callable[[int, str, dict], tuple[str, bytes]], limit_m
         def execute(self) -> None:
             error = self.request.error
             message = WAITRESS_MESSAGES.get(error.code, "the request could not be read").format(limit=limit_mb)
-            accept = {"HTTP_ACCEPT": self.request.headers.get("ACCEPT", "")}
-            content_type, body = render(error.code, message, accept)
+            asked = {"HTTP_ACCEPT": self.request.headers.get("ACCEPT", ""), "PATH_INFO": self.request.path or ""}
+            content_type, body = render(error.code, message, asked)
             line = printable(f"{self.request.command or '-'} {self.request.path or '-'}")
             log.info('%s - "%s" %d (refused before reading the body)', self.channel.addr[0], line, error.code)
             self.status = f"{error.code} {error.reason}"
-            self.response_headers.append(("Content-Type", content_type))
+            self.response_headers[:] = with_security_headers([*self.response_headers, ("Content-Type", content_type)])
             self.set_close_on_finish()
             self.content_length = len(body)
             self.write(body)

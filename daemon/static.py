@@ -5,7 +5,8 @@ answered here; everything else falls through to the app, so the daemon's
 own routes and its JSON 404s are unchanged. Never served: dotfiles (and so
 temp files), anything outside ``output/`` (``..``, symlinks leading out).
 HTML is revalidated on every visit; every other file name in ``output/`` is
-content-addressed, so those are cached for a year.
+content-addressed, so those are cached for a year. The security headers
+(``daemon/headers.py``) are added around the whole daemon, these files included.
 """
 
 from __future__ import annotations
@@ -119,7 +120,6 @@ def serve_file(environ: dict, start_response: Callable, target: Path) -> Iterabl
     headers = [
         ("Last-Modified", formatdate(stat.st_mtime, usegmt=True)),
         ("Cache-Control", HTML_CACHE if target.suffix.lower() in (".html", ".htm") else ASSET_CACHE),
-        ("X-Content-Type-Options", "nosniff"),
     ]
     if not_modified(environ, stat.st_mtime):
         handle.close()

@@ -149,6 +149,7 @@ class Reply:
     status: int
     headers: dict[str, str]
     body: bytes
+    header_list: list[tuple[str, str]] = field(default_factory=list)
 
     def json(self) -> object:
         return json.loads(self.body)
@@ -159,6 +160,10 @@ class Reply:
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
+
+    def header_values(self, name: str) -> list[str]:
+        """Every value sent under ``name`` (``headers`` keeps only the last of repeated ones)."""
+        return [value for key, value in self.header_list if key.lower() == name.lower()]
 
 
 def http(
@@ -176,7 +181,8 @@ def http(
         conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
         data = response.read()
-        return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
+        sent = response.getheaders()
+        return Reply(response.status, {k.lower(): v for k, v in sent}, data, sent)
     finally:
         conn.close()
 
