@@ -1,21 +1,27 @@
 """The daemon's routes: the HTTP surface of CONTRACT.md, and the upload form.
 
-| route                              | who   | answer                                   |
-|------------------------------------|-------|------------------------------------------|
-| GET    /healthz                    | any   | ``{"status": "ok"}``                     |
-| GET    /upload                     | user  | the upload form                          |
-| POST   /upload                     | user  | the form's own post (job in ``job_id``)  |
-| GET    /upload/static/<file>       | none  | the form's CSS and JS                    |
-| GET    /api/jobs                   | user  | live jobs, newest first                  |
-| POST   /api/jobs                   | admin | creates a job (JSON or form ``title``)   |
-| POST   /api/jobs/<id>/images       | user  | stores one or more ``image`` parts       |
-| POST   /<id>/add_image             | user  | the seed's form: one ``image``           |
-| DELETE /api/images/<id>            | admin | 204, the job's page is rebuilt           |
+| route                              | who   | answer                                          |
+|------------------------------------|-------|-------------------------------------------------|
+| GET    /healthz                    | any   | ``{"status": "ok"}``                            |
+| GET    /upload                     | user  | the upload form (HTML)                          |
+| POST   /upload                     | user  | the form's own post (job in ``job_id``)         |
+| POST   /upload/jobs                | admin | the form's "create job": 303 to the new job     |
+| GET    /upload/static/<file>       | none  | the form's CSS and JS                           |
+| GET    /api/jobs                   | user  | live jobs, newest first                         |
+| POST   /api/jobs                   | admin | creates a job from JSON ``{"title"}``           |
+| POST   /api/jobs/<id>/images       | user  | stores one or more ``image`` parts              |
+| POST   /<id>/add_image             | user  | the seed's form: one ``image``                  |
+| DELETE /api/images/<id>            | admin | 204, the job's page is rebuilt                  |
+
+``/api/...`` and ``/<id>/add_image`` answer JSON only, errors included.
+``/upload...`` answers a browser (``Accept: text/html``) with pages and
+everyone else with JSON (see ``daemon/responses.py``).
 
 Every handler is wrapped by ``Guard``: it signs the user in, refuses
 cross-site posts, and turns our errors into JSON (or a page for browsers);
 anything unexpected is logged with its traceback and answered 500
-``{"error": "internal error"}``.
+``{"error": "internal error"}``. Ids in paths and forms are checked before
+any query: SQLite's ids are 1 to 2**63-1, and a longer number names nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit
 
 import bottle
 
@@ -32,6 +39,7 @@ from daemon import responses
 from daemon.accesslog import USER_KEY, AccessLog, request_line
 from daemon.auth import Authenticator, AuthError
 from daemon.connections import ThreadConnections
+from daemon.headers import SecurityHeaders
 from daemon.responses import Link, Pages, Row, json_response, script_root, wants_html
 from daemon.scheduler import Rebuilds
 from daemon.static import OutputFiles
@@ -51,6 +59,9 @@ USER, ADMIN = "user", "admin"
 USER_RECORD = "jobgallery.user_record"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 SAME_ORIGIN = ("same-origin", "none")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_ID = 2**63 - 1
+ID = "re:[0-9]+"
 
 BOTTLE_MESSAGES = {
     400: "the request could not be understood",
@@ -108,9 +119,40 @@ class Guard:
 
 
 def cross_site(environ: dict) -> bool:
-    """A browser's post from another site (CSRF): Basic credentials would ride along, so refuse it."""
-    unsafe = environ["REQUEST_METHOD"] not in SAFE_METHODS
-    return unsafe and environ.get("HTTP_SEC_FETCH_SITE", "none") not in SAME_ORIGIN
+    """A browser's post from another site (CSRF): Basic credentials would ride along, so refuse it.
+
+    Browsers say where a request comes from in ``Sec-Fetch-Site`` and, on
+    every POST, PUT, PATCH or DELETE, in ``Origin`` (older browsers send only
+    that one); a page cannot forge either. Both must say "this site".
+    Requests with neither (curl, scripts) carry no ambient credentials and pass.
+    """
+    if environ["REQUEST_METHOD"] in SAFE_METHODS:
+        return False
+    if environ.get("HTTP_SEC_FETCH_SITE", "none") not in SAME_ORIGIN:
+        return True
+    origin = environ.get("HTTP_ORIGIN")
+    return origin is not None and not same_host(origin, environ.get("HTTP_HOST", ""))
+
+
+def same_host(origin: str, host: str) -> bool:
+    """Whether ``Origin`` (``scheme://host[:port]``; ``null`` never) names the ``Host`` this request went to.
+
+    A Host without a port matches the origin's host on any port: Nginx's
+    ``proxy_set_header Host $host`` passes the name alone, whatever port the
+    site listens on. (Browsers that leave Origin to this check, having no
+    Sec-Fetch-Site, would then take a page from another port of the same
+    host for this site; the ones that send Sec-Fetch-Site call it same-site
+    and are refused above.)
+    """
+    try:
+        sent, here = urlsplit(origin), urlsplit(f"//{host}")
+        if sent.scheme not in DEFAULT_PORTS or not sent.hostname or sent.path or sent.query or sent.username:
+            return False
+        if sent.hostname != here.hostname:
+            return False
+        return here.port is None or here.port == (sent.port or DEFAULT_PORTS[sent.scheme])
+    except ValueError:
+        return False
 
 
 def current_user() -> db.User:
@@ -138,12 +180,13 @@ class UploadDaemon:
         app.route("/healthz", "GET", self.healthz, auth=None)
         app.route("/upload", "GET", self.upload_form)
         app.route("/upload", "POST", self.upload_form_post)
+        app.route("/upload/jobs", "POST", self.create_job_from_form, auth=ADMIN)
         app.route("/upload/static/<name>", "GET", self.asset, auth=None)
         app.route("/api/jobs", "GET", self.list_jobs)
         app.route("/api/jobs", "POST", self.create_job, auth=ADMIN)
-        app.route("/api/jobs/<job_id:int>/images", "POST", self.upload_images)
-        app.route("/<job_id:int>/add_image", "POST", self.add_image)
-        app.route("/api/images/<image_id:int>", "DELETE", self.delete_image, auth=ADMIN)
+        app.route(f"/api/jobs/<job_id:{ID}>/images", "POST", self.upload_images)
+        app.route(f"/<job_id:{ID}>/add_image", "POST", self.add_image)
+        app.route(f"/api/images/<image_id:{ID}>", "DELETE", self.delete_image, auth=ADMIN)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -165,7 +208,7 @@ class UploadDaemon:
             root(),
             user=current_user(),
             jobs=[(job, self.gallery_path(job)) for job in live],
-            selected=query_int("job"),
+            selected=query_id("job"),
             created=bottle.request.query.get("created") == "1",
             max_upload_mb=self.config.server.max_upload_mb,
             max_bytes=self.limit,
@@ -192,29 +235,38 @@ class UploadDaemon:
         return json_response({"jobs": listed})
 
     def create_job(self) -> bottle.HTTPResponse:
-        job = jobs.create_job(self.conn, read_title())
+        job = self.new_job(read_json_title())
+        return json_response({"id": job.id, "title": job.title, "gallery_path": self.gallery_path(job)}, 201)
+
+    def create_job_from_form(self) -> bottle.HTTPResponse:
+        """The upload page's "create job" form (works without JavaScript): back to the form, job chosen."""
+        job = self.new_job(bottle.request.forms.getunicode("title"))
+        return bottle.HTTPResponse(status=303, Location=f"{root()}/upload?job={job.id}&created=1")
+
+    def new_job(self, title: object) -> db.Job:
+        job = jobs.create_job(self.conn, title)
         log.info("job %d created: %r by %s", job.id, job.title, current_user().name)
         self.rebuilds.request(job.id, delay=0)
-        if wants_html(bottle.request.environ):
-            return bottle.HTTPResponse(status=303, Location=f"{root()}/upload?job={job.id}&created=1")
-        return json_response({"id": job.id, "title": job.title, "gallery_path": self.gallery_path(job)}, 201)
+        return job
 
     # ------------------------------------------------------------ photos
 
-    def upload_images(self, job_id: int) -> bottle.HTTPResponse:
-        db.get_job(self.conn, job_id, live=True)
-        job, stored = self.receive(lambda form: job_id)
-        return self.upload_answer(job, stored)
+    def upload_images(self, job_id: str) -> bottle.HTTPResponse:
+        job_number = row_id(job_id, "job")
+        db.get_job(self.conn, job_number, live=True)
+        _, stored = self.receive(lambda form: job_number)
+        return json_response({"images": [item.as_json() for item in stored]}, upload_status(stored))
 
     def upload_form_post(self) -> bottle.HTTPResponse:
         job, stored = self.receive(lambda form: form_job_id(form.text("job_id")))
-        return self.upload_answer(job, stored)
-
-    def add_image(self, job_id: int) -> bottle.HTTPResponse:
-        db.get_job(self.conn, job_id, live=True)
-        job, stored = self.receive(lambda form: job_id)
         if wants_html(bottle.request.environ):
-            return self.upload_page(job, stored, 200)
+            return self.upload_page(job, stored, upload_status(stored))
+        return json_response({"images": [item.as_json() for item in stored]}, upload_status(stored))
+
+    def add_image(self, job_id: str) -> bottle.HTTPResponse:
+        job_number = row_id(job_id, "job")
+        db.get_job(self.conn, job_number, live=True)
+        _, stored = self.receive(lambda form: job_number)
         return json_response({"success": True, "filename": stored[0].result.image.filename})
 
     def receive(self, which_job: Callable) -> tuple[db.Job, list[Stored]]:
@@ -229,12 +281,6 @@ class UploadDaemon:
             self.rebuilds.request(job.id)
         return job, stored
 
-    def upload_answer(self, job: db.Job, stored: list[Stored]) -> bottle.HTTPResponse:
-        status = 200 if all(item.result.duplicate for item in stored) else 201
-        if wants_html(bottle.request.environ):
-            return self.upload_page(job, stored, status)
-        return json_response({"images": [item.as_json() for item in stored]}, status)
-
     def upload_page(self, job: db.Job, stored: list[Stored], status: int) -> bottle.HTTPResponse:
         new = sum(not item.result.duplicate for item in stored)
         rows = [Row(item.sent_as or item.result.image.filename, photo_note(item)) for item in stored]
@@ -247,10 +293,10 @@ class UploadDaemon:
         body = self.pages.message(status, title, text, rows, links, root())
         return self.pages.page_response(status, body)
 
-    def delete_image(self, image_id: int) -> bottle.HTTPResponse:
-        image = db.get_image(self.conn, image_id)
+    def delete_image(self, image_id: str) -> bottle.HTTPResponse:
+        image = db.get_image(self.conn, row_id(image_id, "photo"))
         db.get_job(self.conn, image.job_id, live=True)
-        db.delete_image(self.conn, image_id)
+        db.delete_image(self.conn, image.id)
         log.info("photo deleted: job %d, %s, by %s", image.job_id, image.filename, current_user().name)
         self.rebuilds.request(image.job_id)
         return responses.empty_response(204)
@@ -273,23 +319,46 @@ class UploadDaemon:
 # ---------------------------------------------------------------- small readers and formatters
 
 
-def query_int(name: str) -> int | None:
-    value = bottle.request.query.get(name, "")
-    return int(value) if value.isdigit() else None
+def is_digits(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also takes "²" and "٣", which ``int`` refuses or reads."""
+    return text.isascii() and text.isdigit()
+
+
+def in_id_range(digits: str) -> bool:
+    """Whether a string of digits is an id SQLite can hold, without ``int`` on 5,000 digits."""
+    significant = digits.lstrip("0")
+    return 0 < len(significant) <= len(str(MAX_ID)) and int(significant) <= MAX_ID
+
+
+def row_id(digits: str, what: str) -> int:
+    """ASCII digits (from a route or a form) as an id; NotFound (404) when no row can have it."""
+    if not in_id_range(digits):
+        raise NotFound(f"there is no such {what}")
+    return int(digits.lstrip("0"))
+
+
+def query_id(name: str) -> int | None:
+    """An id from the query string, or None when it is missing or can name nothing."""
+    value = bottle.request.query.get(name, "").strip()
+    return int(value) if is_digits(value) and in_id_range(value) else None
 
 
 def form_job_id(value: str) -> int:
-    if not value.strip().isdigit():
+    digits = value.strip()
+    if not is_digits(digits):
         raise UsageError("choose the job the photos belong to")
-    return int(value)
+    return row_id(digits, "job")
 
 
-def read_title() -> object:
-    """The new job's title from a JSON object or a posted form."""
+def upload_status(stored: list[Stored]) -> int:
+    """201 when anything new was stored, 200 when every photo was a duplicate."""
+    return 200 if all(item.result.duplicate for item in stored) else 201
+
+
+def read_json_title() -> object:
+    """The new job's title from a JSON object (the API takes JSON only; the form has its own route)."""
     request = bottle.request
     kind = request.content_type.split(";")[0].strip().lower()
-    if kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        return request.forms.getunicode("title")
     if kind != "application/json":
         raise UsageError('send the job as JSON, like {"title": "Roof, 12 Elm St"}')
     if request.content_length > JSON_BODY_MAX:
@@ -333,7 +402,7 @@ def log_photo(job: db.Job, item: Stored, user: str) -> None:
 def make_app(
     config: Config, connections: ThreadConnections, rebuilds: Rebuilds
 ) -> Callable[[dict, Callable], Iterable]:
-    """The whole WSGI application: access log, dev-mode ``output/`` files, then the routes."""
+    """The whole WSGI application: security headers, access log, dev-mode ``output/`` files, then the routes."""
     bottle.BaseRequest.MEMFILE_MAX = FORM_BODY_MAX
     pages = Pages(config)
     daemon = UploadDaemon(config, connections, rebuilds, pages)
@@ -342,7 +411,7 @@ def make_app(
     daemon.install(app)
     app.default_error_handler = daemon.bottle_error
     wsgi = OutputFiles(app, config.paths.output) if config.server.serve_output else app
-    return AccessLog(wsgi, error_renderer(pages))
+    return SecurityHeaders(AccessLog(wsgi, error_renderer(pages)))
 
 
 def error_renderer(pages: Pages) -> Callable[[int, str, dict], tuple[str, bytes]]:

@@ -1,15 +1,19 @@
 """Answers in the shape each client wants: JSON for scripts, readable pages for browsers.
 
-Every error is ``{"error": "<one readable sentence>"}`` for API clients. A
-browser posting the upload form without JavaScript asks for ``text/html``
-and gets the same result or error as a page (``templates/message.html``),
-never a traceback and never raw JSON.
+The API (everything under ``/api/``) and the seed's ``/<id>/add_image``
+always answer JSON, errors included (``{"error": "<one readable sentence>"}``),
+whatever Accept says: scripts and the upload form's XHR read them. The
+browser-facing addresses (``/upload`` and what is below it, the dev-mode
+``output/`` files, unknown paths outside ``/api/``) answer a browser that
+asks for ``text/html`` with a page (``templates/message.html``), and
+everyone else with the same JSON; never a traceback.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -52,10 +56,18 @@ class Row:
     note: str = ""
 
 
+# The API's own paths, and the seed's upload route: JSON only.
+JSON_ONLY_PATH = re.compile(r"/api(/|$)|/[0-9]+/add_image$")
+
+
+def json_only(environ: Mapping) -> bool:
+    return JSON_ONLY_PATH.match(environ.get("PATH_INFO", "")) is not None
+
+
 def wants_html(environ: Mapping) -> bool:
-    """Browsers list ``text/html`` in Accept; scripts (curl, urllib, our XHR) do not."""
+    """A browser (it lists ``text/html`` in Accept) at a browser-facing address; never on the API."""
     accept = environ.get("HTTP_ACCEPT", "")
-    return "text/html" in accept and not accept.startswith(JSON_TYPE)
+    return "text/html" in accept and not accept.startswith(JSON_TYPE) and not json_only(environ)
 
 
 def json_body(data: object) -> bytes:
