@@ -9,26 +9,31 @@ the per-address throttle they trip never slows the other tests down.
 from __future__ import annotations
 
 import io
+import json
 import re
 import socket
 import time
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 
 import photos
 import pytest
 import yaml
 from conftest import nest
-from daemon_support import Daemon, FilePart, basic, http, running_daemon, stored_files, upload
+from daemon_support import Daemon, FilePart, Reply, basic, http, running_daemon, stored_files, upload
 from ingest_support import HTML, SVG, png_header
 from PIL import Image
 
+from daemon.auth import FREE_FAILURES
 from jobgallery import db, storage, users
 from jobgallery.config import Config, load_config
 
 ADMIN = ("boss", "boss-password-1")
 CREW = ("crew", "crew-password-1")
 LIMIT_MB = 2
+REPO = Path(__file__).resolve().parent.parent
+HTML_ACCEPT = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
 
 @dataclass
@@ -99,6 +104,13 @@ def error_of(reply) -> str:
     return body["error"]
 
 
+def error_page(reply: Reply) -> str:
+    """The heading of an HTML error page (and the page is not JSON in disguise)."""
+    assert reply.header("content-type").startswith("text/html"), reply.body[:200]
+    assert "{" not in reply.text.split("<body>")[1]
+    return re.search(r"<h1>(.*?)</h1>", reply.text).group(1)
+
+
 def images_url(site: Site, job: db.Job) -> str:
     return f"{site.url}/api/jobs/{job.id}/images"
 
@@ -114,6 +126,7 @@ def test_healthz_needs_no_sign_in(site: Site) -> None:
 PROTECTED = [
     ("GET", "/upload"),
     ("POST", "/upload"),
+    ("POST", "/upload/jobs"),
     ("GET", "/api/jobs"),
     ("POST", "/api/jobs"),
     ("POST", "/api/jobs/1/images"),
@@ -162,12 +175,15 @@ def test_crew_gets_403_on_admin_routes(site: Site) -> None:
     assert [j.title for j in db.list_jobs(site.conn)].count("Mine") == 0
 
 
+def fail_sign_in(site: Site, address: str, times: int) -> list[int]:
+    wrong = from_address(address, basic("crew", "not-it"))
+    return [http("GET", site.url + "/api/jobs", headers=wrong).status for _ in range(times)]
+
+
 def test_repeated_failures_from_one_address_are_slowed_down(site: Site) -> None:
     users.add_user(site.conn, "late", "late-password-1", admin=False)
     address = "10.0.3.3"
-    wrong = from_address(address, basic("crew", "not-it"))
-    statuses = [http("GET", site.url + "/api/jobs", headers=wrong).status for _ in range(6)]
-    assert statuses == [401] * 6
+    assert fail_sign_in(site, address, FREE_FAILURES + 1) == [401] * (FREE_FAILURES + 1)
     refused = http("GET", site.url + "/api/jobs", headers=from_address(address, basic("late", "late-password-1")))
     assert refused.status == 429 and int(refused.header("retry-after")) >= 1
     error_of(refused)
@@ -176,6 +192,44 @@ def test_repeated_failures_from_one_address_are_slowed_down(site: Site) -> None:
     time.sleep(int(refused.header("retry-after")) + 0.2)
     again = http("GET", site.url + "/api/jobs", headers=from_address(address, basic("late", "late-password-1")))
     assert again.status == 200
+
+
+def test_a_throttled_address_gets_429_whatever_it_sends_even_cached_credentials(site: Site) -> None:
+    """Else a guesser could test passwords against the credential cache at full speed: 429 wrong, 200 right."""
+    assert http("GET", site.url + "/api/jobs", headers=from_address("10.0.4.1", crew())).status == 200  # cached
+    address = "10.0.4.4"
+    fail_sign_in(site, address, FREE_FAILURES + 1)
+    attempts = [crew(), basic("crew", "guess-1"), basic("crew", "guess-2"), {}, admin()]
+    replies = [http("GET", site.url + "/api/jobs", headers=from_address(address, headers)) for headers in attempts]
+    assert [reply.status for reply in replies] == [429] * len(attempts)
+    assert len({reply.body for reply in replies}) == 1 and {reply.header("www-authenticate") for reply in replies} == {
+        None
+    }
+    time.sleep(max(int(reply.header("retry-after")) for reply in replies) + 0.2)
+    assert http("GET", site.url + "/api/jobs", headers=from_address(address, crew())).status == 200
+
+
+def test_a_right_password_between_guesses_does_not_reset_the_count(site: Site) -> None:
+    """Else a crew member could sign in between guesses at the admin's password and never be slowed down."""
+    address = "10.0.5.5"
+    statuses = []
+    for _ in range(FREE_FAILURES + 1):
+        statuses.append(http("GET", site.url + "/api/jobs", headers=from_address(address, crew())).status)
+        guess = from_address(address, basic(ADMIN[0], "guess"))
+        statuses.append(http("GET", site.url + "/api/jobs", headers=guess).status)
+    assert statuses == [200, 401] * (FREE_FAILURES + 1)
+    assert http("GET", site.url + "/api/jobs", headers=from_address(address, crew())).status == 429
+
+
+def test_ipv6_clients_are_counted_by_their_64_block(site: Site) -> None:
+    """One IPv6 customer may send from any address of its /64: a new address per guess must not help."""
+    statuses = [
+        http("GET", site.url + "/api/jobs", headers=from_address(f"2001:db8:7:7::{i + 1:x}", basic("crew", "x"))).status
+        for i in range(FREE_FAILURES + 1)
+    ]
+    assert statuses == [401] * (FREE_FAILURES + 1)
+    assert http("GET", site.url + "/api/jobs", headers=from_address("2001:db8:7:7::ffff", crew())).status == 429
+    assert http("GET", site.url + "/api/jobs", headers=from_address("2001:db8:7:8::1", crew())).status == 200
 
 
 def test_credentials_checked_once_are_not_checked_again_for_a_while(site: Site) -> None:
@@ -193,6 +247,45 @@ def test_posts_from_other_sites_are_refused(site: Site) -> None:
     assert reply.status == 403
     error_of(reply)
     assert "Forged" not in [j.title for j in db.list_jobs(site.conn)]
+
+
+OTHER_ORIGINS = {
+    "null": "null",
+    "other-host": "http://127.0.0.2:{port}",
+    "other-port": "http://127.0.0.1:{other_port}",
+    "other-name": "http://localhost:{port}",
+    "not-an-origin": "127.0.0.1:{port}",
+}
+
+
+@pytest.mark.parametrize("origin", list(OTHER_ORIGINS))
+def test_unsafe_requests_whose_origin_is_another_site_are_refused(site: Site, origin: str) -> None:
+    """Browsers without Sec-Fetch-Site still send Origin on every POST and DELETE."""
+    sent = OTHER_ORIGINS[origin].format(port=site.daemon.port, other_port=site.daemon.port + 1)
+    job = site.job()
+    stored = upload(images_url(site, job), [jpeg(40)], crew()).json()["images"][0]
+    headers = {"Origin": sent, **admin()}
+    created = http(
+        "POST", site.url + "/api/jobs", b'{"title": "Forged"}', {"Content-Type": "application/json", **headers}
+    )
+    deleted = http("DELETE", f"{site.url}/api/images/{stored['id']}", headers=headers)
+    posted = upload(images_url(site, job), [jpeg(41)], headers)
+    same_origin_header = upload(images_url(site, job), [jpeg(42)], {"Sec-Fetch-Site": "same-origin", **headers})
+    assert [reply.status for reply in (created, deleted, posted, same_origin_header)] == [403] * 4
+    assert all(error_of(reply) for reply in (created, deleted, posted, same_origin_header))
+    assert "Forged" not in [j.title for j in db.list_jobs(site.conn)]
+    assert [image.id for image in site.images(job)] == [stored["id"]]
+
+
+def test_unsafe_requests_from_this_site_or_without_origin_pass(site: Site) -> None:
+    job = site.job()
+    here = {"Origin": site.url, "Sec-Fetch-Site": "same-origin"}
+    behind_proxy = {"Origin": "http://127.0.0.1:8443", "Host": "127.0.0.1"}  # Nginx's "Host $host": no port
+    default_port = {"Origin": "https://127.0.0.1", "Host": "127.0.0.1:443"}
+    for number, headers in enumerate((here, {"Origin": site.url}, behind_proxy, default_port, {})):
+        reply = upload(images_url(site, job), [jpeg(50 + number)], {**headers, **crew()})
+        assert reply.status == 201, (headers, reply.body)
+    assert len(site.images(job)) == 5
 
 
 # ---------------------------------------------------------------- jobs
@@ -230,12 +323,39 @@ def test_bad_job_bodies_get_400(site: Site, body: bytes, content_type: str) -> N
     error_of(reply)
 
 
-def test_the_upload_pages_create_job_form_redirects_browsers_back_to_the_form(site: Site) -> None:
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html", **admin()}
-    reply = http("POST", site.url + "/api/jobs", b"title=Fence%20%E2%80%93%20north", headers)
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def test_the_upload_pages_create_job_form_has_its_own_route_back_to_the_form(site: Site) -> None:
+    reply = http("POST", site.url + "/upload/jobs", b"title=Fence%20%E2%80%93%20north", {**FORM, **admin()})
     assert reply.status == 303
-    job_id = int(re.search(r"job=(\d+)", reply.header("location")).group(1))
-    assert db.get_job(site.conn, job_id).title == "Fence – north"
+    location = re.fullmatch(r"/upload\?job=(\d+)&created=1", reply.header("location"))
+    assert db.get_job(site.conn, int(location.group(1))).title == "Fence – north"
+    chosen = http("GET", site.url + reply.header("location"), headers=admin()).text
+    assert re.search(rf'<option value="{location.group(1)}"[^>]* selected>Fence – north</option>', chosen)
+
+
+def test_the_create_job_forms_failures_are_pages_for_browsers(site: Site) -> None:
+    blank = http("POST", site.url + "/upload/jobs", b"title=%20%20", {**FORM, **HTML_ACCEPT, **admin()})
+    assert blank.status == 400 and error_page(blank) == "Request not understood"
+    crew_tries = http("POST", site.url + "/upload/jobs", b"title=Mine", {**FORM, **HTML_ACCEPT, **crew()})
+    assert crew_tries.status == 403 and error_page(crew_tries) == "Not allowed"
+    script = http("POST", site.url + "/upload/jobs", b"title=%20", {**FORM, **admin()})
+    assert script.status == 400 and error_of(script)
+    assert "Mine" not in [j.title for j in db.list_jobs(site.conn)]
+
+
+def test_the_api_creates_jobs_from_json_only_and_answers_json_even_to_browsers(site: Site) -> None:
+    reply = http("POST", site.url + "/api/jobs", b"title=From%20a%20form", {**FORM, **HTML_ACCEPT, **admin()})
+    assert reply.status == 400 and "JSON" in error_of(reply)
+    created = http(
+        "POST",
+        site.url + "/api/jobs",
+        b'{"title": "T"}',
+        {"Content-Type": "application/json", **HTML_ACCEPT, **admin()},
+    )
+    assert created.status == 201 and set(created.json()) == {"id", "title", "gallery_path"}
+    assert "From a form" not in [j.title for j in db.list_jobs(site.conn)]
 
 
 # ---------------------------------------------------------------- uploads that work
@@ -384,21 +504,33 @@ def test_unknown_and_archived_jobs_are_404(site: Site) -> None:
     assert site.nothing_stored(archived)
 
 
-def test_a_body_over_the_limit_gets_413_before_it_is_sent(site: Site) -> None:
-    job = site.job()
-    auth = admin()["Authorization"]
-    head = (
-        f"POST /api/jobs/{job.id}/images HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth}\r\n"
-        f"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: {(LIMIT_MB + 1) * 1024 * 1024}\r\n\r\n"
+def oversized_request(path: str, accept: str = "*/*") -> str:
+    """The head of an upload over the limit: waitress refuses it from Content-Length alone."""
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {admin()['Authorization']}\r\n"
+        f"Accept: {accept}\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        f"Content-Length: {(LIMIT_MB + 1) * 1024 * 1024}\r\n\r\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("where", "accept", "kind"),
+    [("api", "*/*", b"application/json"), ("api", HTML_ACCEPT["Accept"], b"application/json"),
+     ("form", "*/*", b"application/json"), ("form", HTML_ACCEPT["Accept"], b"text/html")],
+)  # fmt: skip
+def test_a_body_over_the_limit_gets_413_before_it_is_sent(site: Site, where: str, accept: str, kind: bytes) -> None:
+    job = site.job()
+    path = f"/api/jobs/{job.id}/images" if where == "api" else "/upload"
     with socket.create_connection(("127.0.0.1", site.daemon.port), timeout=10) as sock:
-        sock.sendall(head.encode())
+        sock.sendall(oversized_request(path, accept).encode())
         answer = read_until_closed(sock)
     status_line, _, rest = answer.partition(b"\r\n")
     assert status_line.startswith(b"HTTP/1.1 413")
     headers, _, body = rest.partition(b"\r\n\r\n")
-    assert b"application/json" in headers.lower()
-    assert b'"error"' in body and f"{LIMIT_MB} MiB".encode() in body
+    assert b"content-type: " + kind in headers.lower()
+    assert f"{LIMIT_MB} MiB".encode() in body
+    if kind == b"application/json":
+        assert set(json.loads(body)) == {"error"}
     assert site.nothing_stored(job)
 
 
@@ -437,17 +569,165 @@ def test_unknown_routes_and_methods_answer_json(site: Site, method: str, path: s
     assert "Traceback" not in error_of(reply)
 
 
-def test_browsers_get_readable_pages_for_results_and_errors(site: Site) -> None:
+def test_browsers_get_readable_pages_for_results_and_errors_of_the_form(site: Site) -> None:
     job = site.job()
-    html = {"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"}
     name = "<img src=x onerror=alert(1)>.jpg"
-    stored = upload(images_url(site, job), [FilePart(name, photos.jpeg_bytes(seed=14))], {**crew(), **html})
+    fields = [("job_id", str(job.id))]
+    stored = upload(
+        site.url + "/upload", [FilePart(name, photos.jpeg_bytes(seed=14))], {**crew(), **HTML_ACCEPT}, fields
+    )
     assert stored.status == 201 and stored.header("content-type").startswith("text/html")
     assert "&lt;img src=x onerror=alert(1)&gt;.jpg" in stored.text and "<img" not in stored.text
     assert len(re.findall(r"<li>", stored.text)) == 1
-    refused = upload(images_url(site, job), [FilePart("x.svg", SVG)], {**crew(), **html})
-    assert refused.status == 415 and refused.header("content-type").startswith("text/html")
-    assert "<h1>" in refused.text and "{" not in refused.text.split("<body>")[1]
+    refused = upload(site.url + "/upload", [FilePart("x.svg", SVG)], {**crew(), **HTML_ACCEPT}, fields)
+    assert refused.status == 415 and error_page(refused) == "Not a supported photo"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/no/such/page", 404), ("GET", "/upload/static/nothing.css", 404), ("DELETE", "/upload", 405)],
+)  # fmt: skip
+def test_browser_facing_addresses_answer_browsers_with_pages(site: Site, method: str, path: str, status: int) -> None:
+    reply = http(method, site.url + path, headers={**HTML_ACCEPT, **crew()})
+    assert reply.status == status
+    error_page(reply)
+    signed_out = http("GET", site.url + "/upload", headers=HTML_ACCEPT)
+    assert signed_out.status == 401 and error_page(signed_out) == "Sign-in needed"
+
+
+def test_the_api_and_the_seed_route_answer_json_even_to_browsers(site: Site) -> None:
+    job = site.job()
+    browser = {**HTML_ACCEPT, **crew()}
+    stored = upload(images_url(site, job), [jpeg(60)], browser)
+    assert stored.status == 201 and stored.json()["images"][0]["job_id"] == job.id
+    seed = upload(f"{site.url}/{job.id}/add_image", [jpeg(61)], browser)
+    assert seed.status == 200 and seed.json()["success"] is True
+    errors = [
+        upload(images_url(site, job), [FilePart("x.svg", SVG)], browser),
+        upload(f"{site.url}/{job.id}/add_image", [FilePart("x.svg", SVG)], browser),
+        upload(f"{site.url}/{job.id}/add_image", [], browser),
+        http("GET", f"{site.url}/{job.id}/add_image", headers=browser),
+        http("GET", site.url + "/api/nothing", headers=browser),
+        http("DELETE", site.url + "/api/jobs", headers=browser),
+        http("GET", site.url + "/api/jobs", headers=HTML_ACCEPT),
+        http("DELETE", site.url + "/api/images/1", headers=browser),
+        upload(f"{site.url}/api/jobs/999999/images", [jpeg(62)], browser),
+    ]
+    assert [reply.status for reply in errors] == [415, 415, 400, 405, 404, 405, 401, 403, 404]
+    assert all(error_of(reply) for reply in errors)
+
+
+# ---------------------------------------------------------------- ids no row can have
+
+BEYOND_SQLITE = str(2**63)
+HUGE = "9" * 30
+DIGITS_5000 = "1" * 5000
+
+
+@pytest.mark.parametrize("number", [BEYOND_SQLITE, HUGE, DIGITS_5000, "0", "000"])
+def test_ids_no_row_can_have_are_404_in_every_route(site: Site, number: str) -> None:
+    """SQLite ids are 1 to 2**63-1; a longer number must not reach it (OverflowError) or int() (ValueError)."""
+    job = site.job()
+    replies = [
+        upload(f"{site.url}/api/jobs/{number}/images", [jpeg(70)], crew()),
+        upload(f"{site.url}/{number}/add_image", [jpeg(71)], crew()),
+        http("DELETE", f"{site.url}/api/images/{number}", headers=admin()),
+        upload(site.url + "/upload", [jpeg(72)], crew(), [("job_id", number)]),
+    ]
+    assert [reply.status for reply in replies] == [404] * 4
+    assert all(error_of(reply) for reply in replies)
+    assert "unexpected error" not in site.daemon.log()
+    assert site.nothing_stored(job)
+
+
+def test_the_largest_sqlite_id_is_looked_up_and_not_found(site: Site) -> None:
+    largest = str(2**63 - 1)
+    assert upload(f"{site.url}/api/jobs/{largest}/images", [jpeg(73)], crew()).status == 404
+    assert http("DELETE", f"{site.url}/api/images/{largest}", headers=admin()).status == 404
+    job = site.job()
+    assert upload(f"{site.url}/api/jobs/{job.id:020d}/images", [jpeg(74)], crew()).status == 201
+    assert upload(f"{site.url}/api/jobs/{'0' * 5000}{job.id}/images", [jpeg(77)], crew()).status == 201
+
+
+@pytest.mark.parametrize("value", ["", "abc", "-1", "1.5", "²", "١٢", "12 3"])
+def test_a_job_id_field_that_is_not_a_number_is_400(site: Site, value: str) -> None:
+    reply = upload(site.url + "/upload", [jpeg(75)], crew(), [("job_id", value)])
+    assert reply.status == 400 and error_of(reply) == "choose the job the photos belong to"
+
+
+@pytest.mark.parametrize("path", ["/api/jobs/-1/images", "/api/jobs/%D9%A1%D9%A2/images", "/%C2%B2/add_image"])
+def test_ids_in_paths_that_are_not_ascii_digits_match_no_route(site: Site, path: str) -> None:
+    reply = upload(site.url + path, [jpeg(76)], crew())
+    assert reply.status == 404
+    error_of(reply)
+
+
+@pytest.mark.parametrize("number", [DIGITS_5000, HUGE, "%C2%B2", "x"])
+def test_the_form_ignores_a_job_in_its_address_that_names_nothing(site: Site, number: str) -> None:
+    """``/upload?job=`` only preselects a job; like an id of no live job, one that cannot exist selects none."""
+    site.job()
+    reply = http("GET", f"{site.url}/upload?job={number}", headers=crew())
+    assert reply.status == 200 and " selected>" not in reply.text
+
+
+# ---------------------------------------------------------------- security headers, as Nginx sends them
+
+
+def nginx_security_headers() -> dict[str, str]:
+    """``add_header NAME "VALUE" always;`` lines of the shipped snippet."""
+    text = (REPO / "nginx" / "jobgallery-headers.conf").read_text()
+    found = re.findall(r'^add_header\s+(\S+)\s+"([^"]*)"\s+always;\s*$', text, re.MULTILINE)
+    assert len(found) == len([line for line in text.splitlines() if line.startswith("add_header")]) >= 5
+    return dict(found)
+
+
+def assert_security_headers(reply: Reply) -> None:
+    for name, value in nginx_security_headers().items():
+        assert reply.header_values(name) == [value], (name, reply.status, reply.header_list)
+
+
+def wait_for_site_index(site: Site) -> Path:
+    index = site.config.paths.output / "index.html"
+    deadline = time.monotonic() + 10
+    while not index.is_file() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return index
+
+
+def test_every_kind_of_answer_carries_the_same_security_headers_as_nginx(site: Site) -> None:
+    job = site.job()
+    wait_for_site_index(site)
+    css = next((site.config.paths.output / "static").glob("*.css")).name
+    index = http("GET", site.url + "/")
+    replies = [
+        http("GET", site.url + "/healthz"),
+        http("GET", site.url + "/upload", headers=crew()),
+        http("GET", site.url + "/upload/static/upload.css"),
+        http("GET", site.url + "/api/jobs", headers=crew()),
+        upload(images_url(site, job), [jpeg(80)], crew()),
+        http("DELETE", f"{site.url}/api/images/{HUGE}", headers=admin()),
+        http("GET", site.url + "/api/jobs"),
+        http("GET", site.url + "/no/such/page", headers=HTML_ACCEPT),
+        http("DELETE", site.url + "/api/jobs", headers=crew()),
+        http("POST", site.url + "/upload/jobs", b"title=New", {**FORM, **admin()}),
+        index,
+        http("GET", f"{site.url}/static/{css}"),
+        http("GET", site.url + "/", headers={"If-Modified-Since": index.header("last-modified")}),
+    ]
+    assert [reply.status for reply in replies] == [200, 200, 200, 200, 201, 404, 401, 404, 405, 303, 200, 200, 304]
+    for reply in replies:
+        assert_security_headers(reply)
+
+
+def test_the_servers_own_413_carries_the_security_headers_too(site: Site) -> None:
+    head = oversized_request(images_url(site, site.job()).removeprefix(site.url), HTML_ACCEPT["Accept"])
+    with socket.create_connection(("127.0.0.1", site.daemon.port), timeout=10) as sock:
+        sock.sendall(head.encode())
+        answer = read_until_closed(sock).decode("latin-1")
+    assert answer.startswith("HTTP/1.1 413")
+    lines = answer.split("\r\n\r\n", 1)[0].split("\r\n")[1:]
+    sent = [tuple(part.strip() for part in line.split(":", 1)) for line in lines]
+    assert_security_headers(Reply(413, dict(sent), b"", sent))
 
 
 # ---------------------------------------------------------------- the form
@@ -460,16 +740,37 @@ def test_upload_form_fits_a_phone_and_posts_without_javascript(site: Site) -> No
     assert reply.status == 200 and reply.header("content-type").startswith("text/html")
     assert 'name="viewport" content="width=device-width' in page
     assert re.search(r'<form id="upload-form"[^>]*method="post"[^>]*action="/upload"[^>]*multipart/form-data', page)
-    assert re.search(r'<input id="photos" type="file" name="image" accept="image/\*" multiple>', page)
     assert 'capture="environment"' in page and '<select id="job" name="job_id"' in page
     assert "&lt;b&gt;Bold&lt;/b&gt; &amp; co" in page
     assert all(f'for="{name}"' in page for name in ("job", "photos", "camera", "description", "tags"))
     assert "Create another job" not in page
 
 
+class Inputs(HTMLParser):
+    """Every <input>'s attributes, in page order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "input":
+            self.found.append(dict(attrs))
+
+
+def test_every_image_file_input_takes_several_photos(site: Site) -> None:
+    """The contract: the file input named image has multiple and accept="image/*"; the camera's too."""
+    site.job()
+    parser = Inputs()
+    parser.feed(http("GET", site.url + "/upload", headers=crew()).text)
+    files = [attrs for attrs in parser.found if attrs.get("type") == "file" and attrs.get("name") == "image"]
+    assert [attrs["id"] for attrs in files] == ["photos", "camera"]
+    assert all("multiple" in attrs and attrs.get("accept") == "image/*" for attrs in files)
+
+
 def test_admins_see_the_create_job_field(site: Site) -> None:
     page = http("GET", site.url + "/upload", headers=admin()).text
-    assert 'action="/api/jobs"' in page and 'name="title"' in page
+    assert re.search(r'<form class="new-job" method="post" action="/upload/jobs">', page) and 'name="title"' in page
 
 
 def test_the_forms_assets_are_served_and_versioned(site: Site) -> None:
