@@ -67,6 +67,49 @@ def test_archive_moves_the_job_off_the_box_and_the_site(config, conn, built_job,
     checked_with_standard_tools(target, tmp_path / "unpacked")
 
 
+def dead_pid() -> int:
+    """The id of a process that has already exited."""
+    process = subprocess.Popen(["true"])
+    process.wait(timeout=10)
+    return process.pid
+
+
+def test_archive_also_removes_a_deleted_photos_master_and_crash_leftovers(config, conn, built_job):
+    """A photo deleted over the API keeps its file until cleanup's grace period; archive takes it too."""
+    job = built_job
+    deleted = db.delete_image(conn, db.list_images(conn, job.id)[0].id)
+    folder = storage.job_folder(config.paths.data, job.id)
+    orphan = folder / deleted.filename
+    leftover = folder / f"{storage.TEMP_PREFIX}{dead_pid()}-0a1b2c.jpg"
+    leftover.write_bytes(b"half an upload")
+
+    result = run_cli(config, "archive", "--job", str(job.id))
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert f"removed orphan file {orphan}" in lines and f"removed temp file {leftover}" in lines
+    assert lines[-1].startswith("archive: 1 job archived, 2 photos archived, ")
+    assert "1 orphan file removed" in lines[-1] and "1 temp file removed" in lines[-1]
+    assert not folder.exists()
+    names = {name for name in archive_format.verify_archive(archive_path(config, job.id)).sums if "images/" in name}
+    assert f"images/{deleted.filename}" not in names and len(names) == 2
+
+
+def test_archive_keeps_the_temp_file_of_an_upload_still_running(config, conn, built_job):
+    folder = storage.job_folder(config.paths.data, built_job.id)
+    running = folder / f"{storage.TEMP_PREFIX}{os.getpid()}-0a1b2c"
+    running.write_bytes(b"arriving")
+
+    result = run_cli(config, "archive", "--job", str(built_job.id))
+
+    assert result.returncode == 0, result.stderr
+    assert f"kept {running}: the upload writing it is still running" in result.stdout.splitlines()
+    assert os.listdir(folder) == [running.name]
+    running.unlink()
+    again = run_cli(config, "archive", "--job", str(built_job.id))
+    assert again.returncode == 1 and "already archived" in again.stderr
+
+
 def checked_with_standard_tools(archive: Path, folder: Path) -> None:
     """``tar`` and ``sha256sum -c`` alone can check an archive, years later, without jobgallery."""
     folder.mkdir()

@@ -8,7 +8,8 @@ Per job, in this order, so that a failure at any step changes nothing live:
 3. rename it to ``job_<id>.tar`` and fsync the folder;
 4. mark the job archived, only if its photos are still exactly those in the
    file (an upload that landed meanwhile keeps the job live);
-5. remove its masters.
+5. remove its masters, then everything else left in its folder (the master
+   of a photo deleted earlier, a crash's temp file) and the folder itself.
 
 A full disk, an unplugged drive or a read-only folder fails step 1 or 2: the
 temp file is removed and the job stays live with its masters. A crash
@@ -82,11 +83,11 @@ def archive_one(config: Config, conn: sqlite3.Connection, job_id: int, report: R
     write_verified(target, job, images, masters, archived_at, tick)
     if not db.archive_if_unchanged(conn, job.id, {image.id for image in images}, archived_at):
         raise ArchiveError(f"its photos changed while {target} was written; it stays live, run archive again")
-    remove_masters(config, job.id, masters)
     size = target.stat().st_size
     report.did("job{s} archived", f"archived job {job.id} ({len(images)} photos, {human_size(size)}) to {target}")
     report.did("photo{s} archived", amount=len(images))
     report.add_size("archived", size)
+    clear_folder(config, job.id, masters, report)
 
 
 def write_verified(
@@ -112,12 +113,26 @@ def write_verified(
         raise
 
 
-def remove_masters(config: Config, job_id: int, masters: list[Path]) -> None:
-    """Unlink every master, then make it durable with one fsync of the folder (not one per file)."""
+def clear_folder(config: Config, job_id: int, masters: list[Path], report: Report) -> None:
+    """Remove an archived job's masters, then the rest of its folder, then the folder; one fsync for all.
+
+    Once the job is marked archived no upload can publish into it, so a file
+    without a row there is a deleted photo's master or a crash's leftover.
+    Only a temp file whose writer still runs stays: that upload fails on the
+    archived job and removes it itself.
+    """
+    folder = storage.job_folder(config.paths.data, job_id)
     for path in masters:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-    folder = storage.job_folder(config.paths.data, job_id)
+    for path in leftovers(folder, masters):
+        if writer_running(path):
+            report.note(f"kept {path}: the upload writing it is still running")
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        kind = "temp file" if storage.is_temp(path.name) else "orphan file"
+        report.did(f"{kind}{{s}} removed", f"removed {kind} {path}")
     if folder.is_dir():
         storage.fsync_dir(folder)
     with contextlib.suppress(OSError):
@@ -125,18 +140,39 @@ def remove_masters(config: Config, job_id: int, masters: list[Path]) -> None:
         storage.fsync_dir(folder.parent)
 
 
+def leftovers(folder: Path, masters: list[Path]) -> list[Path]:
+    """Files in the job's folder other than ``masters``; sub-folders are not ours and stay."""
+    if not folder.is_dir():
+        return []
+    with os.scandir(folder) as entries:
+        found = [Path(entry.path) for entry in entries if not entry.is_dir(follow_symlinks=False)]
+    return sorted(set(found) - set(masters))
+
+
+def writer_running(path: Path) -> bool:
+    owner = storage.temp_owner(path.name)
+    return owner is not None and storage.process_alive(owner)
+
+
 def finish_removal(config: Config, conn: sqlite3.Connection, job: db.Job, report: Report) -> None:
-    """An archived job whose masters are still here (a crash after step 4): remove those the archive holds."""
+    """An archived job whose folder is still here (a crash after step 4): remove the archived masters, then the rest."""
     target = archive_path(config, job.id)
     paths = [storage.master_path(config.paths.data, job.id, image.filename) for image in db.list_images(conn, job.id)]
     left = [path for path in paths if path.exists()]
-    if not left:
+    others = leftovers(storage.job_folder(config.paths.data, job.id), paths)
+    if not left and all(writer_running(path) for path in others):
         raise Conflict(f"job {job.id} is already archived in {target}")
+    if left:
+        check_kept(job, target, left)
+        report.did("job{s} archived", f"finished archiving job {job.id}: removed {len(left)} masters kept in {target}")
+    clear_folder(config, job.id, left, report)
+
+
+def check_kept(job: db.Job, target: Path, masters: list[Path]) -> None:
+    """Every master about to go must be in the archive file, byte for byte."""
     if not target.is_file():
         raise ArchiveError(f"job {job.id} is archived but {target} is missing; its masters stay")
     sums = archive_format.verify_archive(target).sums
-    for path in left:
+    for path in masters:
         if sums.get(archive_format.member_name(path.name)) != archive_format.hash_file(path):
             raise ArchiveError(f"{path} differs from its copy in {target}; it stays")
-    remove_masters(config, job.id, left)
-    report.did("job{s} archived", f"finished archiving job {job.id}: removed {len(left)} masters kept in {target}")
