@@ -114,8 +114,13 @@ def import_files(
     """Ingest every file of ``found`` into job ``job_id``; ``on_done`` is called once per file."""
     db.get_job(conn, job_id, live=True)
     run = ImportRun(config, conn, job_id, found, details, on_done or (lambda: None))
-    with checker(config, len(found.files)) as check:
-        run.all(check, in_flight=IN_FLIGHT_PER_WORKER * worker_count(config, len(found.files)))
+    fresh = not run.folder.is_dir()
+    try:
+        with checker(config, len(found.files)) as check:
+            run.all(check, in_flight=IN_FLIGHT_PER_WORKER * worker_count(config, len(found.files)))
+    finally:
+        if fresh and not run.report.imported:
+            ingest.remove_folder_if_empty(run.folder)
     return run.report
 
 

@@ -14,7 +14,10 @@ The steps, in the order that keeps every failure harmless:
 
 A failure before step 5 removes the temp file; a failure in step 5 removes
 the published file. A crash leaves at most a temp file or a file without a
-row, both of which cleanup removes; never a row without its file.
+row, both of which cleanup removes; never a row without its file. A job
+folder made for an upload that stored nothing is removed again when empty
+(``rmdir`` only: it fails harmlessly when another upload has a file there,
+and an upload whose folder went away under it makes it again).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import hashlib
 import logging
 import os
 import sqlite3
+import threading
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +40,10 @@ from jobgallery.errors import EmptyUpload, JobGalleryError, TooLarge, UsageError
 log = logging.getLogger("jobgallery.ingest")
 
 CHUNK = 1024 * 1024
+# Tries at making a temp file when another process's refused uploads keep removing the job's new folder.
+TEMP_TRIES = 5
+# In this process, a job folder is only ever removed while nobody is between making it and opening a file in it.
+_folders = threading.Lock()
 MAX_DESCRIPTION = 2000
 MAX_TAGS = 20
 MAX_TAG_LENGTH = 50
@@ -93,8 +101,16 @@ def ingest_stream(
     """Store one uploaded photo read from ``stream`` in job ``job_id``, or raise and store nothing."""
     details = clean_details(description, tags, uploaded_by)
     db.get_job(conn, job_id, live=True)
-    staged = stage(storage.job_folder(config.paths.data, job_id), stream, max_bytes)
-    return finish(config, conn, job_id, staged, details)
+    folder = storage.job_folder(config.paths.data, job_id)
+    fresh = not folder.is_dir()
+    stored = False
+    try:
+        result = finish(config, conn, job_id, stage(folder, stream, max_bytes), details)
+        stored = not result.duplicate
+        return result
+    finally:
+        if fresh and not stored:
+            remove_folder_if_empty(folder)
 
 
 def ingest_path(
@@ -163,11 +179,11 @@ def stage(folder: Path, stream: BinaryIO, max_bytes: int | None = None) -> Stage
     chunk = stream.read(CHUNK)
     if not chunk:
         raise EmptyUpload("the file is empty")
-    temp = storage.temp_path(storage.ensure_dir(folder))
+    temp, handle = create_temp(folder)
     digest = hashlib.sha256()
     size = 0
     try:
-        with open(temp, "xb", buffering=0) as handle:
+        with handle:
             while chunk:
                 size += len(chunk)
                 if max_bytes is not None and size > max_bytes:
@@ -180,6 +196,32 @@ def stage(folder: Path, stream: BinaryIO, max_bytes: int | None = None) -> Stage
         discard(temp)
         raise
     return Staged(temp, digest.hexdigest(), size)
+
+
+def create_temp(folder: Path) -> tuple[Path, BinaryIO]:
+    """A new temp file in ``folder``, made with the folder if need be, and again if it went away meanwhile."""
+    tries = 1
+    while True:
+        try:
+            with _folders:
+                temp = storage.temp_path(storage.ensure_dir(folder))
+                return temp, open(temp, "xb", buffering=0)
+        except (FileNotFoundError, FileExistsError):
+            # Another process removed the folder between ensure_dir and open (or inside ensure_dir).
+            if tries == TEMP_TRIES:
+                raise
+            tries += 1
+
+
+def remove_folder_if_empty(folder: Path) -> bool:
+    """Remove a job folder that holds nothing; False (and no harm) when another upload put a file there."""
+    try:
+        with _folders:
+            folder.rmdir()
+    except OSError:
+        return False
+    storage.fsync_dir(folder.parent)
+    return True
 
 
 def discard(temp: Path) -> None:

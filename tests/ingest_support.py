@@ -101,7 +101,9 @@ def job_files(config: Config, job_id: int) -> list[str]:
 
 
 def nothing_stored(config: Config, conn, job_id: int) -> bool:
-    return job_files(config, job_id) == [] and db.list_images(conn, job_id) == []
+    """No row, no file, and not even the job's folder when the job had no photos before."""
+    folder = storage.job_folder(config.paths.data, job_id)
+    return not folder.exists() and db.list_images(conn, job_id) == []
 
 
 def write(path: Path, data: bytes) -> Path:

@@ -142,6 +142,16 @@ def test_a_job_archived_during_an_import_stops_it_cleanly(config, conn, tmp_path
     assert [r.filename for r in db.list_images(conn, job.id)] == left
 
 
+@pytest.mark.parametrize("count", [3, 10], ids=["in-process", "worker-processes"])
+def test_an_import_that_stores_nothing_leaves_no_job_folder(config, conn, tmp_path: Path, count: int) -> None:
+    job = db.create_job(conn, "Nothing good")
+    for i in range(count):
+        write(tmp_path / "card" / f"page-{i}.jpg", HTML)
+    report = run_import(config, conn, job, tmp_path / "card")
+    assert len(report.refused) == count and not report.imported
+    assert not storage.job_folder(config.paths.data, job.id).exists()
+
+
 # ---------------------------------------------------------------- the command
 
 

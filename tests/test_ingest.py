@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
@@ -177,6 +178,17 @@ def test_refused_input_raises_and_leaves_no_file_and_no_row(
     with pytest.raises(error):
         ingest.ingest_path(config, conn, job.id, source)
     assert nothing_stored(config, conn, job.id)
+
+
+def test_a_refused_upload_removes_the_job_folder_it_made_but_never_one_in_use(config, conn, job) -> None:
+    folder = storage.job_folder(config.paths.data, job.id)
+    with pytest.raises(UnsupportedImage):
+        put(config, conn, job, HTML)
+    assert not folder.exists()
+    image = put(config, conn, job, photos.jpeg_bytes()).image
+    with pytest.raises(BadImage):
+        put(config, conn, job, truncated_jpeg())
+    assert job_files(config, job.id) == [image.filename]
 
 
 def test_pillows_bomb_warning_becomes_an_error(config, conn, job, recwarn) -> None:
@@ -491,6 +503,61 @@ def test_the_same_bytes_at_once_store_one_photo(config, conn, job) -> None:
     assert sum(not r.duplicate for r in results) == 1
     assert len({r.image.id for r in results}) == 1
     assert job_files(config, job.id) == [results[0].image.filename]
+
+
+def outcomes_at_once(config, job_id: int, payloads: list[bytes]) -> list:
+    """Ingest every payload in its own thread, all released together; each result or the error it raised."""
+    barrier = threading.Barrier(len(payloads))
+    outcome: list = [None] * len(payloads)
+
+    def run(index: int) -> None:
+        with db.open_db(config.db_path) as own:
+            barrier.wait(timeout=30)
+            try:
+                outcome[index] = ingest.ingest_stream(config, own, job_id, io.BytesIO(payloads[index]))
+            except Exception as exc:
+                outcome[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(payloads))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return outcome
+
+
+def test_refused_and_good_uploads_at_once_into_a_new_job_all_end_right(config, conn) -> None:
+    """A refused upload removing the new folder must never make a good one beside it fail."""
+    for round_number in range(3):
+        job = db.create_job(conn, f"round {round_number}")
+        good = [photos.jpeg_bytes(160, 120, seed=100 + 4 * round_number + i) for i in range(4)]
+        outcome = outcomes_at_once(config, job.id, good + [HTML] * 4)
+        assert all(isinstance(r, ingest.IngestResult) for r in outcome[:4]), outcome
+        assert all(isinstance(r, UnsupportedImage) for r in outcome[4:]), outcome
+        assert job_files(config, job.id) == sorted(r.image.filename for r in outcome[:4])
+
+
+def test_an_upload_never_fails_because_refused_ones_remove_the_new_folder(config) -> None:
+    """Refused uploads into a new job remove its folder as fast as they come; every upload beside them still stages."""
+    folder = storage.job_folder(config.paths.data, 1)
+    storage.ensure_dir(folder.parent)
+    stop = threading.Event()
+
+    def refused_uploads() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                folder.mkdir()
+            ingest.remove_folder_if_empty(folder)
+            time.sleep(0.0001)
+
+    churn = threading.Thread(target=refused_uploads)
+    churn.start()
+    try:
+        for _ in range(500):
+            ingest.discard(ingest.stage(folder, io.BytesIO(b"photo bytes")).temp)
+    finally:
+        stop.set()
+        churn.join(timeout=10)
 
 
 # ---------------------------------------------------------------- a crash mid-upload
