@@ -11,6 +11,11 @@
    for both paths, each storing durably (fsync) into a fresh instance.
 3. A bulk import of a card of 12 MP photos with one process and with two
    (checking in worker processes while the main one copies and stores).
+4. Peak RSS of checking PNGs that have no reduced-scale decode: a hostile
+   10000x9999 16-bit RGBA one (a few MiB on disk, 382 MiB once decoded), which
+   ingest refuses from its header, and four 48 MP ones uploaded at once by
+   four threads, which share the decode budget; the naive baseline decodes
+   each in full as soon as it arrives.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -31,10 +37,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 import photos  # noqa: E402
+from ingest_support import zero_png  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from jobgallery import db, images, importer, ingest, storage  # noqa: E402
 from jobgallery.config import Config, load_config  # noqa: E402
+from jobgallery.errors import JobGalleryError  # noqa: E402
 
 TIME = Path("/usr/bin/time")
 
@@ -53,7 +61,8 @@ def naive(config: Config, conn, job_id: int, path: Path) -> None:
     with Image.open(io.BytesIO(data)) as image:
         image.load()
         width, height = image.size
-    name = ingest.master_name(digest, "jpg")
+        extension = images.EXTENSIONS[images.format_of(image)]
+    name = ingest.master_name(digest, extension)
     storage.atomic_write(storage.job_folder(config.paths.data, job_id) / name, data)
     db.insert_image(conn, job_id=job_id, filename=name, sha256=digest, byte_size=len(data), width=width, height=height)
 
@@ -84,24 +93,42 @@ def camera_jpeg(path: Path, width: int, height: int, seed: int) -> Path:
 # ---------------------------------------------------------------- peak memory, in a child process
 
 
-def child(mode: str, config_path: str, photo: str) -> None:
-    """Run one ingest in this fresh process and report its own peak RSS (KiB)."""
+def child(mode: str, config_path: str, photos_at: str) -> None:
+    """Ingest the photos (one thread each) in this fresh process and report its own peak RSS (KiB)."""
     config = load_config(config_path)
     images.enable_heif()
     with db.open_db(config.db_path) as conn:
         job_id = db.list_jobs(conn)[0].id
-        if mode != "floor":
-            PATHS[mode](config, conn, job_id, Path(photo))
+    if mode != "floor":
+        arrivals = [(mode, config, job_id, Path(photo)) for photo in photos_at.split(",")]
+        threads = [threading.Thread(target=ingest_one, args=arrival) for arrival in arrivals]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
-def peak_rss_kib(mode: str, config: Config, photo: Path) -> int:
-    command = [sys.executable, __file__, "--child", mode, str(config.source), str(photo)]
+def ingest_one(mode: str, config: Config, job_id: int, photo: Path) -> None:
+    """One upload on its own connection, as a daemon thread does; a refusal is an outcome, not a failure."""
+    with db.open_db(config.db_path) as conn:
+        try:
+            PATHS[mode](config, conn, job_id, photo)
+        except JobGalleryError as exc:
+            print(f"    {photo.name}: refused: {exc}", file=sys.stderr)
+
+
+def peak_rss_kib(mode: str, config: Config, *photos_in: Path) -> int:
+    command = [sys.executable, __file__, "--child", mode, str(config.source), ",".join(map(str, photos_in))]
     if TIME.exists():
         result = subprocess.run([str(TIME), "-v", *command], capture_output=True, text=True, check=True)
+        for line in result.stderr.splitlines():
+            if "refused" in line:
+                print(line)
         line = next(x for x in result.stderr.splitlines() if "Maximum resident set size" in x)
         return int(line.rsplit(":", 1)[1])
     result = subprocess.run(command, capture_output=True, text=True, check=True)
+    print(result.stderr, end="")
     return int(result.stdout.split()[-1])
 
 
@@ -117,6 +144,24 @@ def memory(root: Path) -> None:
     print(f"  peak RSS, ingest (draft):       {figures['ours']:6.1f} MiB")
     print(f"  peak RSS, naive (full decode):  {figures['naive']:6.1f} MiB")
     print(f"  naive / ours: {figures['naive'] / figures['ours']:.1f}x")
+
+
+def png_memory(root: Path) -> None:
+    hostile = root / "hostile.png"
+    hostile.write_bytes(zero_png(10000, 9999, depth=16, colour=6))
+    shots = []
+    for i in range(4):
+        shots.append(root / f"48mp-{i}.png")
+        shots[-1].write_bytes(zero_png(8000, 6000 - i))
+    print(f"hostile PNG 10000x9999 RGBA 16-bit: {hostile.stat().st_size / 2**10:.0f} KiB on disk")
+    for label, files in (("hostile PNG", [hostile]), ("four 48 MP PNGs at once", shots)):
+        figures = {}
+        for mode in ("ours", "naive"):
+            config, conn, _job = instance(root, f"png-{mode}-{len(files)}")
+            conn.close()
+            figures[mode] = peak_rss_kib(mode, config, *files) / 1024
+        print(f"  {label}: peak RSS ingest {figures['ours']:6.1f} MiB, naive {figures['naive']:6.1f} MiB", end="")
+        print(f" ({figures['naive'] / figures['ours']:.1f}x)")
 
 
 # ---------------------------------------------------------------- time per 12 MP photo
@@ -175,6 +220,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="jobgallery-bench-"))
     try:
         memory(root)
+        png_memory(root)
         timing(root, args.runs)
         bulk(root, args.bulk)
     finally:

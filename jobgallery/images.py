@@ -28,7 +28,6 @@ import contextlib
 import functools
 import io
 import math
-import mmap
 import re
 import threading
 import warnings
@@ -287,53 +286,70 @@ EOI = 0xD9
 SOS = 0xDA
 # Markers that stand alone, without a length: TEM and the eight restart markers.
 STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8)})
-# In entropy-coded data 0xFF is followed by 0x00 (a stuffed byte) or a restart marker; anything else ends it.
-SCAN_END = re.compile(rb"\xff+[^\x00\xd0-\xd7\xff]")
+# In entropy-coded data 0xFF is followed by 0x00 (a stuffed byte) or a restart marker; anything else
+# but another 0xFF (a fill byte) is a marker that ends it.
+SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+SEARCH_CHUNK = 1 << 20
 # Enough bytes for libjpeg's bit reader to fill up after the last block (it reads ahead up to 8);
 # too few to stand in for more than a few blocks of a scan that was cut short.
 FILLER = bytes(16)
 
 
-def scan_start(data: bytes | mmap.mmap) -> int | None:
+def scan_start(handle: BinaryIO) -> int | None:
     """Offset of the first scan's entropy-coded data, just past its SOS header; None when the markers break off."""
-    pos = 2
-    while pos < len(data) and data[pos] == 0xFF:
-        while pos < len(data) and data[pos] == 0xFF:
-            pos += 1
-        if pos >= len(data):
+    handle.seek(2)
+    while (byte := handle.read(1)) == b"\xff":
+        while byte == b"\xff":
+            byte = handle.read(1)
+        if not byte:
             return None
-        marker = data[pos]
-        pos += 1
-        if marker in STANDALONE_MARKERS:
+        if byte[0] in STANDALONE_MARKERS:
             continue
-        length = int.from_bytes(data[pos : pos + 2], "big")
+        length = int.from_bytes(handle.read(2), "big")
         if length < 2:
             return None
-        pos += length
-        if marker == SOS:
-            return pos if pos <= len(data) else None
+        handle.seek(length - 2, io.SEEK_CUR)
+        if byte[0] == SOS:
+            return handle.tell()
     return None
 
 
-def single_scan_end(data: bytes | mmap.mmap) -> int | None:
+def single_scan_end(handle: BinaryIO) -> int | None:
     """Where a single-scan JPEG's entropy-coded data meets its EOI marker; None for any other layout.
 
     Progressive and other multi-scan JPEGs end their first scan at another
     marker; libjpeg needs their EOI to finish, so they are decoded as they are.
+    Read in chunks, so checking a photo never holds the whole file.
     """
-    start = scan_start(data)
-    found = SCAN_END.search(data, start) if start is not None else None
-    if found is None or data[found.end() - 1] != EOI:
+    start = scan_start(handle)
+    if start is None:
         return None
-    return found.start()
+    handle.seek(start)
+    offset, block = start, b""
+    while chunk := handle.read(SEARCH_CHUNK):
+        block += chunk
+        found = SCAN_END.search(block)
+        if found:
+            return offset + fill_start(block, found.start()) if block[found.end() - 1] == EOI else None
+        fill = len(block) - len(block.rstrip(b"\xff"))  # keep a trailing run of 0xFF: a marker may follow
+        offset += len(block) - fill
+        block = block[len(block) - fill :]
+    return None
+
+
+def fill_start(block: bytes, at: int) -> int:
+    """Step back over the fill bytes (extra 0xFF) that may stand before a marker."""
+    while at > 0 and block[at - 1] == 0xFF:
+        at -= 1
+    return at
 
 
 class WithoutEnd(io.RawIOBase):
     """A JPEG read up to the marker that closes its scan, then ``FILLER``, then nothing more."""
 
-    def __init__(self, data: bytes | mmap.mmap, end: int) -> None:
+    def __init__(self, handle: BinaryIO, end: int) -> None:
         super().__init__()
-        self.data = data
+        self.handle = handle
         self.end = end
         self.size = end + len(FILLER)
         self.pos = 0
@@ -355,9 +371,11 @@ class WithoutEnd(io.RawIOBase):
     def readinto(self, buffer) -> int:
         start = min(self.pos, self.size)
         stop = min(self.size, start + len(buffer))
-        chunk = self.data[start : min(stop, self.end)] + FILLER[max(0, start - self.end) : max(0, stop - self.end)]
+        self.handle.seek(start)
+        chunk = self.handle.read(max(0, min(stop, self.end) - start))
+        chunk += FILLER[max(0, start - self.end) : max(0, stop - self.end)]
         buffer[: len(chunk)] = chunk
-        self.pos = stop
+        self.pos = start + len(chunk)
         return len(chunk)
 
 
@@ -397,9 +415,10 @@ def decode_once(image: Image.Image, max_decode_mb: int) -> None:
 
 def decode_jpeg_once(path: Path, max_decode_mb: int) -> None:
     """Decode a JPEG at 1/8 scale; a single-scan one without its closing EOI, so a scan cut short shows."""
-    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        end = single_scan_end(data)
-        source = handle if end is None else WithoutEnd(data, end)
+    with open(path, "rb") as handle:
+        end = single_scan_end(handle)
+        source = handle if end is None else WithoutEnd(handle, end)
+        handle.seek(0)
         try:
             image = Image.open(source, formats=("JPEG",))
         except (UnidentifiedImageError, *DECODE_ERRORS):

@@ -250,6 +250,22 @@ def test_whole_jpegs_of_every_layout_are_accepted(config, conn, job, name: str) 
     assert image.filename.endswith(".jpg") and image.width in (801, 2000)
 
 
+def scan_bytes(entropy: bytes, end: bytes) -> bytes:
+    """SOI, a bare SOS segment, then ``entropy`` and ``end``: just what the scan search reads."""
+    return b"\xff\xd8" + b"\xff\xda\x00\x08" + bytes(6) + entropy + end
+
+
+@pytest.mark.parametrize("before_boundary", [0, 1, 2, 5])
+def test_the_scan_end_is_found_across_read_chunks(before_boundary: int) -> None:
+    """Fill bytes (0xFF) before the EOI may straddle the search's chunk boundary; the end is the first of them."""
+    header = len(scan_bytes(b"", b""))
+    entropy = b"\x12\xff\x00\xff\xd3" * ((images.SEARCH_CHUNK - before_boundary) // 5)
+    entropy += b"\x12" * (images.SEARCH_CHUNK - before_boundary - len(entropy))
+    data = scan_bytes(entropy, b"\xff" * 4 + b"\xd9")
+    assert images.single_scan_end(io.BytesIO(data)) == header + len(entropy)
+    assert images.single_scan_end(io.BytesIO(scan_bytes(entropy, b"\xff\xc4\x00\x02\xff\xd9"))) is None
+
+
 # ---------------------------------------------------------------- memory for decoding
 
 
