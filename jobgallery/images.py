@@ -35,11 +35,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
 from jobgallery.errors import BadImage, UnsupportedImage
+
+if TYPE_CHECKING:
+    from jobgallery.config import Config
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "heic"}
@@ -100,7 +103,7 @@ class Limits:
     max_decode_mb: int
 
     @classmethod
-    def from_config(cls, config) -> Limits:
+    def from_config(cls, config: Config) -> Limits:
         return cls(config.images.max_pixels, config.images.max_decode_mb)
 
 
