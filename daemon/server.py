@@ -15,6 +15,7 @@ returns 0.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -121,7 +122,9 @@ class StopSignal:
     def __call__(self, signum: int, frame: object) -> None:
         self.count += 1
         self.names.append(signal.Signals(signum).name)
-        self.wake()
+        # After the drain the event loop and its wake-up pipe are closed (EBADF): the count is all that matters then.
+        with contextlib.suppress(OSError):
+            self.wake()
 
     def install(self) -> None:
         signal.signal(signal.SIGTERM, self)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import signal
 import socket
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from conftest import cli_command
 from daemon_support import FilePart, basic, http, multipart, running_daemon, stored_files
 
+from daemon.server import StopSignal
 from jobgallery import db, storage, users
 
 
@@ -84,6 +86,18 @@ def test_an_idle_daemon_stops_with_exit_0(config_path: Path, sig: int) -> None:
         assert daemon.stop(sig) == 0
         assert time.monotonic() - started < 5
         assert "stopped" in daemon.log()
+
+
+def test_a_signal_after_the_event_loop_closed_is_counted_not_fatal() -> None:
+    """A second SIGTERM while the scheduler stops used to write to the closed wake-up pipe: exit 1, not 0."""
+
+    def closed_pipe() -> None:
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    stop = StopSignal(closed_pipe)
+    stop(signal.SIGTERM, None)
+    stop(signal.SIGTERM, None)
+    assert stop.count == 2 and stop.names == ["SIGTERM", "SIGTERM"]
 
 
 # ---------------------------------------------------------------- a signal during an upload
