@@ -269,13 +269,16 @@ def test_the_scan_end_is_found_across_read_chunks(before_boundary: int) -> None:
 # ---------------------------------------------------------------- memory for decoding
 
 
-def test_a_png_too_large_to_decode_is_refused_before_any_pixel_is_decoded(config, conn, job) -> None:
+def test_a_png_too_large_to_decode_is_refused_before_any_pixel_is_decoded(make_config) -> None:
     """10000x9999 RGBA at 16 bits: under the pixel limit, but 382 MiB once Pillow decodes it to 8-bit RGBA."""
+    config = make_config(images__max_decode_mb=256)
     hostile = png_header(10000, 9999, depth=16, colour=6, rows=2)
     expected = "PNG image is too large: decoding its 10000x9999 pixels would take about 382 MiB of memory"
-    with pytest.raises(BadImage, match=f"{expected}, and at most 256 MiB are allowed"):
-        put(config, conn, job, hostile)
-    assert nothing_stored(config, conn, job.id)
+    with db.open_db(config.db_path) as conn:
+        job = db.create_job(conn, "budget")
+        with pytest.raises(BadImage, match=f"{expected}, and at most 256 MiB are allowed"):
+            put(config, conn, job, hostile)
+        assert nothing_stored(config, conn, job.id)
 
 
 def test_a_48_megapixel_png_fits_the_default_budget(config, conn, job) -> None:
