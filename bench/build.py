@@ -46,6 +46,7 @@ from generator.derivatives import PhotoTask, Recipe, make_photo  # noqa: E402
 from generator.pool import run_tasks  # noqa: E402
 from jobgallery import db, storage  # noqa: E402
 from jobgallery.config import load_config  # noqa: E402
+from jobgallery.images import Limits  # noqa: E402
 
 RECIPE = Recipe(display_size=1024, display_quality=85, thumb_size=300, thumb_quality=70)
 ALL_KINDS = ("display", "thumb", "thumb2x")
@@ -106,7 +107,7 @@ def naive_derivatives(master: Path, folder: Path) -> None:
 
 def our_derivatives(master: Path, folder: Path, kinds: tuple[str, ...]) -> None:
     outputs = tuple((kind, f"ours-{kind}.jpg") for kind in kinds)
-    result = make_photo(PhotoTask(1, master.name, str(master), str(folder), outputs, RECIPE, 200_000_000))
+    result = make_photo(PhotoTask(1, master.name, str(master), str(folder), outputs, RECIPE, Limits(200_000_000, 1024)))
     assert result.error is None, result.error
 
 
@@ -171,7 +172,15 @@ def bench_workers(work: Path, count: int, rounds: int) -> bool:
     def batch(workers: int) -> float:
         shutil.rmtree(out, ignore_errors=True)
         tasks = [
-            PhotoTask(i, m.name, str(m), str(out), (("display", f"{i}-d.jpg"), ("thumb", f"{i}-t.jpg")), RECIPE, 10**9)
+            PhotoTask(
+                i,
+                m.name,
+                str(m),
+                str(out),
+                (("display", f"{i}-d.jpg"), ("thumb", f"{i}-t.jpg")),
+                RECIPE,
+                Limits(10**9, 1024),
+            )
             for i, m in enumerate(masters)
         ]
         started = time.perf_counter()

@@ -25,6 +25,7 @@ from generator.publish import link_file, list_dirs, list_names, prune_folder, re
 from generator.render import Page, Renderer, index_cards, job_card, photo_view
 from jobgallery import db, locks, storage
 from jobgallery.config import Config
+from jobgallery.images import Limits
 from jobgallery.progress import Progress
 
 JOBS_FOLDER = "jobs"
@@ -170,7 +171,7 @@ class Build:
             except ValueError:
                 self.report.failed.append((image.filename, "the stored file name is not a plain name"))
                 continue
-            task = PhotoTask(image.id, image.filename, str(master), str(folder), missing, self.recipe, self.max_pixels)
+            task = PhotoTask(image.id, image.filename, str(master), str(folder), missing, self.recipe, self.limits)
             self.tasks[image.id] = (job, task)
             tasks.append(task)
         return tasks
@@ -190,8 +191,8 @@ class Build:
         return moved
 
     @property
-    def max_pixels(self) -> int:
-        return self.config.images.max_pixels
+    def limits(self) -> Limits:
+        return Limits.from_config(self.config)
 
     def record(self, result: PhotoResult) -> None:
         """Remember a photo's new derivatives in the manifest, or its failure in the report."""

@@ -22,7 +22,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from jobgallery.errors import JobGalleryError
-from jobgallery.images import DECODE_ERRORS, enable_heif, format_of, open_image
+from jobgallery.images import DECODE_ERRORS, Limits, decoding, enable_heif, format_of, open_image
 from jobgallery.storage import atomic_write
 
 # Bump when a change in this module alters the bytes of derivatives.
@@ -106,7 +106,7 @@ class PhotoTask:
     folder: str
     outputs: tuple[tuple[str, str], ...]  # (kind, file name) pairs to write
     recipe: Recipe
-    max_pixels: int
+    limits: Limits
 
 
 @dataclass
@@ -141,7 +141,7 @@ def describe_error(exc: BaseException) -> str:
 
 
 def write_derivatives(task: PhotoTask) -> tuple[dict[str, tuple[int, int]], str | None]:
-    display, icc = load_display(Path(task.master), task.recipe.display_size, task.max_pixels)
+    display, icc = load_display(Path(task.master), task.recipe.display_size, task.limits)
     sizes: dict[str, tuple[int, int]] = {}
     color = None
     for kind, name in task.outputs:
@@ -167,16 +167,24 @@ def publish(path: Path, data: bytes) -> None:
 # ---------------------------------------------------------------- pixels
 
 
-def load_display(path: Path, display_size: int, max_pixels: int) -> tuple[Image.Image, bytes | None]:
-    """The master's pixels at display size, upright, in RGB or L, with its ICC profile when still valid."""
+def load_display(path: Path, display_size: int, limits: Limits) -> tuple[Image.Image, bytes | None]:
+    """The master's pixels at display size, upright, in RGB or L, with its ICC profile when still valid.
+
+    The decode takes its share of the process's decode budget, like an
+    upload's check: a master stored before a lower budget was set fails
+    this photo instead of exhausting the box's memory.
+    """
     enable_heif()
-    with open_image(path, max_pixels) as master:
+    with open_image(path, limits.max_pixels) as master:
+        full_size = master.size
         target = fit(master.size, display_size)
         box = (0.0, 0.0, float(master.width), float(master.height))
         drafted = master.draft(None, target) if format_of(master) == "JPEG" else None
         if drafted:
             box = tuple(float(v) for v in drafted[1])
         icc = master.info.get("icc_profile") if master.mode in ICC_SAFE_MODES else None
+        with decoding(master, full_size, limits.max_decode_mb):
+            master.load()
         image = resizable(master)
         if image.size == target and box == (0.0, 0.0, float(image.width), float(image.height)):
             image = image.copy()

@@ -11,6 +11,7 @@ from generator_support import jpeg_segments
 from PIL import Image
 
 from generator.derivatives import KINDS, PhotoTask, Recipe, derivative_name, make_photo
+from jobgallery.images import Limits
 
 RECIPE = Recipe(display_size=160, display_quality=85, thumb_size=48, thumb_quality=70)
 SOF2, APP1, COM = 0xC2, 0xE1, 0xFE
@@ -56,7 +57,7 @@ def run(tmp_path: Path, data: bytes, recipe: Recipe = RECIPE, kinds=KINDS, sha: 
     master.write_bytes(data)
     outputs = tuple((kind, derivative_name(7, sha, kind, recipe)) for kind in kinds)
     folder = tmp_path / "out"
-    result = make_photo(PhotoTask(7, "master.jpg", str(master), str(folder), outputs, recipe, 10_000_000))
+    result = make_photo(PhotoTask(7, "master.jpg", str(master), str(folder), outputs, recipe, Limits(10_000_000, 384)))
     files = {kind: (folder / name).read_bytes() for kind, name in outputs if (folder / name).exists()}
     return result, files
 
@@ -184,7 +185,9 @@ def test_a_bad_master_is_reported_not_raised(tmp_path: Path, data: bytes, reason
 
 
 def test_a_missing_master_is_reported(tmp_path: Path) -> None:
-    task = PhotoTask(1, "gone.jpg", str(tmp_path / "gone.jpg"), str(tmp_path), (("thumb", "t.jpg"),), RECIPE, 10**7)
+    task = PhotoTask(
+        1, "gone.jpg", str(tmp_path / "gone.jpg"), str(tmp_path), (("thumb", "t.jpg"),), RECIPE, Limits(10**7, 384)
+    )
     assert make_photo(task).error == "master file is missing"
 
 
@@ -206,6 +209,19 @@ def test_an_unwritable_output_is_reported_as_such(tmp_path: Path) -> None:
     master.write_bytes(photos.jpeg_bytes(200, 100))
     blocker = tmp_path / "out"
     blocker.write_text("a file where the folder should be")
-    task = PhotoTask(1, "master.jpg", str(master), str(blocker / "sub"), (("thumb", "t.jpg"),), RECIPE, 10**7)
+    task = PhotoTask(
+        1, "master.jpg", str(master), str(blocker / "sub"), (("thumb", "t.jpg"),), RECIPE, Limits(10**7, 384)
+    )
     error = make_photo(task).error
     assert error is not None and error.startswith("cannot write t.jpg to the output folder")
+
+
+def test_a_master_over_the_decode_budget_fails_that_photo_only(tmp_path: Path) -> None:
+    """A PNG stored before a lower images.max_decode_mb was set must not take the box's memory."""
+    master = tmp_path / "big.png"
+    master.write_bytes(photos.encoded("PNG", 800, 600))
+    outputs = (("display", "d.jpg"), ("thumb", "t.jpg"))
+    refused = make_photo(PhotoTask(1, "big.png", str(master), str(tmp_path / "out"), outputs, RECIPE, Limits(10**7, 1)))
+    assert refused.error is not None and "too large" in refused.error and "at most 1 MiB" in refused.error
+    made = make_photo(PhotoTask(1, "big.png", str(master), str(tmp_path / "out"), outputs, RECIPE, Limits(10**7, 8)))
+    assert made.error is None and set(made.sizes) == {"display", "thumb"}
