@@ -36,6 +36,7 @@ from typing import BinaryIO
 from jobgallery import db, images, storage
 from jobgallery.config import Config
 from jobgallery.errors import EmptyUpload, JobGalleryError, TooLarge, UsageError
+from jobgallery.text import has_controls, is_utf8
 
 log = logging.getLogger("jobgallery.ingest")
 
@@ -153,6 +154,8 @@ def finish(config: Config, conn: sqlite3.Connection, job_id: int, staged: Staged
 def clean_details(description: str | None, tags: str | None, uploaded_by: str | None = None) -> Details:
     """Refuse text that would not fit a gallery page; normalise line ends and spaces."""
     description = (description or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not is_utf8(description) or not is_utf8(tags or ""):
+        raise UsageError("descriptions and tags must be valid Unicode text")
     if len(description) > MAX_DESCRIPTION:
         raise UsageError(f"a description may have at most {MAX_DESCRIPTION} characters")
     if has_controls(description, ALLOWED_CONTROLS):
@@ -165,10 +168,6 @@ def clean_details(description: str | None, tags: str | None, uploaded_by: str | 
     if any(has_controls(tag) for tag in tag_list):
         raise UsageError("a tag may not contain control characters")
     return Details(description, ",".join(tag_list), uploaded_by)
-
-
-def has_controls(text: str, allowed: str = "") -> bool:
-    return any((ord(ch) < 32 or ord(ch) == 127) and ch not in allowed for ch in text)
 
 
 # ---------------------------------------------------------------- step 2: bytes to a temp file

@@ -192,3 +192,14 @@ def test_import_command_refuses_a_missing_folder_as_usage(config, conn, tmp_path
     job = db.create_job(conn, "Card")
     result = jobgallery(config, "import", str(tmp_path / "nowhere"), "--job", str(job.id))
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "is not a folder" in result.stderr
+
+
+def test_a_description_that_is_not_utf8_is_refused_in_one_line(config, conn, tmp_path: Path) -> None:
+    job = db.create_job(conn, "Porch")
+    folder = tmp_path / "card"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(photos.jpeg_bytes(seed=41))
+    command = [*cli_command(), "--config", str(config.source), "import", str(folder), "--job", str(job.id)]
+    result = subprocess.run([*command, "--description", b"caf\xe9"], capture_output=True, text=True)
+    assert result.returncode == 2 and "valid Unicode" in result.stderr and "Traceback" not in result.stderr
+    assert db.list_images(conn, job.id) == []
