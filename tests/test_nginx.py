@@ -298,3 +298,21 @@ def test_gallery_and_upload_form_satisfy_the_csp(stack, tmp_path, browser):
         assert violations == []
     finally:
         context.close()
+
+
+def test_proxied_answers_carry_each_security_header_once(stack):
+    from http.client import HTTPConnection
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(stack["url"])
+    conn = HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.request("GET", "/api/jobs", headers=basic("crew", "crew-pass-1"))
+        answer = conn.getresponse()
+        answer.read()
+        names = [name.lower() for name, _ in answer.getheaders()]
+    finally:
+        conn.close()
+    assert answer.status == 200
+    for name in ("content-security-policy", "x-content-type-options", "x-frame-options", "referrer-policy"):
+        assert names.count(name) == 1, (name, names)
