@@ -28,7 +28,7 @@ import bottle
 from jobgallery import db, storage
 from jobgallery.config import Config
 from jobgallery.errors import BadImage, EmptyUpload, TooLarge, UnsupportedImage, UsageError
-from jobgallery.ingest import IngestResult, ingest_stream
+from jobgallery.ingest import IngestResult, ingest_stream, remove_folder_if_empty
 
 log = logging.getLogger("daemon.upload")
 
@@ -198,3 +198,5 @@ def undo(config: Config, conn: sqlite3.Connection, images: list[db.Image]) -> No
             log.info("job %d: took back %s (a later photo of the same upload failed)", image.job_id, image.filename)
         except Exception:
             log.exception("job %d: could not take back %s; cleanup will remove it", image.job_id, image.filename)
+    if images:
+        remove_folder_if_empty(storage.job_folder(config.paths.data, images[0].job_id))

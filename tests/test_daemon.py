@@ -57,7 +57,9 @@ class Site:
         return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
 
     def nothing_stored(self, job: db.Job) -> bool:
-        return self.images(job) == [] and self.files(job) == []
+        """No row, no file, and not even the job's folder (a refused upload to a new job makes none)."""
+        folder = storage.job_folder(self.config.paths.data, job.id)
+        return self.images(job) == [] and self.files(job) == [] and not folder.exists()
 
 
 @pytest.fixture(scope="module")
