@@ -68,12 +68,40 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+def process_started(pid: int) -> float | None:
+    """When process ``pid`` started (Unix time), from /proc; None when that cannot be read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(line for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
+    except (OSError, StopIteration):
+        return None
+    ticks = int(stat.rsplit(")", 1)[1].split()[19])
+    return int(boot.split()[1]) + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def temp_is_dead(path: Path) -> bool:
+    """True when the process that wrote temp file ``path`` is gone.
+
+    After a power cut a new process may have the dead writer's pid, so a
+    living pid counts only when that process started before the file was
+    last written (with a little slack for clock granularity).
+    """
+    owner = temp_owner(path.name)
+    if owner is None or not process_alive(owner):
+        return True
+    started = process_started(owner)
+    try:
+        written = path.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    return started is not None and started > written + 2
+
+
 def remove_dead_temps(data_dir: Path) -> list[Path]:
     """Remove temp files in the job folders whose writer has died (a crash mid-upload)."""
     removed = []
     for path in masters_root(data_dir).glob(f"job_*/{TEMP_PREFIX}*"):
-        owner = temp_owner(path.name)
-        if (owner is None or not process_alive(owner)) and remove_file(path):
+        if temp_is_dead(path) and remove_file(path):
             removed.append(path)
     return removed
 

@@ -86,3 +86,15 @@ def test_a_restart_removes_only_temps_whose_writer_is_dead(tmp_path: Path) -> No
     assert storage.temp_owner(mine.name) == os.getpid()
     assert storage.remove_dead_temps(tmp_path) == [theirs]
     assert sorted(p.name for p in folder.iterdir()) == sorted([mine.name, kept.name])
+
+
+def test_a_living_pid_that_started_after_the_temp_was_written_is_not_its_writer(tmp_path: Path) -> None:
+    folder = storage.ensure_dir(storage.job_folder(tmp_path, 1))
+    reused = storage.temp_path(folder, ".jpg")
+    reused.write_bytes(b"left by a writer that died before a power cut")
+    long_ago = time.time() - 10 * 24 * 3600
+    os.utime(reused, (long_ago, long_ago))
+    fresh = storage.temp_path(folder, ".jpg")
+    fresh.write_bytes(b"being written now")
+    assert storage.temp_is_dead(reused) and not storage.temp_is_dead(fresh)
+    assert storage.remove_dead_temps(tmp_path) == [reused]
