@@ -224,6 +224,9 @@ def check_cross_field(groups: dict[str, dict[str, Any]]) -> None:
         parse_clock(groups["maintenance"][key], f"maintenance.{key}")
     if groups["images"]["thumb_size"] > groups["images"]["display_size"]:
         raise ConfigError("setting 'images.thumb_size' must not exceed 'images.display_size'")
+    templates = groups["gallery"]["templates"]
+    if templates is not None and not templates.is_dir():
+        raise ConfigError(f"setting 'gallery.templates' names {templates}, which is not a folder")
 
 
 def parse_clock(text: str, key: str) -> tuple[int, int]:

@@ -33,6 +33,7 @@ BAD_CONFIGS = [
     ("maintenance:\n  cleanup_time: '25:00'\n", "'maintenance.cleanup_time' must be a time"),
     ("images:\n  thumb_size: 2000\n  display_size: 1024\n", "'images.thumb_size' must not exceed"),
     ("server: [1, 2]\n", "'server' must be a mapping"),
+    ("gallery:\n  templates: no-such-folder\n", "'gallery.templates' names"),
     ("- just\n- a list\n", "must be a mapping of sections"),
     ("server:\n  port: [\n", "is not valid YAML (line"),
     ("server:\n  port: 1\n  port: 2\n", "(line 3): 'port' is given twice"),
