@@ -19,7 +19,7 @@ from maintenance_support import job_with_photos, master, master_hashes, run_cli
 from jobgallery import db, storage
 from jobgallery.config import load_config
 from jobgallery.maintenance import archive_format
-from jobgallery.maintenance.archive import archive_path
+from jobgallery.maintenance.archive import archive_path, written_archive
 
 
 def index_html(config) -> str:
@@ -398,3 +398,81 @@ def test_a_damaged_archive_is_refused(make_config, tmp_path):
 
     assert result.returncode == 1 and "checksum mismatch" in result.stderr
     assert not fresh.paths.data.joinpath("images").exists()
+
+
+# ---------------------------------------------------------------- an archive file already there
+
+
+def box(tmp_path: Path, name: str, archive: Path):
+    """A box of its own whose archive folder is ``archive`` (a drive moved from box to box)."""
+    folder = tmp_path / name
+    folder.mkdir()
+    settings = {"paths": {"data": "data", "output": "output", "archive": str(archive)}}
+    (folder / "config.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
+    return load_config(str(folder / "config.yaml"))
+
+
+def test_an_archive_of_another_job_with_the_same_id_is_kept(tmp_path):
+    drive = tmp_path / "usb"
+    old_box, new_box = box(tmp_path, "old", drive), box(tmp_path, "rebuilt", drive)
+    with db.open_db(old_box.db_path) as conn:
+        old_job = job_with_photos(old_box, conn, count=1, title="Old roof")
+    assert run_cli(old_box, "archive", "--job", str(old_job.id)).returncode == 0
+    first = archive_path(old_box, old_job.id)
+    kept = first.read_bytes()
+    with db.open_db(new_box.db_path) as conn:
+        new_job = job_with_photos(new_box, conn, count=2, title="New kitchen", seed=20)
+    assert new_job.id == old_job.id
+
+    result = run_cli(new_box, "archive", "--job", str(new_job.id))
+
+    assert result.returncode == 0, result.stderr
+    second = drive / f"job_{new_job.id}-2.tar"
+    assert f"kept {first}: it holds another job ('Old roof'" in result.stdout
+    assert f"writing job {new_job.id}'s archive to {second} instead" in result.stdout
+    assert first.read_bytes() == kept
+    assert archive_format.verify_archive(second).job.token == new_job.token
+    assert sorted(os.listdir(drive)) == sorted([first.name, second.name])
+    with db.open_db(new_box.db_path) as conn:
+        assert written_archive(new_box, db.get_job(conn, new_job.id)) == second
+    with db.open_db(old_box.db_path) as conn:
+        assert written_archive(old_box, db.get_job(conn, old_job.id)) == first
+
+
+def test_an_archive_with_photos_the_job_no_longer_has_is_kept(config, conn):
+    job = job_with_photos(config, conn, count=4, title="Four photos")
+    target = archive_path(config, job.id)
+    assert run_cli(config, "archive", "--job", str(job.id)).returncode == 0
+    assert run_cli(config, "restore", str(target)).returncode == 0
+    again = run_cli(config, "archive", "--job", str(job.id))
+    assert again.returncode == 0, again.stderr
+    assert "kept" not in again.stdout and os.listdir(config.paths.archive) == [target.name], "same photos: replaced"
+    assert run_cli(config, "restore", str(target)).returncode == 0
+    for image in db.list_images(conn, job.id)[:2]:
+        db.delete_image(conn, image.id)  # as if the box came back from a backup older than two uploads
+    four = target.read_bytes()
+
+    result = run_cli(config, "archive", "--job", str(job.id))
+
+    assert result.returncode == 0, result.stderr
+    second = target.with_name(f"job_{job.id}-2.tar")
+    assert f"kept {target}: it holds 2 photos this job no longer has; writing" in result.stdout
+    assert target.read_bytes() == four and len(archive_format.verify_archive(target).images) == 4
+    assert len(archive_format.verify_archive(second).images) == 2
+    assert db.get_job(conn, job.id).archived
+
+
+def test_archive_removes_temp_files_of_dead_writers_from_the_archive_folder(config, conn):
+    job = job_with_photos(config, conn, count=1)
+    config.paths.archive.mkdir(parents=True, exist_ok=True)
+    dead = config.paths.archive / f"{storage.TEMP_PREFIX}{dead_pid()}-0a1b2c.tar"
+    alive = config.paths.archive / f"{storage.TEMP_PREFIX}{os.getpid()}-3d4e5f.tar"
+    for path in (dead, alive):
+        path.write_bytes(b"half an archive")
+
+    result = run_cli(config, "archive", "--job", str(job.id))
+
+    assert result.returncode == 0, result.stderr
+    assert f"removed temp file {dead}" in result.stdout.splitlines()
+    assert not dead.exists() and alive.exists()
+    assert sorted(os.listdir(config.paths.archive)) == sorted([alive.name, archive_path(config, job.id).name])

@@ -143,6 +143,19 @@ def verify_archive(path: Path) -> Contents:
     return Contents(sums=sums, job=job, images=images, archived_at=archived_at)
 
 
+def read_manifest(path: Path) -> tuple[db.Job, list[db.Image], str]:
+    """Only the job, rows and archive time, without re-hashing the masters (deciding whether a file may be replaced)."""
+    try:
+        with tarfile.open(path, mode="r:") as tar:
+            members = tar.getmembers()
+            check_members(members)
+            return parse_manifest(read_member(tar, MANIFEST), members)
+    except (tarfile.TarError, EOFError) as exc:
+        raise ArchiveError(f"{path} is not a readable archive: {exc}") from None
+    except OSError as exc:
+        raise ArchiveError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
 def check_members(members: list[tarfile.TarInfo]) -> None:
     """Only plain files named like ours; refuse anything absolute, upward, linked or special."""
     seen: set[str] = set()
