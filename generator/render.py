@@ -11,12 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+import jinja2
+
 from jobgallery import db
 from jobgallery.config import Config
+from jobgallery.errors import JobGalleryError
 from jobgallery.templating import make_environment, template_dirs
+
+
+class TemplateProblem(JobGalleryError):
+    """A template (usually a user's override in gallery.templates) that cannot be rendered."""
 
 
 @dataclass(frozen=True)
@@ -47,11 +55,15 @@ class Renderer:
         }
 
     def render(self, page: Page) -> bytes:
-        return self.env.get_template(page.template).render(page.context).encode("utf-8")
+        """The page's HTML; a broken template becomes one line naming its file, line and problem."""
+        try:
+            return self.env.get_template(page.template).render(page.context).encode("utf-8")
+        except jinja2.TemplateError as exc:
+            raise TemplateProblem(describe_template_error(exc, page.template)) from exc
 
     def job_page(self, job: db.Job, path: str, photos: list[dict]) -> Page:
         context = {**self.site, "root": root_of(path), "job": {"id": job.id, "title": job.title}}
-        context.update(photos=photos, dates=date_range([p["date"] for p in photos]))
+        context.update(photos=photos, dates=photo_dates(photos))
         return Page(f"{path}index.html", "job.html", context)
 
     def archived_page(self, job: db.Job, path: str) -> Page:
@@ -67,6 +79,20 @@ class Renderer:
 def root_of(path: str) -> str:
     """Relative way back to ``output/`` from a page in ``path`` ("jobs/3-roof/" -> "../../")."""
     return "../" * path.count("/")
+
+
+def describe_template_error(exc: jinja2.TemplateError, page_template: str) -> str:
+    """``template <file>, line <n>: <problem>``, the file and line taken from the error or its traceback."""
+    filename, line = getattr(exc, "filename", None), getattr(exc, "lineno", None)
+    if not filename:
+        frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if frame.filename.endswith(".html")]
+        if frames:
+            filename, line = frames[-1].filename, frames[-1].lineno
+    problem = " ".join(str(exc.message or exc.__class__.__name__).split())
+    if isinstance(exc, jinja2.TemplateNotFound):
+        problem = f"template {exc.name!r} not found"
+    where = f"template {filename or page_template}" + (f", line {line}" if line else "")
+    return f"{where}: {problem}"
 
 
 def templates_fingerprint(config: Config) -> str:
@@ -101,6 +127,8 @@ def photo_view(image: db.Image, entry: dict) -> dict:
         "width": thumb[1],
         "height": thumb[2],
         "color": entry["color"],
+        "ink": ink_on(entry["color"]),
+        "taken": bool(image.taken_at),
     }
 
 
@@ -118,12 +146,29 @@ def job_card(job: db.Job, path: str, photos: list[dict]) -> dict:
         first = photos[0]
         cover = {key: first[key] for key in ("width", "height", "color")}
         cover.update(src=path + first["thumb"], src2x=path + first["thumb2x"])
-    return {"count": len(photos), "dates": date_range([p["date"] for p in photos]), "cover": cover}
+    return {"count": len(photos), "dates": photo_dates(photos), "cover": cover}
 
 
 def index_cards(jobs: list[tuple[db.Job, str, dict]]) -> list[dict]:
     """Index entries for live jobs in the order given (newest first)."""
     return [{"title": job.title, "url": path, **card} for job, path, card in jobs]
+
+
+def ink_on(color: str) -> str:
+    """Black or white, whichever contrasts more with the placeholder (alt text of a failed thumbnail).
+
+    The better of the two always reaches 4.5:1 (WCAG contrast of sRGB colours).
+    """
+    channels = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    return "#000000" if (luminance + 0.05) / 0.05 >= 1.05 / (luminance + 0.05) else "#ffffff"
+
+
+def photo_dates(photos: list[dict]) -> str:
+    """Range of capture dates; upload dates only when no photo knows when it was taken."""
+    taken = [p["date"] for p in photos if p.get("taken")]
+    return date_range(taken or [p["date"] for p in photos])
 
 
 def date_range(dates: list[str]) -> str:

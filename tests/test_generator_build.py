@@ -13,8 +13,9 @@ from generator_support import add_photo, age_files, changed, img_tags, job_page,
 from generator.build import build_site
 from generator.derivatives import KINDS
 from generator.manifest import MANIFEST_NAME
+from generator.render import TemplateProblem, ink_on
 from jobgallery import db
-from jobgallery.errors import NotFound
+from jobgallery.errors import JobGalleryError, NotFound
 
 
 @pytest.fixture
@@ -226,12 +227,18 @@ def test_private_site_lists_no_jobs_and_uses_token_paths(site, make_config) -> N
     assert jpeg_bytes_by_name(config.paths.output) == before
 
 
-def test_empty_site_says_how_to_add_photos(make_config) -> None:
-    config = make_config()
-    report = build_site(config)
-    assert report.ok and report.pages_written == 1
+def test_empty_pages_are_neutral_for_viewers_with_a_relative_crew_link(make_config) -> None:
+    config = make_config(build__workers=1)
+    assert build_site(config).pages_written == 1
     index = (config.paths.output / "index.html").read_text()
-    assert 'href="/upload"' in index
+    with db.open_db(config.db_path) as conn:
+        job = db.create_job(conn, "Fence")
+    assert build_site(config).ok
+    page = job_page(config, job).read_text()
+    for html, link in ((index, "upload"), (page, "../../upload")):
+        assert '<p class="empty">No photos yet.</p>' in html
+        assert f'Crew members: <a href="{link}" rel="nofollow">' in html
+        assert 'href="/upload"' not in html
 
 
 def test_unknown_job_is_not_found(site) -> None:
@@ -291,3 +298,57 @@ def test_user_templates_override_ours_and_edits_rerender(site, make_config, inst
     (custom / "index.html").write_text('{% extends "base.html" %}{% block content %}edited{% endblock %}')
     report = build_site(themed)
     assert report.pages_written == 1 and "edited" in (themed.paths.output / "index.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        ("<p>{% if jobs %}\n{{ jobs|length }</p>", r"template .*index\.html, line 2: unexpected '}'"),
+        ("<p>\n\n{{ no_such_thing.title }}</p>", r"template .*index\.html, line 3: 'no_such_thing' is undefined"),
+        ('<p>\n{% include "missing.html" %}</p>', r"template .*index\.html, line 2: template 'missing.html' not found"),
+    ],
+)
+def test_broken_user_template_is_one_line_naming_file_and_line(site, make_config, instance, template, problem) -> None:
+    custom = instance / "broken-templates"
+    custom.mkdir()
+    (custom / "index.html").write_text(template)
+    themed = make_config(build__workers=1, gallery__templates=str(custom))
+    with pytest.raises(TemplateProblem) as caught:
+        build_site(themed)
+    message = str(caught.value)
+    assert isinstance(caught.value, JobGalleryError) and "\n" not in message
+    assert re.fullmatch(problem, message), message
+    assert str(custom / "index.html") in message
+
+
+def test_dates_are_capture_dates_when_any_photo_has_one(make_config) -> None:
+    config = make_config(build__workers=1)
+    with db.open_db(config.db_path) as conn:
+        mixed = db.create_job(conn, "Mixed")
+        add_photo(config, conn, mixed.id, seed=1, taken_at="2023-05-11T09:00:00")
+        add_photo(config, conn, mixed.id, seed=2, taken_at="2023-05-14T09:00:00")
+        add_photo(config, conn, mixed.id, data=photos.encoded("PNG", 64, 48, seed=3), filename="screen.png")
+        uploads = db.create_job(conn, "Screenshots")
+        add_photo(config, conn, uploads.id, data=photos.encoded("PNG", 64, 48, seed=4), filename="one.png")
+    assert build_site(config).ok
+    index = (config.paths.output / "index.html").read_text()
+    for html in (job_page(config, mixed).read_text(), index):
+        assert '<span class="dates">2023-05-11 – 2023-05-14</span>' in html
+    assert '<span class="dates">2024-06-01</span>' in job_page(config, uploads).read_text()
+    assert '<span class="dates">2024-06-01</span>' in index
+
+
+def test_failed_thumbnail_alt_text_contrasts_with_its_placeholder() -> None:
+    def contrast(a: str, b: str) -> float:
+        def luminance(color: str) -> float:
+            channels = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+            linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+            return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+        light, dark = sorted((luminance(a), luminance(b)), reverse=True)
+        return (light + 0.05) / (dark + 0.05)
+
+    colors = [f"#{v:02x}{v:02x}{v:02x}" for v in range(0, 256, 5)] + ["#0b5cad", "#90928d", "#ff0000", "#00ff00"]
+    for color in colors:
+        assert contrast(color, ink_on(color)) >= 4.5, color
+    assert (ink_on("#ffffff"), ink_on("#000000")) == ("#000000", "#ffffff")

@@ -141,3 +141,16 @@ def test_new_photo_through_the_cli(config, job) -> None:
         add_photo(config, conn, job.id, data=photos.encoded("PNG", 300, 200, seed=4), filename="drawing.png")
     result = run(config, "--job", str(job.id))
     assert counts(result.stdout)[:4] == (1, 8, 0, 2)
+
+
+def test_broken_override_template_is_one_line_and_exit_1(make_config, instance) -> None:
+    custom = instance / "my-templates"
+    custom.mkdir()
+    (custom / "job.html").write_text('{% extends "base.html" %}\n{% block content %}{{ job.title }\n{% endblock %}')
+    config = make_config(gallery__templates=str(custom))
+    with db.open_db(config.db_path) as conn:
+        add_photo(config, conn, db.create_job(conn, "Roof").id, seed=1)
+    result = run(config)
+    assert (result.returncode, result.stdout) == (1, "")
+    expected = f"jobgallery: template {custom / 'job.html'}, line 2: unexpected '}}'\n"
+    assert result.stderr == expected
