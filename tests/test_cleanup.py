@@ -62,11 +62,12 @@ def test_old_orphans_go_young_ones_stay(config, conn):
 
 
 def test_temp_file_of_a_running_writer_stays_however_old(config, conn):
+    """Seen five hours on: a writer that started before its file and still runs keeps it."""
     job = db.create_job(conn, "Slow upload")
-    writing = stray(config, job.id, f"{storage.TEMP_PREFIX}{os.getpid()}-abc.jpg", 5 * HOUR)
-    dead = stray(config, job.id, f"{storage.TEMP_PREFIX}{exited_pid()}-def.jpg", 5 * HOUR)
+    writing = stray(config, job.id, f"{storage.TEMP_PREFIX}{os.getpid()}-abc.jpg", 0)
+    dead = stray(config, job.id, f"{storage.TEMP_PREFIX}{exited_pid()}-def.jpg", 0)
 
-    report = cleanup(config, conn)
+    report = cleanup(config, conn, now=time.time() + 5 * HOUR)
 
     assert writing.exists() and not dead.exists()
     assert report.counts == {"temp file{s} removed": 1}
@@ -183,3 +184,88 @@ def test_cli_prints_actions_and_prunes_output_of_deleted_photos(make_config):
 def test_cli_dry_run_and_nothing_to_do(config):
     result = run_cli(config, "cleanup", "--dry-run")
     assert result.returncode == 0 and result.stdout == "cleanup (dry run): nothing to do\n"
+
+
+# ---------------------------------------------------------------- the masters look unmounted
+
+MOUNT_HINT = "check that the data folder is mounted"
+
+
+def test_a_missing_images_folder_stops_cleanup_and_keeps_every_row(make_config, tmp_path):
+    config = make_config(**{"maintenance.orphan_grace_minutes": 0})
+    with db.open_db(config.db_path) as conn:
+        job = job_with_photos(config, conn, count=3, size=(64, 48))
+        rows = db.list_images(conn, job.id)
+    images = storage.masters_root(config.paths.data)
+    away = tmp_path / "unmounted"
+    images.rename(away)
+
+    stopped = run_cli(config, "cleanup")
+
+    assert stopped.returncode == 1
+    assert stopped.stderr == f"jobgallery: cleanup: stopped, nothing removed: {images} is missing; {MOUNT_HINT}" + (
+        " (or restore it from a backup), then run cleanup again\n"
+    )
+    assert stopped.stdout == "cleanup: nothing to do; 1 failed\n"
+    images.mkdir()  # an empty mount point
+    empty = run_cli(config, "cleanup")
+    assert empty.returncode == 1 and f"the folder of job {job.id} (3 photos) is missing; {MOUNT_HINT}" in empty.stderr
+    images.rmdir()
+    away.rename(images)
+
+    back = run_cli(config, "cleanup")
+
+    assert back.returncode == 0, back.stderr
+    assert back.stdout.splitlines()[-1] == "cleanup: nothing to do"
+    with db.open_db(config.db_path) as conn:
+        assert db.list_images(conn, job.id) == rows
+    assert all(master(config, image).is_file() for image in rows)
+
+
+def test_many_masters_missing_at_once_stops_cleanup(make_config):
+    config = make_config(**{"maintenance.orphan_grace_minutes": 0})
+    with db.open_db(config.db_path) as conn:
+        big = job_with_photos(config, conn, count=8, size=(64, 48))
+        pair = job_with_photos(config, conn, count=2, size=(64, 48), seed=20)
+        single = job_with_photos(config, conn, count=1, size=(64, 48), seed=30)
+        for image in db.list_images(conn, pair.id):
+            master(config, image).unlink()
+        report = cleanup(config, conn)
+        assert not report.ok and f"all 2 masters of job {pair.id} are missing" in report.failures[0]
+        assert len(db.list_images(conn, pair.id)) == 2
+        lost = db.list_images(conn, single.id)[0]
+        master(config, lost).unlink()
+        for image in db.list_images(conn, big.id)[:5]:
+            master(config, image).unlink()
+        for image in db.list_images(conn, pair.id):
+            db.delete_image(conn, image.id)
+
+        report = cleanup(config, conn)
+
+        assert report.failures == [
+            f"cleanup: stopped, nothing removed: 6 of 9 masters are missing; {MOUNT_HINT}"
+            " (or restore it from a backup), then run cleanup again"
+        ]
+        assert len(db.list_images(conn, big.id)) == 8 and db.list_images(conn, single.id) == [lost]
+        master(config, db.list_images(conn, big.id)[0]).write_bytes(b"back")
+        for image in db.list_images(conn, big.id)[1:5]:
+            db.delete_image(conn, image.id)
+
+        single_loss = cleanup(config, conn)
+
+        assert single_loss.ok, single_loss.failures
+        assert single_loss.counts["row{s} without file removed"] == 1
+        assert db.list_images(conn, single.id) == []
+
+
+def test_cleanup_removes_dead_writers_temp_files_from_the_archive_folder(config, conn):
+    config.paths.archive.mkdir(parents=True, exist_ok=True)
+    dead = config.paths.archive / f"{storage.TEMP_PREFIX}{exited_pid()}-0a1b.tar"
+    dead.write_bytes(b"half an archive")
+    kept = config.paths.archive / "job_1.tar"
+    kept.write_bytes(b"not a temp file")
+
+    report = cleanup(config, conn, now=time.time() + 5 * HOUR)
+
+    assert report.ok and not dead.exists() and kept.exists()
+    assert report.lines == [f"removed temp file {dead}"]

@@ -80,3 +80,21 @@ def test_jobs_run_log_and_survive_an_exception_in_a_real_daemon(make_config):
         lock.rmdir()
         wait_for_log(daemon, r"housekeeping-cleanup: done in [\d.]+ s: cleanup: nothing to do", failed)
         assert daemon.process.poll() is None
+
+
+def test_daily_cleanup_with_the_masters_unmounted_logs_a_failure_and_removes_nothing(make_config, tmp_path, caplog):
+    config = make_config(**{"maintenance.orphan_grace_minutes": 0})
+    with db.open_db(config.db_path) as conn:
+        job = job_with_photos(config, conn, count=2, size=(64, 48))
+    images = storage.masters_root(config.paths.data)
+    images.rename(tmp_path / "unmounted")
+    images.mkdir()
+
+    with caplog.at_level("INFO", logger="daemon.housekeeping"):
+        report = housekeeping.run_cleanup(config)
+
+    assert not report.ok and not report.counts
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "check that the data folder is mounted" in warnings[0]
+    with db.open_db(config.db_path) as conn:
+        assert len(db.list_images(conn, job.id)) == 2

@@ -74,7 +74,7 @@ def register(commands) -> None:
 def run_cleanup(args: argparse.Namespace, config: Config) -> int:
     with db.open_db(config.db_path) as conn:
         report = cleanup(config, conn, dry_run=args.dry_run)
-    if not args.dry_run:
+    if not args.dry_run and (report.ok or report.counts):  # a stopped cleanup leaves output/ alone too
         rebuild(config, None, report)
     return finish(report)
 

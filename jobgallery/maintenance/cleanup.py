@@ -10,6 +10,14 @@ Cleanup first makes a plan (``find_orphans``), then carries it out
 (``remove_orphans``); a dry run only prints the plan. Derivatives left in
 ``output/`` are the generator's to prune: the CLI and the daemon run a build
 after a cleanup that removed anything.
+
+A missing or empty ``data/images`` (a drive not mounted) would make every
+row look orphaned, and, once the drive is back, every master too. So cleanup
+first checks that the masters are there: it stops, removing nothing and
+reporting one failure that asks to check the mount, when ``images/`` is
+missing, when a live job with rows has no folder or (with two rows or more)
+none of its masters, or when more than a tenth of all masters, and more than
+five, are missing at once. A single lost master is still cleaned up as usual.
 """
 
 from __future__ import annotations
@@ -28,6 +36,9 @@ from jobgallery.maintenance.reports import Report, reason
 
 JOB_FOLDER_PREFIX = "job_"
 FINISH_ARCHIVE = "run 'jobgallery archive --job {}' to finish archiving it"
+MISSING_SHARE = 0.10
+MISSING_COUNT = 5
+CHECK_MOUNT = "check that the data folder is mounted (or restore it from a backup), then run cleanup again"
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,10 @@ def cleanup(config: Config, conn: sqlite3.Connection, dry_run: bool = False, now
     """Find orphans older than the grace period and remove them (or only list them)."""
     report = Report("cleanup", dry_run=dry_run)
     with maintenance_lock(config.paths.data):
+        problem = masters_missing(config, conn)
+        if problem:
+            report.failed("cleanup", f"stopped, nothing removed: {problem}; {CHECK_MOUNT}")
+            return report
         orphans = find_orphans(config, conn, report, now)
         if dry_run:
             for orphan in orphans:
@@ -70,6 +85,31 @@ def plural(label: str) -> str:
     return f"{first}{{s}} without{rest}" if rest else f"{label}{{s}}"
 
 
+# ---------------------------------------------------------------- safety stop
+
+
+def masters_missing(config: Config, conn: sqlite3.Connection) -> str | None:
+    """Why the masters look unmounted rather than lost one by one; None when cleanup may go on."""
+    images = db.live_images(conn)
+    root = storage.masters_root(config.paths.data)
+    if images and not root.is_dir():
+        return f"{root} is missing"
+    by_job: dict[int, list[bool]] = {}
+    for image in images:
+        by_job.setdefault(image.job_id, []).append(
+            storage.master_path(config.paths.data, image.job_id, image.filename).exists()
+        )
+    for job_id, present in by_job.items():
+        if not storage.job_folder(config.paths.data, job_id).is_dir():
+            return f"the folder of job {job_id} ({len(present)} photos) is missing"
+        if len(present) > 1 and not any(present):
+            return f"all {len(present)} masters of job {job_id} are missing"
+    missing = sum(not found for present in by_job.values() for found in present)
+    if missing > MISSING_COUNT and missing > MISSING_SHARE * len(images):
+        return f"{missing} of {len(images)} masters are missing"
+    return None
+
+
 # ---------------------------------------------------------------- finding
 
 
@@ -78,7 +118,7 @@ def find_orphans(config: Config, conn: sqlite3.Connection, report: Report, now: 
     cutoff = (time.time() if now is None else now) - config.maintenance.orphan_grace_minutes * 60
     rows = db.image_files(conn)
     archived = {job.id for job in db.list_jobs(conn) if job.archived}
-    orphans = old_temp_files(config.paths.data, cutoff)
+    orphans = old_temp_files(config.paths.data, cutoff) + old_temp_files(config.paths.archive, cutoff)
     root = storage.masters_root(config.paths.data)
     orphans += old_temp_files(root, cutoff)
     for job_id, folder in job_folders(root):
@@ -120,14 +160,8 @@ def old_temp_files(folder: Path, cutoff: float) -> list[Orphan]:
         for entry in plain_files(folder)
         if storage.is_temp(entry.name)
         and (mtime := entry.stat(follow_symlinks=False).st_mtime) < cutoff
-        and not writer_running(entry.name)
+        and storage.temp_is_dead(Path(entry.path))
     ]
-
-
-def writer_running(name: str) -> bool:
-    """A very slow upload or import still writing its temp file keeps it, however old."""
-    owner = storage.temp_owner(name)
-    return owner is not None and storage.process_alive(owner)
 
 
 def unlisted_masters(job_id: int, folder: Path, rows: set[tuple[int, str]], cutoff: float) -> list[Orphan]:
