@@ -62,6 +62,8 @@ MIGRATIONS: tuple[str, ...] = (
         created_at TEXT NOT NULL
     );
     """,
+    # When a job last came back from its archive: activity, so archive --due leaves it alone for a while.
+    "ALTER TABLE job ADD COLUMN restored_at TEXT",
 )
 
 
@@ -267,10 +269,11 @@ def archive_if_unchanged(conn: sqlite3.Connection, job_id: int, image_ids: set[i
 
 
 def jobs_idle_since(conn: sqlite3.Connection, cutoff: str) -> list[Job]:
-    """Live jobs with no job creation or upload after ``cutoff``: candidates for archival."""
+    """Live jobs with no job creation, restore or upload after ``cutoff``: candidates for archival."""
     rows = conn.execute(
         f"""{JOB_WITH_COUNT}
         WHERE job.archived_at IS NULL AND job.created_at < :cutoff
+          AND (job.restored_at IS NULL OR job.restored_at < :cutoff)
           AND NOT EXISTS (SELECT 1 FROM job_image i WHERE i.job_id = job.id AND i.timestamp >= :cutoff)
         ORDER BY job.id""",
         {"cutoff": cutoff},
@@ -279,12 +282,13 @@ def jobs_idle_since(conn: sqlite3.Connection, cutoff: str) -> list[Job]:
 
 
 def restore_job(conn: sqlite3.Connection, job: Job, images: list[Image]) -> None:
-    """Put back a job and its rows under their original ids (idempotent)."""
+    """Put back a job and its rows under their original ids (idempotent); the restore counts as activity."""
     with write(conn):
         conn.execute(
-            """INSERT INTO job (id, title, slug, token, created_at, archived_at) VALUES (?, ?, ?, ?, ?, NULL)
-               ON CONFLICT (id) DO UPDATE SET archived_at = NULL""",
-            (job.id, job.title, job.slug, job.token, job.created_at),
+            """INSERT INTO job (id, title, slug, token, created_at, archived_at, restored_at)
+               VALUES (?, ?, ?, ?, ?, NULL, ?)
+               ON CONFLICT (id) DO UPDATE SET archived_at = NULL, restored_at = excluded.restored_at""",
+            (job.id, job.title, job.slug, job.token, job.created_at, now_iso()),
         )
         for image in images:
             insert_image_row(conn, image)

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import IN_CI, cli_command
-from maintenance_support import job_with_photos, master, master_hashes, run_cli
+from maintenance_support import job_with_photos, master, master_hashes, old_stamp, run_cli
 
 from jobgallery import db, storage
 from jobgallery.config import load_config
 from jobgallery.maintenance import archive_format
-from jobgallery.maintenance.archive import archive_path, written_archive
+from jobgallery.maintenance.archive import archive_path, idle_jobs, written_archive
 
 
 def index_html(config) -> str:
@@ -476,3 +476,23 @@ def test_archive_removes_temp_files_of_dead_writers_from_the_archive_folder(conf
     assert f"removed temp file {dead}" in result.stdout.splitlines()
     assert not dead.exists() and alive.exists()
     assert sorted(os.listdir(config.paths.archive)) == sorted([alive.name, archive_path(config, job.id).name])
+
+
+def test_a_restored_job_is_not_archived_again_by_the_next_due_run(make_config):
+    config = make_config(**{"maintenance.archive_after_days": 30})
+    with db.open_db(config.db_path) as conn:
+        job = job_with_photos(config, conn, count=2, size=(64, 48))
+        year_ago = old_stamp(24 * 365)
+        conn.execute("UPDATE job SET created_at = ?", (year_ago,))  # a job last touched a year ago
+        conn.execute("UPDATE job_image SET timestamp = ?", (year_ago,))
+    first = run_cli(config, "archive", "--due")
+    assert first.returncode == 0 and first.stdout.splitlines()[-1].startswith("archive: 1 job archived"), first.stderr
+    assert run_cli(config, "restore", str(archive_path(config, job.id))).returncode == 0
+
+    again = run_cli(config, "archive", "--due")
+
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == "archive: nothing to do\n"
+    with db.open_db(config.db_path) as conn:
+        assert not db.get_job(conn, job.id).archived
+        assert [idle.id for idle in idle_jobs(conn, 0)] == [job.id], "restored long enough ago, it is idle again"
