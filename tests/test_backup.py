@@ -89,8 +89,20 @@ def test_verify_finds_a_copy_that_rotted_on_the_drive(config, conn, tmp_path):
     result = run_cli(config, "backup", str(dest), "--verify")
 
     assert result.returncode == 1
-    assert f"jobgallery: {victim}: checksum differs" in result.stderr
-    assert "1 master verified" in result.stdout and result.stdout.rstrip().endswith("; 1 failed")
+    live = config.paths.data / victim.relative_to(dest)
+    assert (
+        f"jobgallery: {victim}: checksum differs from the one recorded when it was copied; repaired from {live}\n"
+        in result.stderr
+    )
+    assert f"repaired {victim} from {live}" in result.stdout.splitlines()
+    assert result.stdout.splitlines()[-1] == (
+        "backup: 2 masters unchanged, 1 database copied, 1 master repaired, 1 master verified; 1 failed"
+    )
+    assert sha256(victim) == sha256(live)
+    assert_backup_matches(config, dest)
+    again = run_cli(config, "backup", str(dest), "--verify")
+    assert again.returncode == 0, again.stderr
+    assert "2 masters unchanged" in again.stdout and "2 masters verified" in again.stdout
 
 
 def test_backup_while_the_daemon_takes_uploads_is_consistent(config, conn, tmp_path):

@@ -18,6 +18,12 @@ are left out: ``jobgallery build`` makes them again from the masters.
 
 The maintenance lock is held throughout, so cleanup, compress and archive
 cannot remove or replace a master the snapshot names while it is copied.
+
+``--verify`` re-reads every copied master from the drive. A copy that
+fails its size or checksum check is copied again from the live master at once
+and read back once more: the run reports it as "repaired" and still exits 1,
+so the admin learns that the drive damaged a file. (Left alone, later runs
+would skip it for ever: its size and mtime still match.)
 """
 
 from __future__ import annotations
@@ -61,8 +67,8 @@ def backup(
                 snapshot.unlink()
         report.did("database{s} copied", f"copied the database ({len(images)} photo rows) to {dest / DB_NAME}")
         prune(dest, set(sums), report)
-    if verify:
-        verify_backup(dest, report)
+        if verify:
+            verify_backup(config, dest, report)
     return report
 
 
@@ -209,7 +215,7 @@ def prune(dest: Path, keep: set[str], report: Report) -> None:
 # ---------------------------------------------------------------- verify
 
 
-def verify_backup(dest: Path, report: Report) -> None:
+def verify_backup(config: Config, dest: Path, report: Report) -> None:
     """Re-read the copy from the drive: the database's integrity, and every master against the rows and sums."""
     conn = open_snapshot(dest / DB_NAME)
     try:
@@ -220,13 +226,35 @@ def verify_backup(dest: Path, report: Report) -> None:
     if check != "ok":
         report.failed(str(dest / DB_NAME), f"integrity check says {check}")
     sums = read_sums(dest / SUMS_NAME)
+    repaired = False
     for image in images:
         name = relative_master(image)
         problem = check_copy(dest / name, image, sums.get(name))
-        if problem:
-            report.failed(str(dest / name), problem)
-        else:
+        if problem is None:
             report.did("master{s} verified")
+            continue
+        repaired |= repair(config.paths.data / name, dest / name, image, sums, problem, report)
+    if repaired:
+        storage.atomic_write(dest / SUMS_NAME, sums_text(sums))
+
+
+def repair(source: Path, target: Path, image: db.Image, sums: dict[str, str], problem: str, report: Report) -> bool:
+    """Copy a bad copy again from the live master and read it back; the failure is reported either way."""
+    name = relative_master(image)
+    try:
+        digest = copy_file(source, target, source.stat())
+        storage.fsync_dir(target.parent)
+    except OSError as exc:
+        report.failed(str(target), f"{problem}; not repaired: {reason(exc)}")
+        return False
+    still = check_copy(target, image, digest)
+    if still:
+        report.failed(str(target), f"{problem}; copied again but {still}")
+        return False
+    sums[name] = digest
+    report.failed(str(target), f"{problem}; repaired from {source}")
+    report.did("master{s} repaired", f"repaired {target} from {source}")
+    return True
 
 
 def check_copy(path: Path, image: db.Image, expected: str | None) -> str | None:
