@@ -24,6 +24,7 @@ from jobgallery.config import load_config
 pytestmark = pytest.mark.browser
 
 PHOTOS = 300
+LONG = ("Water came in at the valley flashing and ran along the rafter. " * 40)[:2000]
 ATTACK = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
 
 
@@ -46,8 +47,11 @@ def site(tmp_path_factory):
         ]
         evil = db.create_job(conn, f"Evil {ATTACK}")
         bad = add_photo(config, conn, evil.id, seed=1, description=f"desc {ATTACK}", tags=f"tag{ATTACK},ok")
+        wordy = db.create_job(conn, "Long notes")
+        for seed, size in ((2, (900, 1200)), (3, (1600, 900))):
+            add_photo(config, conn, wordy.id, seed=seed, size=size, description=LONG, tags="roof,leak")
     assert build_site(config).ok
-    return config, big, images, evil, bad
+    return config, big, images, evil, bad, wordy
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +175,7 @@ def test_swipe_moves_on_a_phone(browser, base_url, site) -> None:
 
 
 def test_user_markup_stays_text_in_page_and_lightbox(page, base_url, site) -> None:
-    *_, evil, bad = site
+    *_, evil, bad, _ = site
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     for url in (base_url, job_url(base_url, evil)):
@@ -205,3 +209,149 @@ def test_without_javascript_a_thumbnail_opens_the_display_image(browser, base_ur
         assert re.fullmatch(r"\d+-display-[0-9a-f]{20}\.jpg", href)
     finally:
         context.close()
+
+
+def focus(page) -> str:
+    """Class of the focused element and whether it sits inside the open lightbox."""
+    return page.evaluate(
+        "(() => { const a = document.activeElement;"
+        " return a.className + (a.closest('.lightbox:not([hidden])') ? ' in-dialog' : ''); })()"
+    )
+
+
+def test_lightbox_is_a_modal_dialog_that_keeps_focus(page, base_url, site) -> None:
+    _, big, images, *_ = site
+    page.goto(job_url(base_url, big))
+    page.focus(f"#photo-{images[0].id} a.photo-link")
+    page.keyboard.press("Enter")
+    lightbox_photo(page)
+    assert focus(page) == "lightbox-close in-dialog"
+    assert page.get_attribute(".lightbox", "role") == "dialog"
+    assert page.get_attribute(".lightbox", "aria-label")
+    assert page.evaluate("document.querySelector('main').inert")
+    assert page.inner_text(".lightbox-counter") == f"1 / {PHOTOS}"
+    for _ in range(5):
+        page.keyboard.press("Tab")
+        assert focus(page).endswith(" in-dialog")
+    page.keyboard.press("Shift+Tab")
+    assert focus(page).endswith(" in-dialog")
+    page.keyboard.press("ArrowRight")
+    assert lightbox_photo(page) == display_of(page, images[1].id)
+    assert page.inner_text(".lightbox-counter") == f"2 / {PHOTOS}"
+    assert focus(page).endswith(" in-dialog")
+    page.keyboard.press("Escape")
+    page.wait_for_selector(".lightbox", state="hidden")
+    assert focus(page) == "photo-link"
+    assert page.evaluate("document.activeElement.closest('li').id") == f"photo-{images[0].id}"
+    assert not page.evaluate("document.querySelector('main').inert")
+
+
+def test_fragment_link_puts_focus_in_the_dialog(page, base_url, site) -> None:
+    _, big, images, *_ = site
+    page.goto(f"{job_url(base_url, big)}#photo-{images[5].id}")
+    lightbox_photo(page)
+    page.wait_for_load_state("load")
+    page.wait_for_function("document.activeElement.classList.contains('lightbox-close')")
+    page.wait_for_timeout(100)
+    assert focus(page) == "lightbox-close in-dialog"
+    assert page.inner_text(".lightbox-counter") == f"6 / {PHOTOS}"
+    page.keyboard.press("Tab")
+    assert focus(page).endswith(" in-dialog")
+
+
+@pytest.mark.parametrize("viewport", [(390, 844), (1280, 720)])
+def test_long_caption_leaves_the_photo_whole_and_the_buttons_free(browser, base_url, site, viewport) -> None:
+    *_, wordy = site
+    width, height = viewport
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    try:
+        page.goto(job_url(base_url, wordy))
+        for index in range(2):
+            page.locator("a.photo-link").nth(index).click()
+            page.wait_for_selector(".lightbox:not([hidden]):not(.loading)")
+            picture = page.locator(".lightbox-image").bounding_box()
+            assert picture["width"] > width / 3 or picture["height"] > height / 3
+            assert picture["x"] >= 0 and picture["y"] >= 0
+            assert picture["x"] + picture["width"] <= width + 0.5
+            assert picture["y"] + picture["height"] <= height + 0.5
+            caption = page.locator(".lightbox-caption")
+            box = caption.bounding_box()
+            assert box["y"] >= picture["y"] + picture["height"] - 0.5 and box["y"] + box["height"] <= height
+            assert caption.evaluate("c => c.scrollHeight > c.clientHeight && getComputedStyle(c).overflowY")
+            assert caption.evaluate("c => (c.scrollTop = 1e6, c.scrollTop > 0)"), "the caption scrolls"
+            for name in ("prev", "next", "close"):
+                button = page.locator(f".lightbox-{name}")
+                if button.is_visible():
+                    other = button.bounding_box()
+                    apart = (
+                        other["x"] >= box["x"] + box["width"]
+                        or other["x"] + other["width"] <= box["x"]
+                        or other["y"] >= box["y"] + box["height"]
+                        or other["y"] + other["height"] <= box["y"]
+                    )
+                    assert apart, f"caption covers {name}"
+            page.keyboard.press("Escape")
+            page.wait_for_selector(".lightbox", state="hidden")
+    finally:
+        context.close()
+
+
+def test_slow_photo_hides_the_old_one_until_it_has_loaded(page, base_url, site) -> None:
+    _, big, images, *_ = site
+    page.goto(job_url(base_url, big))
+    slow = display_of(page, images[1].id)
+    held = []
+    page.route(f"**/{slow}", lambda route: held.append(route))
+    page.click(f"#photo-{images[0].id} a.photo-link")
+    page.wait_for_selector(".lightbox:not([hidden]):not(.loading)")
+    page.keyboard.press("ArrowRight")
+    assert page.inner_text(".lightbox-caption").startswith("Photo number 1 ")
+    assert "loading" in page.get_attribute(".lightbox", "class")
+    assert page.eval_on_selector(".lightbox-image", "img => getComputedStyle(img).visibility") == "hidden"
+    assert page.is_visible(".lightbox-status") and page.inner_text(".lightbox-status") == "Loading…"
+    page.wait_for_timeout(300)
+    assert page.eval_on_selector(".lightbox-image", "img => getComputedStyle(img).visibility") == "hidden"
+    assert held, "the display image was requested"
+    for route in held:
+        route.continue_()
+    page.wait_for_selector(".lightbox:not(.loading)")
+    assert page.eval_on_selector(".lightbox-image", "img => getComputedStyle(img).visibility") == "visible"
+    assert lightbox_photo(page) == slow
+    assert not page.is_visible(".lightbox-status")
+
+
+def test_back_button_closes_the_lightbox_and_stays_on_the_page(page, base_url, site) -> None:
+    _, big, images, *_ = site
+    url = job_url(base_url, big)
+    page.goto(url)
+    entries = page.evaluate("history.length")
+    page.click(f"#photo-{images[0].id} a.photo-link")
+    lightbox_photo(page)
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("location.hash") == f"#photo-{images[2].id}"
+    assert page.evaluate("history.length") == entries + 1, "opening pushes one entry, moving replaces it"
+    page.go_back()
+    page.wait_for_selector(".lightbox", state="hidden")
+    assert page.url == url
+    assert page.title().startswith("Warehouse roof")
+    page.click(f"#photo-{images[3].id} a.photo-link")
+    lightbox_photo(page)
+    page.keyboard.press("Escape")
+    page.wait_for_selector(".lightbox", state="hidden")
+    page.wait_for_function("location.hash === ''")
+    page.go_forward()
+    assert lightbox_photo(page) == display_of(page, images[3].id), "Forward opens it again"
+
+
+def test_back_from_a_fragment_link_closes_then_leaves(page, base_url, site) -> None:
+    _, big, images, *_ = site
+    url = job_url(base_url, big)
+    page.goto(f"{url}#photo-{images[7].id}")
+    lightbox_photo(page)
+    page.go_back()
+    page.wait_for_selector(".lightbox", state="hidden")
+    assert page.url == url
+    page.go_back()
+    assert page.url == "about:blank"

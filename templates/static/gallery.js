@@ -1,9 +1,12 @@
 /* Lightbox for a job's gallery page.
  *
  * The page works without this script: every thumbnail is a link to its display
- * image. With it, a click opens the photo over the page; arrow keys and swipes
- * move, Esc closes, and the address carries #photo-<id> so a link opens that
- * photo. Captions are copied with textContent from the page, never as HTML.
+ * image. With it, a click opens the photo in a modal dialog over the page
+ * (focus moves in and stays in, the page behind is inert); arrow keys and
+ * swipes move, Esc, Close or the Back button close. Opening pushes one history
+ * entry and moving replaces it, so Back closes the photo instead of leaving.
+ * The address carries #photo-<id> so a link opens that photo. Captions are
+ * copied with textContent from the page, never as HTML.
  */
 (function () {
   "use strict";
@@ -13,9 +16,13 @@
     return;
   }
   var links = Array.prototype.slice.call(gallery.querySelectorAll("a.photo-link"));
+  var main = document.querySelector("main");
   var box = null;
   var image = null;
+  var status = null;
+  var counter = null;
   var caption = null;
+  var closer = null;
   var prev = null;
   var next = null;
   var current = -1;
@@ -37,32 +44,45 @@
     return parts.filter(Boolean).join(" \u00b7 ");
   }
 
+  function element(tag, className) {
+    var made = document.createElement(tag);
+    made.className = className;
+    return made;
+  }
+
   function button(className, label, symbol, action) {
-    var element = document.createElement("button");
-    element.type = "button";
-    element.className = className;
-    element.setAttribute("aria-label", label);
-    element.textContent = symbol;
-    element.addEventListener("click", function (event) {
+    var made = element("button", className);
+    made.type = "button";
+    made.setAttribute("aria-label", label);
+    made.textContent = symbol;
+    made.addEventListener("click", function (event) {
       event.stopPropagation();
       action();
     });
-    return element;
+    return made;
   }
 
   function build() {
-    box = document.createElement("div");
-    box.className = "lightbox";
+    box = element("div", "lightbox");
+    box.id = "lightbox";
     box.setAttribute("role", "dialog");
     box.setAttribute("aria-modal", "true");
+    box.setAttribute("aria-label", "Photo viewer");
+    box.setAttribute("aria-describedby", "lightbox-caption");
     box.hidden = true;
-    image = document.createElement("img");
-    image.className = "lightbox-image";
-    caption = document.createElement("p");
-    caption.className = "lightbox-caption";
+    image = element("img", "lightbox-image");
+    image.addEventListener("load", loaded);
+    image.addEventListener("error", function () {
+      status.textContent = "This photo could not be loaded.";
+    });
+    status = element("p", "lightbox-status");
+    counter = element("p", "lightbox-counter");
+    caption = element("p", "lightbox-caption");
+    caption.id = "lightbox-caption";
+    closer = button("lightbox-close", "Close", "\u00d7", close);
     prev = button("lightbox-prev", "Previous photo", "\u2039", function () { step(-1); });
     next = button("lightbox-next", "Next photo", "\u203a", function () { step(1); });
-    box.append(image, caption, prev, next, button("lightbox-close", "Close", "\u00d7", close));
+    box.append(closer, counter, image, status, caption, prev, next);
     box.addEventListener("click", function (event) {
       if (event.target === box) {
         close();
@@ -94,6 +114,14 @@
     }
   }
 
+  function loaded() {
+    if (image.src === links[current].href) {
+      box.classList.remove("loading");
+      status.textContent = "";
+    }
+  }
+
+  /* Shows links[index]; the old photo stays hidden until the new one has loaded. */
   function show(index) {
     if (!box) {
       build();
@@ -104,50 +132,104 @@
       opener = link;
     }
     current = index;
+    box.classList.add("loading");
+    status.textContent = "Loading\u2026";
     image.src = link.href;
     image.alt = thumb ? thumb.alt : "";
     image.width = Number(link.dataset.width) || 0;
     image.height = Number(link.dataset.height) || 0;
+    counter.textContent = (index + 1) + " / " + links.length;
     caption.textContent = captionOf(link);
+    caption.scrollTop = 0;
     prev.disabled = index === 0;
     next.disabled = index === links.length - 1;
-    box.hidden = false;
-    document.body.classList.add("lightbox-open");
-    history.replaceState(null, "", "#" + photoId(link));
+    if (box.hidden) {
+      box.hidden = false;
+      main.inert = true;
+      document.body.classList.add("lightbox-open");
+    }
+    if (!box.contains(document.activeElement) || document.activeElement.disabled) {
+      closer.focus();
+    }
     preload(index - 1);
     preload(index + 1);
   }
 
-  function close() {
+  function hide() {
     if (current < 0) {
       return;
     }
     current = -1;
     box.hidden = true;
     image.removeAttribute("src");
+    main.inert = false;
     document.body.classList.remove("lightbox-open");
-    history.replaceState(null, "", location.pathname + location.search);
     if (opener) {
       opener.focus();
     }
+  }
+
+  function ours() {
+    return Boolean(history.state && history.state.lightbox);
+  }
+
+  /* Closing undoes the entry that opening pushed; popstate then finds no photo in the address. */
+  function close() {
+    if (current < 0) {
+      return;
+    }
+    hide();
+    if (ours()) {
+      history.back();
+    } else {
+      history.replaceState(null, "", location.pathname + location.search);
+    }
+  }
+
+  function open(index) {
+    show(index);
+    history.pushState({ lightbox: true }, "", "#" + photoId(links[index]));
   }
 
   function step(delta) {
     var target = current + delta;
     if (current >= 0 && target >= 0 && target < links.length) {
       show(target);
+      history.replaceState({ lightbox: true }, "", "#" + photoId(links[target]));
     }
   }
 
-  function openFromHash() {
+  function indexOfHash() {
     var id = decodeURIComponent(location.hash.slice(1));
     for (var i = 0; i < links.length; i++) {
       if (photoId(links[i]) === id) {
-        show(i);
-        return;
+        return i;
       }
     }
-    close();
+    return -1;
+  }
+
+  /* Back, Forward or a #photo- link followed on the page: show what the address names. */
+  function follow() {
+    var index = indexOfHash();
+    if (index < 0) {
+      hide();
+      return;
+    }
+    if (!ours()) {
+      history.replaceState({ lightbox: true }, "", location.href);
+    }
+    if (index !== current) {
+      show(index);
+    }
+  }
+
+  function trapTab(event) {
+    var stops = [closer, prev, next].filter(function (stop) { return !stop.disabled; });
+    var at = stops.indexOf(document.activeElement);
+    var to = event.shiftKey ? at - 1 : at + 1;
+    event.preventDefault();
+    stops[(to + stops.length) % stops.length].focus();
   }
 
   links.forEach(function (link, index) {
@@ -156,7 +238,7 @@
         return;
       }
       event.preventDefault();
-      show(index);
+      open(index);
     });
   });
 
@@ -170,11 +252,27 @@
       step(-1);
     } else if (event.key === "ArrowRight") {
       step(1);
+    } else if (event.key === "Tab") {
+      trapTab(event);
     }
   });
 
-  window.addEventListener("hashchange", openFromHash);
-  if (location.hash) {
-    openFromHash();
+  window.addEventListener("popstate", follow);
+  window.addEventListener("hashchange", follow);
+  var linked = indexOfHash();
+  if (linked >= 0) {
+    if (!ours()) {
+      history.replaceState(null, "", location.pathname + location.search);
+      history.pushState({ lightbox: true }, "", "#" + photoId(links[linked]));
+    }
+    show(linked);
+    /* Chromium clears focus when it scrolls to a fragment that cannot take it, after load. */
+    window.addEventListener("load", function () {
+      setTimeout(function () {
+        if (current >= 0 && !box.contains(document.activeElement)) {
+          closer.focus();
+        }
+      }, 0);
+    });
   }
 }());
