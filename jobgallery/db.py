@@ -281,8 +281,14 @@ def jobs_idle_since(conn: sqlite3.Connection, cutoff: str) -> list[Job]:
     return [record(Job, row) for row in rows]
 
 
-def restore_job(conn: sqlite3.Connection, job: Job, images: list[Image]) -> None:
-    """Put back a job and its rows under their original ids (idempotent); the restore counts as activity."""
+def restore_job(conn: sqlite3.Connection, job: Job, images: list[Image]) -> dict[int, int]:
+    """Put back a job and its rows under their original ids (idempotent); the restore counts as activity.
+
+    A photo whose id now names another row (the box was rebuilt from an older
+    backup and the id was used again) comes back under a fresh id; the
+    returned dict maps each such old id to its new one.
+    """
+    moved: dict[int, int] = {}
     with write(conn):
         conn.execute(
             """INSERT INTO job (id, title, slug, token, created_at, archived_at, restored_at)
@@ -291,7 +297,13 @@ def restore_job(conn: sqlite3.Connection, job: Job, images: list[Image]) -> None
             (job.id, job.title, job.slug, job.token, job.created_at, now_iso()),
         )
         for image in images:
-            insert_image_row(conn, image)
+            current = conn.execute("SELECT job_id, filename FROM job_image WHERE id = ?", (image.id,)).fetchone()
+            if current is None or tuple(current) == (image.job_id, image.filename):
+                insert_image_row(conn, image)
+            else:
+                values = {f.name: getattr(image, f.name) for f in fields(Image) if f.name != "id"}
+                moved[image.id] = add_image(conn, **values)
+    return moved
 
 
 # ---------------------------------------------------------------- images

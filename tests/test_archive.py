@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import pty
@@ -11,10 +12,11 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+import photos
 import pytest
 import yaml
 from conftest import IN_CI, cli_command
-from maintenance_support import job_with_photos, master, master_hashes, old_stamp, run_cli
+from maintenance_support import add_photos, job_with_photos, master, master_hashes, old_stamp, run_cli
 
 from jobgallery import db, storage
 from jobgallery.config import load_config
@@ -496,3 +498,72 @@ def test_a_restored_job_is_not_archived_again_by_the_next_due_run(make_config):
     with db.open_db(config.db_path) as conn:
         assert not db.get_job(conn, job.id).archived
         assert [idle.id for idle in idle_jobs(conn, 0)] == [job.id], "restored long enough ago, it is idle again"
+
+
+def test_restore_after_the_box_came_back_from_an_older_backup(tmp_path):
+    """Photo ids used again since the backup: clashing photos come back under fresh ids, known bytes are skipped."""
+    drive = tmp_path / "usb"
+    old_box = box(tmp_path, "old", drive)
+    with db.open_db(old_box.db_path) as conn:
+        job = job_with_photos(old_box, conn, count=2, title="Long job")
+    assert run_cli(old_box, "backup", str(tmp_path / "backup")).returncode == 0
+    with db.open_db(old_box.db_path) as conn:
+        later = add_photos(old_box, conn, job.id, 2, seed=2)
+        archived = master_hashes(old_box, conn, job.id)
+    assert run_cli(old_box, "archive", "--job", str(job.id)).returncode == 0
+    new_box = box(tmp_path, "rebuilt", drive)
+    shutil.copytree(tmp_path / "backup", new_box.paths.data)
+    with db.open_db(new_box.db_path) as conn:
+        other = job_with_photos(new_box, conn, count=2, title="Other job", seed=50)
+        taken = db.list_images(conn, other.id)
+        again = add_photos(new_box, conn, job.id, 1, seed=3)[0]  # photo 4's bytes, uploaded once more
+    assert {image.id for image in taken} == {image.id for image in later} and again.id != later[1].id
+
+    result = run_cli(new_box, "restore", str(archive_path(old_box, job.id)))
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    with db.open_db(new_box.db_path) as conn:
+        rows = {image.filename: image for image in db.list_images(conn, job.id)}
+        assert db.list_images(conn, other.id) == taken
+        hashes = master_hashes(new_box, conn, job.id)
+    moved = rows[later[0].filename]
+    assert f"photo {later[0].id} ({later[0].filename}) comes back as photo {moved.id}: its id is another's now" in lines
+    assert f"skipped photo {later[1].id} ({later[1].filename}): the job has it as photo {again.id}" in lines
+    assert lines[-1] == (
+        "restore: 1 photo already there, 1 photo given a new id, 1 job restored, 1 master written,"
+        " 2 masters already present"
+    )
+    assert moved.id not in {image.id for image in [*taken, again]} and moved.sha256 == later[0].sha256
+    assert set(rows) == set(archived) - {later[1].filename} | {again.filename} and rows[again.filename] == again
+    assert all(hashes[name] == digest for name, digest in archived.items() if name != later[1].filename)
+
+
+def test_restore_gives_a_photo_whose_name_was_taken_a_new_name(config, conn):
+    job = job_with_photos(config, conn, count=1)
+    photo = db.list_images(conn, job.id)[0]
+    assert run_cli(config, "archive", "--job", str(job.id)).returncode == 0
+    other_bytes = photos.jpeg_bytes(64, 48, seed=99)
+    db.delete_image(conn, photo.id)  # since the archive, another photo took its name
+    storage.atomic_write(master(config, photo), other_bytes)
+    namesake = db.insert_image(
+        conn,
+        job_id=job.id,
+        filename=photo.filename,
+        sha256=hashlib.sha256(other_bytes).hexdigest(),
+        byte_size=len(other_bytes),
+        width=64,
+        height=48,
+    )
+
+    result = run_cli(config, "restore", str(archive_path(config, job.id)))
+
+    assert result.returncode == 0, result.stderr
+    renamed = photo.filename.removesuffix(".jpg") + "-2.jpg"
+    assert f"photo {photo.id} ({photo.filename}) comes back as {renamed}: another photo of the job has its name" in (
+        result.stdout.splitlines()
+    )
+    rows = {image.id: image for image in db.list_images(conn, job.id)}
+    assert rows[namesake.id] == namesake and rows[photo.id].filename == renamed
+    assert master(config, namesake).read_bytes() == other_bytes
+    assert hashlib.sha256(master(config, rows[photo.id]).read_bytes()).hexdigest() == photo.sha256

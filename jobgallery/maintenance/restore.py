@@ -5,16 +5,23 @@ name, type and checksum). Masters are written first, each through an atomic
 write that checks the checksum again before the rename; the rows and the
 "live" state follow in one transaction. A master already in place is kept,
 and rows already present stay as they are, so restoring twice is harmless.
-A job or photo id that belongs to something else in this database is a
-clash, and the restore is refused before it changes anything.
+A job id that belongs to another job in this database is a clash, and the
+restore is refused before it changes anything.
+
+A box rebuilt from a backup older than the archive may have given a photo's
+id, or (rarely) its file name, to something else. Such a photo still comes
+back, under a fresh id or a new file name, with a line saying so; a photo
+whose bytes (sha256) the job already has is the same photo and is skipped.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import sqlite3
 import tarfile
 from pathlib import Path
+from typing import NamedTuple
 
 from jobgallery import db, storage
 from jobgallery.config import Config
@@ -30,14 +37,26 @@ def restore(config: Config, conn: sqlite3.Connection, archive_file: Path) -> tup
     with maintenance_lock(config.paths.data):
         contents = archive_format.verify_archive(archive_file)
         check_no_clash(conn, contents)
-        written = restore_masters(config, archive_file, contents)
-        db.restore_job(conn, contents.job, contents.images)
+        planned = plan_photos(conn, contents, report)
+        written = restore_masters(config, archive_file, contents, planned)
+        moved = db.restore_job(conn, contents.job, [image for image, _ in planned])
+    for image, _ in planned:
+        if image.id in moved:
+            line = f"photo {image.id} ({image.filename}) comes back as photo {moved[image.id]}: its id is another's now"
+            report.did("photo{s} given a new id", line)
     job = db.get_job(conn, contents.job.id)
-    present = len(contents.images) - written
+    present = len(planned) - written
     report.did("job{s} restored", f"restored job {job.id} ({job.title}) from {archive_file}")
     report.did("master{s} written", amount=written)
     report.did("master{s} already present", amount=present)
     return report, job
+
+
+class Planned(NamedTuple):
+    """A photo as it comes back (its file name may be new) and its member in the archive."""
+
+    image: db.Image
+    member: str
 
 
 def check_no_clash(conn: sqlite3.Connection, contents: archive_format.Contents) -> None:
@@ -46,32 +65,55 @@ def check_no_clash(conn: sqlite3.Connection, contents: archive_format.Contents) 
     try:
         current = db.get_job(conn, job.id)
     except NotFound:
-        current = None
-    if current is not None and (current.token, current.created_at) != (job.token, job.created_at):
+        return
+    if (current.token, current.created_at) != (job.token, job.created_at):
         raise Conflict(f"job {job.id} in this database is another job ({current.title!r}); restore refused")
-    by_name = {image.filename: image.id for image in db.list_images(conn, job.id)}
+
+
+def plan_photos(conn: sqlite3.Connection, contents: archive_format.Contents, report: Report) -> list[Planned]:
+    """Each archived photo as it will come back; a photo the job already holds (same sha256) is left out."""
+    rows = {image.filename: image for image in db.list_images(conn, contents.job.id)}
+    taken = set(rows)
+    planned = []
     for image in contents.images:
-        if by_name.get(image.filename, image.id) != image.id or other_owner(conn, image):
-            raise Conflict(f"photo {image.id} ({image.filename}) clashes with a different row; restore refused")
+        member = archive_format.member_name(image.filename)
+        if image.filename in rows and rows[image.filename].id == image.id:
+            planned.append(Planned(image, member))
+            continue
+        same = db.find_by_hash(conn, image.job_id, image.sha256)
+        if same is not None:
+            line = f"skipped photo {image.id} ({image.filename}): the job has it as photo {same.id}"
+            report.did("photo{s} already there", line)
+            continue
+        if image.filename not in taken:
+            planned.append(Planned(image, member))
+            continue
+        name = free_name(image.filename, taken)
+        taken.add(name)
+        report.note(f"photo {image.id} ({image.filename}) comes back as {name}: another photo of the job has its name")
+        planned.append(Planned(dataclasses.replace(image, filename=name), member))
+    return planned
 
 
-def other_owner(conn: sqlite3.Connection, image: db.Image) -> bool:
-    try:
-        current = db.get_image(conn, image.id)
-    except NotFound:
-        return False
-    return (current.job_id, current.filename) != (image.job_id, image.filename)
+def free_name(filename: str, taken: set[str]) -> str:
+    stem, dot, suffix = filename.rpartition(".")
+    stem, dot = (stem, dot) if dot else (filename, "")
+    number = 2
+    while (name := f"{stem}-{number}{dot}{suffix if dot else ''}") in taken:
+        number += 1
+    return name
 
 
-def restore_masters(config: Config, archive_file: Path, contents: archive_format.Contents) -> int:
+def restore_masters(
+    config: Config, archive_file: Path, contents: archive_format.Contents, planned: list[Planned]
+) -> int:
     """Write each missing master atomically; return how many were written."""
     written = 0
     with tarfile.open(archive_file, mode="r:") as tar:
-        for image in contents.images:
+        for image, name in planned:
             target = storage.master_path(config.paths.data, image.job_id, image.filename)
             if target.exists():
                 continue
-            name = archive_format.member_name(image.filename)
             copy_checked(tar.extractfile(name), target, contents.sums[name])
             written += 1
     return written
