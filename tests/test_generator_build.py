@@ -237,7 +237,7 @@ def test_empty_pages_are_neutral_for_viewers_with_a_relative_crew_link(make_conf
     page = job_page(config, job).read_text()
     for html, link in ((index, "upload"), (page, "../../upload")):
         assert '<p class="empty">No photos yet.</p>' in html
-        assert f'Crew members: <a href="{link}" rel="nofollow">' in html
+        assert f'Crew members sign in to the <a href="{link}" rel="nofollow">upload form</a>' in html
         assert 'href="/upload"' not in html
 
 
