@@ -269,3 +269,11 @@ def test_cleanup_removes_dead_writers_temp_files_from_the_archive_folder(config,
 
     assert report.ok and not dead.exists() and kept.exists()
     assert report.lines == [f"removed temp file {dead}"]
+
+
+def test_a_failure_reason_names_the_file_only_when_it_is_not_the_item() -> None:
+    from jobgallery.maintenance.reports import reason
+
+    exc = FileNotFoundError(2, "No such file or directory", "/data/images/job_3/a.jpg")
+    assert reason(exc, "/data/images/job_3/a.jpg") == "No such file or directory"
+    assert reason(exc, "job 3") == "No such file or directory (/data/images/job_3/a.jpg)"

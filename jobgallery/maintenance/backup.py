@@ -131,7 +131,7 @@ def copy_masters(config: Config, dest: Path, images: list[db.Image], report: Rep
             try:
                 sums[name], copied = update_master(config.paths.data / name, dest / name, known.get(name), report)
             except OSError as exc:
-                report.failed(str(config.paths.data / name), reason(exc))
+                report.failed(str(config.paths.data / name), reason(exc, str(config.paths.data / name)))
                 continue
             finally:
                 bar.advance()

@@ -198,7 +198,7 @@ def remove_orphans(config: Config, conn: sqlite3.Connection, orphans: list[Orpha
         try:
             removed = REMOVERS[orphan.kind](conn, orphan)
         except OSError as exc:
-            report.failed(str(orphan.path), reason(exc))
+            report.failed(str(orphan.path), reason(exc, str(orphan.path)))
             continue
         if removed:
             report.did(f"{plural(orphan.label)} removed", f"removed {orphan.describe()}")
@@ -248,6 +248,6 @@ def remove_empty_folders(config: Config, conn: sqlite3.Connection, report: Repor
             folder.rmdir()
             storage.fsync_dir(folder.parent)
         except OSError as exc:
-            report.failed(str(folder), reason(exc))
+            report.failed(str(folder), reason(exc, str(folder)))
             continue
         report.did("empty folder{s} removed", f"removed empty folder {folder}")

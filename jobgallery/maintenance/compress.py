@@ -75,7 +75,7 @@ def compress_locked(config: Config, conn: sqlite3.Connection, image: db.Image, r
         try:
             compress_one(config, conn, image, report)
         except ITEM_ERRORS as exc:
-            report.failed(str(path), reason(exc))
+            report.failed(str(path), reason(exc, str(path)))
 
 
 def still_due(conn: sqlite3.Connection, image_id: int) -> bool:

@@ -56,10 +56,11 @@ class Report:
         return f"{prefix}: {done}{failed}"
 
 
-def reason(exc: BaseException) -> str:
-    """A one-line reason for a failed item, without a traceback."""
+def reason(exc: BaseException, item: str = "") -> str:
+    """A one-line reason for a failed item, without a traceback; names the file unless it is the item."""
     if isinstance(exc, OSError) and exc.strerror:
-        return f"{exc.strerror} ({exc.filename})" if exc.filename else exc.strerror
+        named = exc.filename and str(exc.filename) != item
+        return f"{exc.strerror} ({exc.filename})" if named else exc.strerror
     return str(exc) or type(exc).__name__
 
 
