@@ -1,6 +1,6 @@
 """What one photo costs to ingest, against a naive baseline measured in the same run.
 
-    /work/venv/bin/python bench/ingest.py [--runs 7] [--bulk 24]
+    .venv/bin/python bench/ingest.py [--runs 7] [--bulk 24]
 
 1. Peak RSS of a fresh process that ingests one 8000x6000 (48 MP) JPEG:
    our path (streamed copy, 1/8-scale draft decode) and the naive one (whole

@@ -13,7 +13,7 @@ instance, then for each round:
 The same is then run against a daemon whose malloc tuning is overridden by
 environment variables to what glibc does on its own (the naive baseline).
 
-Run:  /work/venv/bin/python bench/upload_load.py [--rounds 3] [--threads 4]
+Run:  .venv/bin/python bench/upload_load.py [--rounds 3] [--threads 4]
 """
 
 from __future__ import annotations
