@@ -400,11 +400,10 @@ def log_photo(job: db.Job, item: Stored, user: str) -> None:
 
 
 def make_app(
-    config: Config, connections: ThreadConnections, rebuilds: Rebuilds
+    config: Config, connections: ThreadConnections, rebuilds: Rebuilds, pages: Pages
 ) -> Callable[[dict, Callable], Iterable]:
     """The whole WSGI application: security headers, access log, dev-mode ``output/`` files, then the routes."""
     bottle.BaseRequest.MEMFILE_MAX = FORM_BODY_MAX
-    pages = Pages(config)
     daemon = UploadDaemon(config, connections, rebuilds, pages)
     app = bottle.Bottle()
     app.install(Guard(Authenticator(connections.get), pages))

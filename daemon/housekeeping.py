@@ -56,10 +56,7 @@ def run_cleanup(config: Config) -> Report:
     with db.open_db(config.db_path) as conn:
         report = cleanup(config, conn)
     if report.counts:
-        built = build_pages(config, None)
-        report.note(built.summary())
-        for name, problem in built.failed:
-            report.failed(name, problem)
+        report.include_build(build_pages(config, None))
     return logged(report)
 
 

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from generator.assets import STATIC_FOLDER, collect_assets
 from generator.derivatives import KINDS, PIPELINE, PhotoResult, PhotoTask, Recipe, derivative_name
 from generator.manifest import FORMAT, Manifest, load_manifest, save_manifest
-from generator.pool import run_tasks, worker_count
+from generator.pool import run_tasks
 from generator.publish import link_file, list_dirs, list_names, prune_folder, remove_tree, write_if_changed
 from generator.render import Page, Renderer, index_cards, job_card, photo_view
 from jobgallery import db, locks, storage
-from jobgallery.config import Config
+from jobgallery.config import Config, build_workers
 from jobgallery.images import Limits
 from jobgallery.progress import Progress
 
@@ -140,7 +140,7 @@ class Build:
     def make_derivatives(self, progress: bool) -> None:
         tasks = [task for job in self.scope if not job.archived for task in self.plan(job)]
         bar = Progress(len(tasks), "building photos") if progress else None
-        workers = worker_count(self.config.build.workers)
+        workers = build_workers(self.config)
         try:
             for result in run_tasks(tasks, workers):
                 self.record(result)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
-import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -21,11 +20,6 @@ from generator.derivatives import PhotoResult, PhotoTask, make_photo
 POOL_THRESHOLD = 4
 # Tasks handed to the pool per worker before earlier ones finish: enough to keep workers busy.
 IN_FLIGHT = 4
-
-
-def worker_count(configured: int) -> int:
-    """``build.workers``; 0 means one per core."""
-    return configured if configured > 0 else (os.cpu_count() or 1)
 
 
 def run_tasks(tasks: Sequence[PhotoTask], workers: int) -> Iterator[PhotoResult]:

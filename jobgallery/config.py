@@ -102,6 +102,11 @@ class Config:
         return getattr(getattr(self, section), name)
 
 
+def build_workers(config: Config) -> int:
+    """``build.workers`` as a number of processes: 0 means one per core."""
+    return config.build.workers or os.cpu_count() or 1
+
+
 def find_config_file(explicit: str | None) -> Path | None:
     """The contract's lookup order: --config, $JOBGALLERY_CONFIG, ./config.yaml."""
     if explicit:

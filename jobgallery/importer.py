@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobgallery import db, images, ingest, storage
-from jobgallery.config import Config
+from jobgallery.config import Config, build_workers
 from jobgallery.errors import EmptyUpload, JobGalleryError, UsageError
 
 # Files that only describe a photo or a video beside them; importing them is never wanted.
@@ -218,7 +218,7 @@ def worker_count(config: Config, files: int) -> int:
     """``build.workers`` processes (0: one per core), or none for a handful of files."""
     if files < POOL_MIN_FILES:
         return 1
-    return max(1, min(config.build.workers or os.cpu_count() or 1, files))
+    return max(1, min(build_workers(config), files))
 
 
 @contextlib.contextmanager

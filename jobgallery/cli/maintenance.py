@@ -126,10 +126,7 @@ def rebuild(config: Config, job_id: int | None, report: Report) -> None:
     """Bring the site in line at once: archived pages become stubs, restored ones come back, orphans go."""
     from generator.build import build_site  # imported here: Pillow and Jinja2 slow down other commands
 
-    built = build_site(config, job_id=job_id)
-    report.note(built.summary())
-    for name, problem in built.failed:
-        report.failed(name, problem)
+    report.include_build(build_site(config, job_id=job_id))
 
 
 def finish(report: Report) -> int:

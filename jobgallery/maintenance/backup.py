@@ -38,6 +38,7 @@ from jobgallery import db, storage
 from jobgallery.config import Config
 from jobgallery.errors import UsageError
 from jobgallery.locks import maintenance_lock
+from jobgallery.maintenance.archive_format import hash_stream
 from jobgallery.maintenance.reports import Report, human_size, reason
 from jobgallery.progress import Progress
 
@@ -272,9 +273,6 @@ def check_copy(path: Path, image: db.Image, expected: str | None) -> str | None:
 
 def hash_uncached(path: Path) -> str:
     """Drop the file from the page cache first, so the drive itself is read."""
-    digest = hashlib.sha256()
     with open(path, "rb") as stream:
         os.posix_fadvise(stream.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
-        while chunk := stream.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hash_stream(stream)

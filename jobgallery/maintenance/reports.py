@@ -37,6 +37,12 @@ class Report:
         """A line worth showing that is neither an action nor a failure."""
         self.lines.append(line)
 
+    def include_build(self, built: object) -> None:
+        """Fold in the site build that followed (its summary line and each photo that failed)."""
+        self.note(built.summary())
+        for name, problem in built.failed:
+            self.failed(name, problem)
+
     def failed(self, item: str, reason: object) -> None:
         """Record a failed item; a reason that already names the item is kept as it is."""
         text = str(reason)
