@@ -6,7 +6,10 @@
 | GET    /upload                     | user  | the upload form (HTML)                          |
 | POST   /upload                     | user  | the form's own post (job in ``job_id``)         |
 | POST   /upload/jobs                | admin | the form's "create job": 303 to the new job     |
-| GET    /upload/static/<file>       | none  | the form's CSS and JS                           |
+| GET    /upload/static/<path>       | none  | the form's CSS, JS, icons and vendored files    |
+| GET    /upload/sw.js               | none  | the form's service worker (daemon/shell.py)     |
+| GET    /upload/manifest.webmanifest| none  | the form's web app manifest                     |
+| GET    /favicon.ico                | none  | the site's icon                                 |
 | GET    /api/jobs                   | user  | live jobs, newest first                         |
 | POST   /api/jobs                   | admin | creates a job from JSON ``{"title"}``           |
 | POST   /api/jobs/<id>/images       | user  | stores one or more ``image`` parts              |
@@ -35,7 +38,7 @@ from urllib.parse import urlsplit
 
 import bottle
 
-from daemon import responses
+from daemon import responses, shell
 from daemon.accesslog import USER_KEY, AccessLog, request_line
 from daemon.auth import Authenticator, AuthError
 from daemon.connections import ThreadConnections
@@ -181,7 +184,10 @@ class UploadDaemon:
         app.route("/upload", "GET", self.upload_form)
         app.route("/upload", "POST", self.upload_form_post)
         app.route("/upload/jobs", "POST", self.create_job_from_form, auth=ADMIN)
-        app.route("/upload/static/<name>", "GET", self.asset, auth=None)
+        app.route("/upload/static/<name:path>", "GET", self.asset, auth=None)
+        app.route("/upload/sw.js", "GET", lambda: shell.worker_response(root()), auth=None)
+        app.route("/upload/manifest.webmanifest", "GET", self.app_manifest, auth=None)
+        app.route("/favicon.ico", "GET", shell.favicon_response, auth=None)
         app.route("/api/jobs", "GET", self.list_jobs)
         app.route("/api/jobs", "POST", self.create_job, auth=ADMIN)
         app.route(f"/api/jobs/<job_id:{ID}>/images", "POST", self.upload_images)
@@ -223,6 +229,9 @@ class UploadDaemon:
         fresh = bottle.request.query.get("v") == version
         response.set_header("Cache-Control", "private, max-age=31536000, immutable" if fresh else "no-cache")
         return response
+
+    def app_manifest(self) -> bottle.HTTPResponse:
+        return shell.manifest_response(root(), lambda name: self.pages.asset_url(name, root()))
 
     # ------------------------------------------------------------ jobs
 

@@ -16,13 +16,16 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import bottle
 
 from jobgallery.config import Config
 from jobgallery.templating import make_environment, static_dir
 
-ASSETS = ("upload.css", "upload.js")
+ASSETS = ("upload.css",)
+# Every file below these folders of templates/static is served too: the form's scripts, icons, vendored libraries.
+ASSET_FOLDERS = ("upload", "vendor")
 JSON_TYPE = "application/json"
 HTML_TYPE = "text/html; charset=utf-8"
 
@@ -88,16 +91,14 @@ class Pages:
     """Renders the daemon's HTML pages with the shared, autoescaping Jinja2 environment.
 
     Our CSS and JS are linked as ``/upload/static/<name>?v=<hash>``: the hash
-    changes with the content, so phones may cache them for good.
+    changes with the content, so phones may cache them for good. ``name`` is
+    the path below ``templates/static`` (``upload/form.js``); only the files
+    listed in ``versions`` are ever served.
     """
 
     def __init__(self, config: Config) -> None:
         self.env = make_environment(config)
-        self.versions = {
-            path.name: hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-            for path in static_dir().iterdir()
-            if path.name in ASSETS
-        }
+        self.versions = {name: hashlib.sha256(path.read_bytes()).hexdigest()[:12] for name, path in asset_files()}
 
     def asset_url(self, name: str, root: str) -> str:
         return f"{root}/upload/static/{name}?v={self.versions[name]}"
@@ -152,6 +153,16 @@ class Pages:
         response.content_type = content_type
         response.set_header("Cache-Control", "no-store")
         return response
+
+
+def asset_files() -> list[tuple[str, Path]]:
+    """``(name below templates/static, path)`` of every file the daemon serves from there."""
+    base = static_dir()
+    found = [(name, base / name) for name in ASSETS]
+    for folder in ASSET_FOLDERS:
+        files = sorted(path for path in (base / folder).rglob("*") if path.is_file())
+        found += [(path.relative_to(base).as_posix(), path) for path in files]
+    return found
 
 
 def script_root(environ: Mapping) -> str:

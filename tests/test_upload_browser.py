@@ -144,7 +144,7 @@ def test_a_429_is_retried_after_the_wait_the_server_asks_for(site, csp_violation
     page.select_option("#job", str(job.id))
     page.set_input_files("#photos", three_photos(tmp_path, 400)[:1])
     page.click("button.go")
-    expect(page.locator("#queue li .state")).to_contain_text("trying again in 2 s")
+    expect(page.locator("#queue li .state")).to_contain_text("The server is busy; next try in 2 s")
     expect(page.locator("#queue li[data-state=done]")).to_have_count(1, timeout=20_000)
     assert len(attempts) == 2 and attempts[1] - attempts[0] >= 1.9
     assert len(db.list_images(conn, job.id)) == 1
@@ -179,7 +179,7 @@ def test_an_admin_creates_a_job_from_the_form_and_lands_on_it(site, csp_violatio
         page.get_by_role("button", name="Create job").click()
     assert re.search(r"/upload\?job=\d+&created=1$", page.url)
     assert page.locator("#job option:checked").inner_text() == title
-    assert page.locator("p.notice").inner_text() == "The job was created. Choose its photos below."
+    assert page.locator("p.notice[role=status]").inner_text() == "The job was created. Choose its photos below."
     assert title in [job.title for job in db.list_jobs(conn)]
 
 
@@ -188,7 +188,7 @@ def test_the_form_has_labels_visible_focus_and_readable_contrast(site, csp_viola
     page = csp_violations(http_credentials=CREW, **PHONE)
     page.goto(daemon.url + "/upload")
     unlabelled = page.evaluate(
-        """() => [...document.querySelectorAll('input, select, textarea')]
+        """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
               .filter(el => !document.querySelector(`label[for="${el.id}"]`)).map(el => el.name)"""
     )
     assert unlabelled == []

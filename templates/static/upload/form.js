@@ -1,0 +1,501 @@
+/*
+ * The upload form with an offline queue (see queue.js for what is kept and
+ * how it is sent). Chosen photos go into the queue at once, held until
+ * Upload is pressed, which gives them the job, description and tags on the
+ * form and the phone's position taken when they were chosen. The list shows
+ * every queued photo: waiting, being sent (with progress), failed and why
+ * (Retry / Discard), and those stored while the page was open. The queue is
+ * sent when the page opens, when the network comes back and after each wait;
+ * the service worker (sw.js, only in a secure context) keeps the form
+ * working offline and sends with Background Sync where the browser has it.
+ * Without this script the form still posts all photos in one request.
+ * Text from files and the server is only ever set with textContent.
+ */
+(function () {
+  "use strict";
+
+  var form = document.getElementById("upload-form");
+  var Queue = window.UploadQueue;
+  if (!form || !Queue || !window.indexedDB || !window.FormData || !window.Promise) {
+    return;
+  }
+
+  var GEO_WAIT_MS = 3000;
+  var HTTPS_NOTE_SEEN = "jobgallery-https-note-seen";
+
+  var root = form.getAttribute("data-root");
+  var settings = { api: form.getAttribute("data-api"), token: csrfToken() };
+  var maxBytes = Number(form.getAttribute("data-max-bytes"));
+  var maxMb = form.getAttribute("data-max-mb");
+  var geoEnabled = form.getAttribute("data-geo") === "on";
+  var panel = document.getElementById("progress");
+  var list = document.getElementById("queue");
+  var summary = document.getElementById("summary");
+  var badge = document.getElementById("badge");
+  var message = document.getElementById("form-message");
+  var signin = document.getElementById("signin");
+  var select = form.elements.job_id;
+
+  var done = []; // photos stored while this page was open: {id, name, text}
+  var live = {}; // id -> {state, text, progress} while this page is working on it
+  var counts = { stored: 0, already: 0, failed: 0 };
+  var pendingGeo = null;
+  var adding = Promise.resolve(); // the last choice's write to the queue, which Upload waits for
+  var timer = null;
+  var draining = false;
+  var lastProblem = ""; // why the waiting photos wait, after a failed try
+
+  // ------------------------------------------------------------ start
+
+  preselectJob();
+  showHttpsNote();
+  registerWorker();
+  Queue.setMeta("settings", settings);
+  form.addEventListener("submit", onSubmit);
+  Array.prototype.forEach.call(form.querySelectorAll("input[type=file]"), function (input) {
+    input.addEventListener("change", onChosen);
+  });
+  list.addEventListener("click", onRowButton);
+  window.addEventListener("online", function () {
+    Queue.wakeAll().then(sendNow);
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") {
+      sendNow();
+    }
+  });
+  if (window.BroadcastChannel) {
+    new BroadcastChannel(Queue.CHANNEL).onmessage = function (event) {
+      if (event.data && event.data.type === "report") {
+        report(event.data.kind, event.data.record, { reason: event.data.reason });
+      } else {
+        render();
+      }
+    };
+  }
+  render().then(sendNow);
+
+  function csrfToken() {
+    var meta = document.querySelector("meta[name=csrf-token]");
+    return meta ? meta.getAttribute("content") : "";
+  }
+
+  // The worker's copy of the form may be older than the address: /upload?job=ID still picks the job.
+  function preselectJob() {
+    var wanted = new URLSearchParams(location.search).get("job");
+    if (wanted && select.querySelector('option[value="' + CSS.escape(wanted) + '"]')) {
+      select.value = wanted;
+    }
+  }
+
+  function showHttpsNote() {
+    var note = document.getElementById("https-note");
+    if (window.isSecureContext || !note || localStorage.getItem(HTTPS_NOTE_SEEN)) {
+      return;
+    }
+    note.hidden = false;
+    note.querySelector("button").addEventListener("click", function () {
+      localStorage.setItem(HTTPS_NOTE_SEEN, "1");
+      note.hidden = true;
+    });
+  }
+
+  function registerWorker() {
+    if (!window.isSecureContext || !navigator.serviceWorker) {
+      return;
+    }
+    navigator.serviceWorker
+      .register(root + "/upload/sw.js", { scope: root + "/upload" })
+      .then(function () {
+        return navigator.serviceWorker.ready;
+      })
+      .then(function (registration) {
+        registration.active.postMessage({ type: "cache", urls: shellUrls() });
+      })
+      .catch(function () {
+        // No worker (private mode, policy): the queue still works while the page is open.
+      });
+  }
+
+  // What the form needs to open offline: this page's scripts, styles, icons and manifest.
+  function shellUrls() {
+    var urls = [];
+    document.querySelectorAll("script[src], link[href]").forEach(function (element) {
+      urls.push(element.src || element.href);
+    });
+    return urls;
+  }
+
+  // ------------------------------------------------------------ choosing and queueing
+
+  function onChosen(event) {
+    var input = event.target;
+    var files = Array.prototype.slice.call(input.files);
+    input.value = "";
+    if (!files.length) {
+      return;
+    }
+    pendingGeo = locate();
+    var now = Date.now();
+    var records = files.map(function (file) {
+      return {
+        file: file,
+        name: file.name || "photo",
+        size: file.size,
+        takenAt: file.lastModified || now,
+        queuedAt: now,
+        job: select.value,
+        description: "",
+        tags: "",
+        geo: null,
+        state: "held",
+        attempt: 0,
+        notBefore: 0
+      };
+    });
+    hideMessage();
+    adding = Queue.add(records).then(function (ids) {
+      render();
+      pendingGeo.then(function (geo) {
+        if (geo) {
+          ids.forEach(function (id) {
+            Queue.update(id, { geo: geo });
+          });
+        }
+      });
+    }, storageFailed);
+  }
+
+  // The phone's position now, or null (setting off, refused, no fix in time); the browser asks once.
+  function locate() {
+    if (!geoEnabled || !navigator.geolocation) {
+      return Promise.resolve(null);
+    }
+    return new Promise(function (resolve) {
+      navigator.geolocation.getCurrentPosition(
+        function (position) {
+          resolve({
+            latitude: position.coords.latitude,
+            longitude: position.coords.longitude,
+            accuracy: position.coords.accuracy
+          });
+        },
+        function () {
+          resolve(null);
+        },
+        { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 }
+      );
+    });
+  }
+
+  function onSubmit(event) {
+    event.preventDefault();
+    adding.then(Queue.all).then(function (records) {
+      var held = records.filter(function (record) {
+        return record.state === "held";
+      });
+      if (!held.length) {
+        showMessage("Choose one or more photos first.");
+        return null;
+      }
+      return release(held);
+    });
+  }
+
+  // Held photos become waiting, with the form's job, description and tags and, when it came in time, the position.
+  function release(held) {
+    var fields = {
+      job: select.value,
+      description: form.elements.description.value,
+      tags: form.elements.tags.value,
+      state: "waiting",
+      notBefore: 0
+    };
+    var geoInTime = Promise.race([
+      pendingGeo || Promise.resolve(null),
+      new Promise(function (resolve) {
+        setTimeout(resolve, GEO_WAIT_MS, null);
+      })
+    ]);
+    return geoInTime
+      .then(function () {
+        return Promise.all(
+          held.map(function (record) {
+            return Queue.update(record.id, tooLarge(record) ? tooLargeFields(fields) : fields);
+          })
+        );
+      })
+      .then(function () {
+        if (!document.getElementById("keep-fields").checked) {
+          form.elements.description.value = "";
+          form.elements.tags.value = "";
+        }
+        requestSync();
+        return render().then(sendNow);
+      }, storageFailed);
+  }
+
+  function tooLarge(record) {
+    return maxBytes && record.size > maxBytes;
+  }
+
+  function tooLargeFields(fields) {
+    var copy = Object.assign({}, fields);
+    copy.state = "failed";
+    copy.error = "Too large: at most " + maxMb + " MiB per photo.";
+    return copy;
+  }
+
+  function requestSync() {
+    if (!navigator.serviceWorker || !navigator.serviceWorker.controller) {
+      return;
+    }
+    navigator.serviceWorker.ready
+      .then(function (registration) {
+        return registration.sync && registration.sync.register(Queue.SYNC_TAG);
+      })
+      .catch(function () {
+        // No Background Sync here: the page sends while it is open.
+      });
+  }
+
+  function storageFailed() {
+    showMessage("This browser would not keep the photos (is its storage full?). Nothing was queued.");
+  }
+
+  // A refusal shown where the eye is: under the button, scrolled into view.
+  function showMessage(text) {
+    message.textContent = text;
+    message.hidden = false;
+    message.scrollIntoView({ block: "nearest" });
+  }
+
+  function hideMessage() {
+    message.hidden = true;
+  }
+
+  // ------------------------------------------------------------ sending
+
+  function sendNow() {
+    if (draining) {
+      return;
+    }
+    clearTimeout(timer);
+    draining = true;
+    signin.hidden = true;
+    Queue.drain({ settings: settings, send: sendWithProgress, report: report })
+      .then(afterDrain, function () {
+        return { next: Date.now() + 30000 };
+      })
+      .then(function (result) {
+        draining = false;
+        schedule(result);
+        render();
+      });
+  }
+
+  function afterDrain(result) {
+    if (result.signin) {
+      signin.hidden = false;
+    }
+    return result;
+  }
+
+  function schedule(result) {
+    if (result.busy) {
+      timer = setTimeout(sendNow, 5000); // another tab or the worker is sending; look again soon
+    } else if (result.next) {
+      timer = setTimeout(sendNow, Math.max(0, result.next - Date.now()) + 50);
+    }
+  }
+
+  function report(kind, record, detail) {
+    if (kind === "retry") {
+      retrying(detail);
+      return;
+    }
+    if (!record) {
+      return;
+    }
+    var texts = {
+      hashing: "Checking",
+      sending: "Sending",
+      known: "Was already on the server (nothing sent)",
+      stored: "Stored",
+      duplicate: "Was already uploaded"
+    };
+    if (kind === "stored" || kind === "duplicate" || kind === "known") {
+      delete live[record.id];
+      done.push({ id: record.id, name: record.name, text: texts[kind], job: record.job });
+      counts[kind === "stored" ? "stored" : "already"] += 1;
+    } else if (kind === "failed") {
+      delete live[record.id];
+      counts.failed += 1;
+    } else if (kind === "signin") {
+      return;
+    } else {
+      live[record.id] = { state: "sending", text: texts[kind], progress: kind === "sending" ? 0 : null };
+    }
+    render();
+  }
+
+  function retrying(detail) {
+    live = {};
+    lastProblem = detail.reason;
+    render();
+  }
+
+  // One photo per request, by XMLHttpRequest for its upload progress.
+  function sendWithProgress(record, sendSettings) {
+    return new Promise(function (resolve) {
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", sendSettings.api + encodeURIComponent(record.job) + "/images");
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.setRequestHeader("X-CSRF-Token", sendSettings.token);
+      xhr.upload.onprogress = function (event) {
+        if (event.lengthComputable && live[record.id]) {
+          live[record.id].progress = Math.min(99, Math.round((event.loaded * 100) / event.total));
+          var bar = list.querySelector('li[data-id="' + record.id + '"] progress');
+          if (bar) {
+            bar.value = live[record.id].progress;
+          }
+        }
+      };
+      xhr.onload = function () {
+        var body = null;
+        try {
+          body = JSON.parse(xhr.responseText);
+        } catch (ignored) {
+          body = null;
+        }
+        resolve({ status: xhr.status, body: body, retryAfter: xhr.getResponseHeader("Retry-After") });
+      };
+      xhr.onerror = xhr.ontimeout = xhr.onabort = function () {
+        resolve({ status: 0, body: null, retryAfter: null });
+      };
+      xhr.send(Queue.formFor(record, sendSettings));
+    });
+  }
+
+  // ------------------------------------------------------------ retry and discard
+
+  function onRowButton(event) {
+    var button = event.target.closest("button[data-action]");
+    if (!button) {
+      return;
+    }
+    var id = Number(button.closest("li").getAttribute("data-id"));
+    if (button.getAttribute("data-action") === "discard") {
+      Queue.remove(id).then(render);
+    } else {
+      Queue.update(id, { state: "waiting", error: "", attempt: 0, notBefore: 0 }).then(function () {
+        render().then(sendNow);
+      });
+    }
+  }
+
+  // ------------------------------------------------------------ showing the queue
+
+  function render() {
+    return Queue.all().then(function (records) {
+      list.textContent = "";
+      records.forEach(function (record) {
+        list.appendChild(queuedRow(record));
+      });
+      done.forEach(function (item) {
+        list.appendChild(row(item.id, item.name, "done", item.text, 100));
+      });
+      panel.hidden = !list.childElementCount;
+      showCounts(records);
+    });
+  }
+
+  function queuedRow(record) {
+    var now = live[record.id];
+    if (record.state === "failed") {
+      var failed = row(record.id, record.name, "failed", "Not stored: " + record.error, null);
+      failed.appendChild(actions());
+      return failed;
+    }
+    if (record.state === "held") {
+      return row(record.id, record.name, "held", "Chosen: press Upload photos to send it", null);
+    }
+    if (now) {
+      return row(record.id, record.name, now.state, now.text, now.progress);
+    }
+    return row(record.id, record.name, "waiting", waitingText(record), null);
+  }
+
+  function waitingText(record) {
+    var seconds = Math.round(((record.notBefore || 0) - Date.now()) / 1000);
+    if (seconds > 0) {
+      return (lastProblem || "Waiting") + "; next try in " + seconds + " s";
+    }
+    return "Waiting to be sent";
+  }
+
+  function row(id, name, state, text, progress) {
+    var item = document.createElement("li");
+    var title = document.createElement("span");
+    var status = document.createElement("span");
+    item.setAttribute("data-id", id);
+    item.setAttribute("data-state", state);
+    title.className = "name";
+    title.textContent = name;
+    status.className = "state";
+    status.textContent = text;
+    item.appendChild(title);
+    if (progress !== null) {
+      var bar = document.createElement("progress");
+      bar.max = 100;
+      bar.value = progress;
+      bar.setAttribute("aria-label", "Upload of " + name);
+      item.appendChild(bar);
+    }
+    item.appendChild(status);
+    return item;
+  }
+
+  function actions() {
+    var box = document.createElement("span");
+    box.className = "actions";
+    box.appendChild(actionButton("retry", "Retry"));
+    box.appendChild(actionButton("discard", "Discard"));
+    return box;
+  }
+
+  function actionButton(action, text) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.setAttribute("data-action", action);
+    button.textContent = text;
+    return button;
+  }
+
+  function showCounts(records) {
+    var waiting = records.filter(function (record) {
+      return record.state !== "failed";
+    }).length;
+    var failed = records.length - waiting;
+    badge.textContent = waiting + " waiting" + (failed ? ", " + failed + " failed" : "");
+    badge.hidden = !records.length;
+    badge.setAttribute("data-waiting", waiting);
+    if (counts.stored + counts.already + counts.failed) {
+      summary.textContent =
+        counts.stored + " stored, " + counts.already + " already there, " + counts.failed + " failed." +
+        (waiting ? "" : " Nothing is waiting.");
+      galleryLink(waiting);
+    }
+  }
+
+  function galleryLink(waiting) {
+    var option = select.options[select.selectedIndex];
+    var gallery = option && option.getAttribute("data-gallery");
+    if (!waiting && counts.stored && gallery) {
+      var link = document.createElement("a");
+      link.href = gallery;
+      link.textContent = " Open the job's gallery";
+      summary.appendChild(link);
+    }
+  }
+})();
