@@ -1,0 +1,210 @@
+"""The upload form's offline queue in headless Chromium at a phone's size, against a real daemon.
+
+Each test signs in through /login, lets the service worker take control of
+the form (127.0.0.1 is a secure context), and cuts the network with
+``context.set_offline``. Counts come from the API (``GET /api/jobs``) and
+the database, never from the page alone. A route handler that kills the
+daemon with SIGKILL mid-upload stands in for a power cut; the request it
+stands in for really reaches the daemon first, so its answer is what is
+lost. The daemon sends the shipped Content Security Policy, which forbids
+Playwright's string-evaluating waits: the waits here poll with ``evaluate``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+import time
+from pathlib import Path
+
+import photos
+import pytest
+import yaml
+from daemon_support import basic, http, running_daemon
+from playwright.sync_api import expect
+from session_support import sign_in_page
+
+from jobgallery import db, users
+from jobgallery.config import load_config
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+CREW = {"username": "crew", "password": "crew-password-1"}
+PARIS = {"latitude": 48.858370, "longitude": 2.294481, "accuracy": 12}
+
+
+@pytest.fixture
+def site(tmp_path: Path):
+    """(config path, connection); the test starts the daemon itself, so it can kill and restart it."""
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump({"server": {"rebuild_delay_seconds": 1}}), encoding="utf-8")
+    config = load_config(str(config_path))
+    with db.open_db(config.db_path) as conn:
+        users.add_user(conn, CREW["username"], CREW["password"], admin=False)
+        yield config_path, conn
+
+
+def photo_files(folder: Path, count: int, first_seed: int, **options) -> list[str]:
+    paths = []
+    for i in range(count):
+        path = folder / f"IMG_{first_seed + i:04}.jpg"
+        path.write_bytes(photos.jpeg_bytes(640, 480, seed=first_seed + i, **options))
+        paths.append(str(path))
+    return paths
+
+
+def poll(page, script: str, timeout: float = 15) -> object:
+    """Evaluate ``script`` until it gives a truthy value (the page's CSP forbids ``wait_for_function``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = page.evaluate(script)
+        if value:
+            return value
+        page.wait_for_timeout(100)
+    raise AssertionError(f"still false after {timeout} s: {script}")
+
+
+def open_form(context, url: str, job_id: int):
+    """Sign in, open /upload?job=ID and wait until the service worker controls it and keeps its shell."""
+    page = context.new_page()
+    sign_in_page(page, url, CREW, next_path=f"/upload?job={job_id}")
+    assert page.url.endswith(f"/upload?job={job_id}")
+    poll(page, "() => !!navigator.serviceWorker.controller")
+    page.reload()
+    poll(page, "() => caches.match('/upload').then(hit => !!hit)")
+    poll(page, "() => caches.keys().then(names => caches.open(names[0])).then(c => c.keys()).then(k => k.length >= 6)")
+    return page
+
+
+def image_count(url: str, job_id: int) -> int:
+    """The job's photo count as the API reports it."""
+    jobs = http("GET", url + "/api/jobs", headers=basic(CREW["username"], CREW["password"])).json()["jobs"]
+    return next(job["image_count"] for job in jobs if job["id"] == job_id)
+
+
+def stored_hashes(conn, job_id: int) -> list[str]:
+    return [row.sha256 for row in db.list_images(conn, job_id)]
+
+
+def test_five_photos_chosen_offline_wait_through_a_closed_page_and_are_stored_once(site, browser, tmp_path) -> None:
+    config_path, conn = site
+    job = db.create_job(conn, "Basement, 4 Mill Lane")
+    files = photo_files(tmp_path, 5, 10)
+    with running_daemon(config_path) as daemon:
+        context = browser.new_context(**PHONE)
+        page = open_form(context, daemon.url, job.id)
+        context.set_offline(True)
+        page.set_input_files("#photos", files)
+        page.click("button.go")
+        expect(page.locator("#badge")).to_have_text("5 waiting")
+        page.close()
+
+        again = context.new_page()
+        again.goto(f"{daemon.url}/upload?job={job.id}")
+        expect(again.locator("#badge")).to_have_text("5 waiting")
+        expect(again.locator("#queue li")).to_have_count(5)
+        assert image_count(daemon.url, job.id) == 0
+
+        context.set_offline(False)
+        expect(again.locator("#summary")).to_contain_text("5 stored, 0 already there, 0 failed.", timeout=30_000)
+        expect(again.locator("#summary")).to_contain_text("Nothing is waiting.")
+        expect(again.locator("#badge")).to_be_hidden()
+        assert image_count(daemon.url, job.id) == 5
+        sent = sorted(hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in files)
+        assert sorted(stored_hashes(conn, job.id)) == sent
+        context.close()
+
+
+def test_the_daemon_killed_mid_queue_loses_nothing_and_stores_nothing_twice(site, browser, tmp_path) -> None:
+    """The third photo reaches the daemon, which dies before answering; after the restart it is not sent again."""
+    config_path, conn = site
+    job = db.create_job(conn, "Roof, power cut")
+    files = photo_files(tmp_path, 5, 30)
+    sends: list[int] = []
+    with running_daemon(config_path) as first:
+
+        def cut_after_storing(route) -> None:
+            sends.append(len(route.request.post_data_buffer or b""))
+            if len(sends) != 3:
+                route.continue_()
+                return
+            answer = route.fetch()
+            assert answer.status == 201
+            first.stop(signal.SIGKILL)
+            route.abort("connectionreset")
+
+        context = browser.new_context(**PHONE)
+        page = open_form(context, first.url, job.id)
+        page.route(f"**/api/jobs/{job.id}/images", cut_after_storing)
+        page.set_input_files("#photos", files)
+        page.click("button.go")
+        while first.exit_status is None:
+            page.wait_for_timeout(50)
+        assert first.exit_status == -signal.SIGKILL
+        assert len(db.list_images(conn, job.id)) == 3
+        with running_daemon(config_path, port=first.port) as second:
+            expect(page.locator("#summary")).to_contain_text("4 stored, 1 already there, 0 failed.", timeout=30_000)
+            assert image_count(second.url, job.id) == 5
+            assert len(set(stored_hashes(conn, job.id))) == 5
+            assert len(sends) == 5  # photos 1-3 before the cut, 4 and 5 after it; 3 never again
+            context.close()
+
+
+def test_a_photo_the_job_already_has_is_not_sent_again(site, browser, tmp_path) -> None:
+    config_path, conn = site
+    job = db.create_job(conn, "Fence, again")
+    old, new = photo_files(tmp_path, 2, 50)
+    old_bytes = Path(old).read_bytes()
+    with running_daemon(config_path) as daemon:
+        context = browser.new_context(**PHONE)
+        page = open_form(context, daemon.url, job.id)
+        page.set_input_files("#photos", [old])
+        page.click("button.go")
+        expect(page.locator("#summary")).to_contain_text("1 stored", timeout=20_000)
+
+        bodies: list[tuple[str, bytes]] = []
+        page.on("request", lambda request: bodies.append((request.url, request.post_data_buffer or b"")))
+        page.set_input_files("#photos", [old, new])
+        page.click("button.go")
+        expect(page.locator("#summary")).to_contain_text("2 stored, 1 already there, 0 failed.", timeout=20_000)
+        expect(page.locator("#queue li", has_text="Was already on the server (nothing sent)")).to_have_count(1)
+
+        uploads = [body for url, body in bodies if url.endswith("/images")]
+        assert len(uploads) == 1 and Path(new).read_bytes() in uploads[0]
+        assert not any(old_bytes[-4096:] in body for _, body in bodies)
+        assert [url for url, _ in bodies if url.endswith("/known")] != []
+        assert image_count(daemon.url, job.id) == 2
+        context.close()
+
+
+def test_the_phones_position_goes_with_a_photo_that_has_none_and_never_into_output(site, browser, tmp_path) -> None:
+    config_path, conn = site
+    job = db.create_job(conn, "Field drain")
+    [path] = photo_files(tmp_path, 1, 70)
+    with running_daemon(config_path) as daemon:
+        context = browser.new_context(geolocation=PARIS, permissions=["geolocation"], **PHONE)
+        page = open_form(context, daemon.url, job.id)
+        page.set_input_files("#photos", [path])
+        page.click("button.go")
+        expect(page.locator("#summary")).to_contain_text("1 stored", timeout=20_000)
+        row = conn.execute("SELECT location, location_source FROM job_image WHERE job_id = ?", (job.id,)).fetchone()
+        latitude, longitude = (float(part) for part in row[0].split(","))
+        assert (round(latitude, 5), round(longitude, 5), row[1]) == (48.85837, 2.29448, "browser")
+        context.close()
+        output = load_config(str(config_path)).paths.output
+        page_file = wait_for_job_page(output, job.id)
+        assert "48.858" not in page_file.read_text(encoding="utf-8")
+        published = [file.read_bytes() for file in output.rglob("*") if file.is_file()]
+        assert not any(b"48.858" in data or b"GPS" in data for data in published)
+
+
+def wait_for_job_page(output: Path, job_id: int, timeout: float = 20) -> Path:
+    """The job's gallery page once the rebuild after the upload has published a photo on it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for page in output.glob(f"jobs/{job_id}-*/index.html"):
+            if "<img" in page.read_text(encoding="utf-8"):
+                return page
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id}'s page did not appear in {output}")
