@@ -22,7 +22,7 @@ import bottle
 from jobgallery.config import Config
 from jobgallery.templating import make_environment, static_dir
 
-ASSETS = ("upload.css", "upload.js")
+ASSETS = ("upload.css", "upload.js", "sheet.css")
 JSON_TYPE = "application/json"
 HTML_TYPE = "text/html; charset=utf-8"
 
