@@ -15,6 +15,8 @@
 | POST   /api/jobs/<id>/images       | user  | stores one or more ``image`` parts              |
 | POST   /<id>/add_image             | user  | the seed's form: one ``image``                  |
 | DELETE /api/images/<id>            | admin | 204, the job's page is rebuilt                  |
+| POST   /api/jobs/<id>/known        | user  | which of ``{"sha256": [...]}`` the job stores   |
+| GET    /upload/jobs/<id>/sheet     | admin | the printable job sheet with its QR code        |
 | GET, POST /login, POST /logout     | any   | the sign-in page (``daemon/signin.py``)         |
 
 ``/api/...`` and ``/<id>/add_image`` answer JSON only, errors included.
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 from collections.abc import Callable, Iterable
 
@@ -47,6 +50,7 @@ from daemon.headers import SecurityHeaders
 from daemon.responses import Link, Pages, Row, json_response, script_root, wants_html
 from daemon.scheduler import Rebuilds
 from daemon.sessions import CSRF_FIELD, CSRF_KEY, SessionStore
+from daemon.sheet import qr_svg, upload_address
 from daemon.signin import SignIn
 from daemon.static import OutputFiles
 from daemon.upload import Stored, read_form, store_upload
@@ -61,6 +65,8 @@ MIB = 1024 * 1024
 # Bottle reads url-encoded and JSON bodies up to this size into memory; see daemon/upload.py for multipart.
 FORM_BODY_MAX = MIB
 JSON_BODY_MAX = 64 * 1024
+MAX_HASHES = 500
+SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 MAX_ID = 2**63 - 1
 ID = "re:[0-9]+"
 
@@ -112,6 +118,8 @@ class UploadDaemon:
         app.route(f"/api/jobs/<job_id:{ID}>/images", "POST", self.upload_images, csrf_in_form=True)
         app.route(f"/<job_id:{ID}>/add_image", "POST", self.add_image, csrf_in_form=True)
         app.route(f"/api/images/<image_id:{ID}>", "DELETE", self.delete_image, auth=ADMIN)
+        app.route(f"/api/jobs/<job_id:{ID}>/known", "POST", self.known_hashes)
+        app.route(f"/upload/jobs/<job_id:{ID}>/sheet", "GET", self.job_sheet, auth=ADMIN)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -138,6 +146,16 @@ class UploadDaemon:
             created=bottle.request.query.get("created") == "1",
             max_upload_mb=self.config.server.max_upload_mb,
             max_bytes=self.limit,
+            browser_location=self.config.upload.browser_location,
+        )
+        return self.pages.page_response(200, body)
+
+    def job_sheet(self, job_id: str) -> bottle.HTTPResponse:
+        """The printable sheet with the QR code of ``/upload?job=ID`` (``daemon/sheet.py``)."""
+        job = db.get_job(self.conn, row_id(job_id, "job"), live=True)
+        address = upload_address(bottle.request.environ, job.id)
+        body = self.pages.render(
+            "sheet.html", root(), job=job, address=address, qr=qr_svg(address), csrf_token=csrf_token()
         )
         return self.pages.page_response(200, body)
 
@@ -185,6 +203,12 @@ class UploadDaemon:
         db.get_job(self.conn, job_number, live=True)
         _, stored = self.receive(lambda form: job_number)
         return json_response({"images": [item.as_json() for item in stored]}, upload_status(stored))
+
+    def known_hashes(self, job_id: str) -> bottle.HTTPResponse:
+        """Which of the SHA-256 hashes a page has queued the job already stores: those need not be sent."""
+        job_number = row_id(job_id, "job")
+        db.get_job(self.conn, job_number, live=True)
+        return json_response({"known": db.known_hashes(self.conn, job_number, read_hashes())})
 
     def upload_form_post(self) -> bottle.HTTPResponse:
         job, stored = self.receive(lambda form: form_job_id(form.text("job_id")))
@@ -285,21 +309,38 @@ def upload_status(stored: list[Stored]) -> int:
     return 200 if all(item.result.duplicate for item in stored) else 201
 
 
-def read_json_title() -> object:
-    """The new job's title from a JSON object (the API takes JSON only; the form has its own route)."""
+def read_json_object(example: str) -> dict:
+    """The request's JSON object (the API takes JSON only); UsageError naming ``example`` for anything else."""
     request = bottle.request
     kind = request.content_type.split(";")[0].strip().lower()
     if kind != "application/json":
-        raise UsageError('send the job as JSON, like {"title": "Roof, 12 Elm St"}')
+        raise UsageError(f"send JSON, like {example}")
     if request.content_length > JSON_BODY_MAX:
-        raise TooLarge("a job needs only a title; the body is far too large")
+        raise TooLarge("the JSON body is far too large")
     try:
         data = json.loads(request.body.read(JSON_BODY_MAX))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise UsageError("the body is not valid JSON") from None
     if not isinstance(data, dict):
-        raise UsageError('send the job as a JSON object, like {"title": "Roof, 12 Elm St"}')
-    return data.get("title")
+        raise UsageError(f"send a JSON object, like {example}")
+    return data
+
+
+def read_json_title() -> object:
+    """The new job's title from a JSON object (the form has its own route)."""
+    return read_json_object('{"title": "Roof, 12 Elm St"}').get("title")
+
+
+def read_hashes() -> list[str]:
+    """``{"sha256": ["<64 hex>", ...]}`` (at most ``MAX_HASHES``) as distinct lowercase hashes, in order."""
+    hashes = read_json_object('{"sha256": ["<64 hex digits>", ...]}').get("sha256")
+    if not isinstance(hashes, list) or not all(isinstance(item, str) for item in hashes):
+        raise UsageError('"sha256" must be a list of SHA-256 hashes as hex strings')
+    if len(hashes) > MAX_HASHES:
+        raise UsageError(f"ask about at most {MAX_HASHES} hashes at once")
+    if not all(SHA256_HEX.fullmatch(item) for item in hashes):
+        raise UsageError("each hash must be 64 hexadecimal digits (a SHA-256)")
+    return list(dict.fromkeys(item.lower() for item in hashes))
 
 
 def photo_note(item: Stored) -> str:

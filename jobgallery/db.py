@@ -9,6 +9,7 @@ with ``BEGIN IMMEDIATE`` so that two writers queue instead of failing.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import secrets
 import sqlite3
@@ -77,6 +78,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX session_user ON session (user_name, expires_at);
     """,
+    # Where a photo's position came from: its own EXIF ('camera') or the phone's browser ('browser').
+    """
+    ALTER TABLE job_image ADD COLUMN location_source TEXT;
+    ALTER TABLE job_image ADD COLUMN location_accuracy_m REAL;
+    UPDATE job_image SET location_source = 'camera' WHERE location IS NOT NULL;
+    """,
 )
 
 
@@ -118,6 +125,8 @@ class Image:
     taken_at: str | None
     uploaded_by: str | None
     compressed_at: str | None
+    location_source: str | None = None
+    location_accuracy_m: float | None = None
 
     @property
     def tag_list(self) -> list[str]:
@@ -475,6 +484,15 @@ def get_user(conn: sqlite3.Connection, name: str) -> User | None:
 
 def count_users(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT COUNT(*) FROM user").fetchone()[0]
+
+
+def known_hashes(conn: sqlite3.Connection, job_id: int, hashes: list[str]) -> list[str]:
+    """Which of ``hashes`` (lowercase hex SHA-256 of uploaded bytes) the job already stores, in their order."""
+    rows = conn.execute(
+        "SELECT value FROM json_each(?) WHERE value IN (SELECT sha256 FROM job_image WHERE job_id = ?) ORDER BY key",
+        (json.dumps(hashes), job_id),
+    )
+    return [row[0] for row in rows]
 
 
 # ---------------------------------------------------------------- browser sessions
