@@ -11,6 +11,7 @@ string, which that policy forbids: the waits here use locators.)
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from pathlib import Path
@@ -18,7 +19,8 @@ from pathlib import Path
 import photos
 import pytest
 import yaml
-from daemon_support import running_daemon
+from daemon_support import http, running_daemon
+from PIL import Image
 from playwright.sync_api import expect
 from session_support import sign_in_page
 
@@ -206,6 +208,91 @@ def test_the_form_has_labels_visible_focus_and_readable_contrast(site, csp_viola
     text_ratio = page.evaluate(CONTRAST, "label[for=job]")
     assert text_ratio >= 7
     assert re.search(r"width=device-width", page.locator("meta[name=viewport]").get_attribute("content"))
+
+
+def test_upload_with_nothing_chosen_says_so_at_the_button(site, csp_violations) -> None:
+    daemon, _ = site
+    page = csp_violations(http_credentials=CREW, **PHONE)
+    page.goto(daemon.url + "/upload")
+    page.click("button.go")
+    message = page.locator("#form-message")
+    expect(message).to_have_text("Choose one or more photos first.")
+    expect(message).to_be_in_viewport()
+    button, below = page.locator("button.go").bounding_box(), message.bounding_box()
+    assert 0 <= below["y"] - (button["y"] + button["height"]) < 40
+
+
+def test_a_refused_photo_looks_failed_and_can_be_retried_or_discarded(site, csp_violations, tmp_path: Path) -> None:
+    daemon, conn = site
+    job = db.create_job(conn, "Refusals")
+    fake = tmp_path / "notes.jpg"
+    fake.write_text("not a photo at all", encoding="utf-8")
+    page = csp_violations(http_credentials=CREW, **PHONE)
+    page.goto(f"{daemon.url}/upload?job={job.id}")
+    sent: list[str] = []
+    page.on("request", lambda request: sent.append(request.url) if request.url.endswith("/images") else None)
+    page.set_input_files("#photos", [str(fake)])
+    page.click("button.go")
+    failed = page.locator("#queue li[data-state=failed]")
+    expect(failed).to_have_count(1, timeout=20_000)
+    refusal = "Not stored: notes.jpg: not a supported image: JPEG, PNG, WebP or HEIC expected."
+    expect(failed.locator(".state")).to_have_text(refusal)
+    assert failed.locator("progress").count() == 0
+    assert failed.evaluate("row => getComputedStyle(row).borderLeftColor") == "rgb(164, 22, 26)"
+    expect(page.locator("#badge")).to_have_text("0 waiting, 1 failed")
+    failed.get_by_role("button", name="Retry").click()
+    expect(page.locator("#summary")).to_contain_text("0 stored, 0 already there, 2 failed.", timeout=20_000)
+    assert len(sent) == 2
+    page.locator("#queue li[data-state=failed]").get_by_role("button", name="Discard").click()
+    expect(page.locator("#queue li")).to_have_count(0)
+    expect(page.locator("#badge")).to_be_hidden()
+    page.reload()
+    expect(page.locator("#badge")).to_be_hidden()
+    assert db.list_images(conn, job.id) == []
+
+
+@pytest.mark.parametrize("keep", [False, True], ids=["cleared", "kept"])
+def test_description_and_tags_are_cleared_after_a_batch_unless_kept(
+    site, csp_violations, tmp_path: Path, keep: bool
+) -> None:
+    daemon, conn = site
+    job = db.create_job(conn, f"Batches ({keep})")
+    page = csp_violations(http_credentials=CREW, **PHONE)
+    page.goto(f"{daemon.url}/upload?job={job.id}")
+    page.set_input_files("#photos", three_photos(tmp_path, 500 + 10 * keep)[:1])
+    page.fill("#description", "North wall")
+    page.fill("#tags", "wall, before")
+    if keep:
+        page.check("#keep-fields")
+    page.click("button.go")
+    expect(page.locator("#summary")).to_contain_text("1 stored", timeout=20_000)
+    expected = ("North wall", "wall, before") if keep else ("", "")
+    assert (page.input_value("#description"), page.input_value("#tags")) == expected
+    [row] = db.list_images(conn, job.id)
+    assert (row.description, row.tags) == ("North wall", "wall,before")
+
+
+def test_the_form_is_an_installable_app_with_a_favicon(site, csp_violations) -> None:
+    daemon, _ = site
+    page = csp_violations(http_credentials=CREW, **PHONE)
+    page.goto(daemon.url + "/upload?job=1")
+    scope = page.evaluate("() => navigator.serviceWorker.ready.then(r => r.scope)")
+    assert scope == daemon.url + "/upload"
+    worker = http("GET", daemon.url + "/upload/sw.js")
+    assert worker.status == 200 and worker.header("service-worker-allowed") == "/upload"
+    assert worker.header("content-type").startswith("text/javascript")
+    manifest_href = page.locator("link[rel=manifest]").get_attribute("href")
+    manifest = http("GET", daemon.url + manifest_href).json()
+    assert (manifest["start_url"], manifest["scope"], manifest["display"]) == ("/upload", "/upload", "standalone")
+    sizes = {}
+    for icon in manifest["icons"]:
+        reply = http("GET", daemon.url + icon["src"])
+        assert reply.status == 200 and reply.header("content-type").startswith(icon["type"])
+        if icon["type"] == "image/png":
+            sizes[icon["purpose"], Image.open(io.BytesIO(reply.body)).size] = True
+    assert set(sizes) == {("any", (192, 192)), ("any", (512, 512)), ("maskable", (512, 512))}
+    favicon = http("GET", daemon.url + page.locator("link[rel=icon]").first.get_attribute("href"))
+    assert favicon.status == 200 and Image.open(io.BytesIO(favicon.body)).format == "ICO"
 
 
 # WCAG contrast of an element's text colour against its (first opaque ancestor's) background.

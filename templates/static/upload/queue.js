@@ -233,8 +233,7 @@
 
   function errorSentence(body, status) {
     if (body && typeof body.error === "string" && body.error) {
-      var text = body.error.charAt(0).toUpperCase() + body.error.slice(1);
-      return /[.!?]$/.test(text) ? text : text + ".";
+      return /[.!?]$/.test(body.error) ? body.error : body.error + ".";
     }
     return "The server refused it (error " + status + ").";
   }
