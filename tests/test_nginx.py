@@ -337,3 +337,22 @@ def test_proxied_answers_carry_each_security_header_once(stack):
     assert answer.status == 200
     for name in ("content-security-policy", "x-content-type-options", "x-frame-options", "referrer-policy"):
         assert names.count(name) == 1, (name, names)
+
+
+def test_the_upload_forms_app_files_pass_through_nginx(stack, browser):
+    """Favicon, manifest and service worker reach the daemon; the worker may control /upload behind the proxy."""
+    worker = http("GET", stack["url"] + "/upload/sw.js")
+    assert worker.status == 200 and worker.header("service-worker-allowed") == "/upload"
+    manifest = http("GET", stack["url"] + "/upload/manifest.webmanifest")
+    assert manifest.status == 200 and manifest.json()["start_url"] == "/upload"
+    icon = http("GET", stack["url"] + manifest.json()["icons"][0]["src"])
+    assert icon.status == 200 and icon.body.startswith(b"\x89PNG")
+    favicon = http("GET", stack["url"] + "/favicon.ico")
+    assert favicon.status == 200 and favicon.header("content-type") == "image/vnd.microsoft.icon"
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        sign_in_page(page, stack["url"], {"username": "crew", "password": "crew-pass-1"})
+        assert page.evaluate("() => navigator.serviceWorker.ready.then(r => r.scope)") == stack["url"] + "/upload"
+    finally:
+        context.close()

@@ -20,6 +20,7 @@ from pathlib import Path
 import photos
 import pytest
 import yaml
+from conftest import CHROMIUM_ARGS, require_binary
 from daemon_support import basic, http, running_daemon
 from playwright.sync_api import expect
 from session_support import sign_in_page
@@ -213,3 +214,65 @@ def wait_for_job_page(output: Path, job_id: int, timeout: float = 20) -> Path:
                 return page
         time.sleep(0.2)
     raise AssertionError(f"job {job_id}'s page did not appear in {output}")
+
+
+def test_an_ended_session_keeps_the_queue_and_asks_to_sign_in_again(site, browser, tmp_path) -> None:
+    config_path, conn = site
+    job = db.create_job(conn, "Long day")
+    with running_daemon(config_path) as daemon:
+        context = browser.new_context(**PHONE)
+        page = open_form(context, daemon.url, job.id)
+        db.delete_sessions(conn, CREW["username"])
+        page.set_input_files("#photos", photo_files(tmp_path, 2, 90))
+        page.click("button.go")
+        expect(page.locator("#signin")).to_be_visible(timeout=20_000)
+        expect(page.locator("#badge")).to_have_text("2 waiting")
+        assert image_count(daemon.url, job.id) == 0
+        page.locator("#signin a").click()
+        page.fill("#username", CREW["username"])
+        page.fill("#password", CREW["password"])
+        with page.expect_navigation():
+            page.click("button.go")
+        expect(page.locator("#summary")).to_contain_text("2 stored, 0 already there, 0 failed.", timeout=20_000)
+        assert image_count(daemon.url, job.id) == 2
+        context.close()
+
+
+def test_over_plain_http_on_a_lan_name_the_queue_works_without_a_worker(site, browser, tmp_path) -> None:
+    """``field.test`` maps to 127.0.0.1 but is no secure context: no service worker, no WebCrypto digest."""
+    config_path, conn = site
+    job = db.create_job(conn, "Barn, no HTTPS")
+    files = photo_files(tmp_path, 2, 110)
+    with running_daemon(config_path) as daemon:
+        args = [*CHROMIUM_ARGS, "--host-resolver-rules=MAP field.test 127.0.0.1"]
+        lan_browser = browser.browser_type.launch(executable_path=require_binary("chromium"), args=args)
+        url = f"http://field.test:{daemon.port}"
+        context = lan_browser.new_context(**PHONE)
+        page = context.new_page()
+        sign_in_page(page, url, CREW, next_path=f"/upload?job={job.id}")
+        assert page.evaluate("() => [isSecureContext, 'serviceWorker' in navigator, !!crypto.subtle]") == [
+            False,
+            False,
+            False,
+        ]
+        note = page.locator("#https-note")
+        expect(note).to_contain_text("cannot be installed on the home screen and cannot send photos in the background")
+        context.set_offline(True)
+        page.set_input_files("#photos", files)
+        page.click("button.go")
+        expect(page.locator("#badge")).to_have_text("2 waiting")
+        page.close()
+
+        context.set_offline(False)
+        known: list[str] = []
+        again = context.new_page()
+        again.on("request", lambda request: known.append(request.url) if request.url.endswith("/known") else None)
+        again.goto(f"{url}/upload?job={job.id}")
+        expect(again.locator("#summary")).to_contain_text("2 stored, 0 already there, 0 failed.", timeout=30_000)
+        assert known and image_count(daemon.url, job.id) == 2
+        sent = sorted(hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in files)
+        assert sorted(stored_hashes(conn, job.id)) == sent
+        again.locator("#https-note button").click()
+        again.reload()
+        expect(again.locator("#https-note")).to_be_hidden()
+        lan_browser.close()
