@@ -1,8 +1,8 @@
 """Draw the upload form's app icons: an SVG and the PNGs and favicon made from the same shapes.
 
-    .venv/bin/python scripts/icons.py
+    .venv/bin/python scripts/icons.py [--out FOLDER]
 
-Writes into ``templates/static/upload/icons/``: ``icon.svg`` (any size),
+Writes into ``templates/static/upload/icons/`` (or FOLDER): ``icon.svg`` (any size),
 ``icon-192.png`` and ``icon-512.png`` (the manifest's icons),
 ``icon-maskable-512.png`` (the glyph inside the central 80 % safe zone, for
 launchers that cut their own shape), ``apple-touch-icon.png`` (180 px) and
@@ -14,6 +14,7 @@ Pillow writes no dates into PNGs, so running it again makes the same bytes.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -95,15 +96,21 @@ def bitmap(shapes: tuple, size: int, corner: int) -> Image.Image:
     return image.resize((size, size), Image.Resampling.LANCZOS)
 
 
-def main() -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
+def write_icons(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     maskable = scaled(GLYPH, 0.8, GRID * 0.1)
-    (OUT / "icon.svg").write_text(svg(GLYPH, 96), encoding="utf-8")
-    bitmap(GLYPH, 192, 96).save(OUT / "icon-192.png", optimize=True)
-    bitmap(GLYPH, 512, 96).save(OUT / "icon-512.png", optimize=True)
-    bitmap(maskable, 512, 0).save(OUT / "icon-maskable-512.png", optimize=True)
-    bitmap(GLYPH, 180, 0).save(OUT / "apple-touch-icon.png", optimize=True)
-    bitmap(GLYPH, 48, 96).save(OUT / "favicon.ico", sizes=[(16, 16), (32, 32), (48, 48)])
+    (out / "icon.svg").write_text(svg(GLYPH, 96), encoding="utf-8")
+    bitmap(GLYPH, 192, 96).save(out / "icon-192.png", optimize=True)
+    bitmap(GLYPH, 512, 96).save(out / "icon-512.png", optimize=True)
+    bitmap(maskable, 512, 0).save(out / "icon-maskable-512.png", optimize=True)
+    bitmap(GLYPH, 180, 0).save(out / "apple-touch-icon.png", optimize=True)
+    bitmap(GLYPH, 48, 96).save(out / "favicon.ico", sizes=[(16, 16), (32, 32), (48, 48)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Draw the upload form's app icons.")
+    parser.add_argument("--out", type=Path, default=OUT, help="folder for the icons (default: the templates')")
+    write_icons(parser.parse_args().out)
 
 
 if __name__ == "__main__":

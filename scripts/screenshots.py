@@ -1,4 +1,4 @@
-"""Take the README's screenshots: docs/upload-phone.png and docs/job-page.png.
+"""Take the README's screenshots: docs/sign-in-phone.png, upload-phone.png, queue-phone.png and job-page.png.
 
     .venv/bin/python scripts/screenshots.py
 
@@ -350,6 +350,7 @@ class Site:
     job_id: int  # the job both screenshots show
     title: str
     picked: list[Path]  # photos chosen in the upload form
+    queued: list[Path]  # photos chosen with no signal
 
 
 def make_site(folder: Path, port: int) -> Site:
@@ -369,7 +370,7 @@ def make_site(folder: Path, port: int) -> Site:
             details = ["--description", photo.description, "--tags", photo.tags]
             cli(config, "import", str(card), "--job", str(job_id), *details)
     cli(config, "build")
-    return Site(config, job_id, title, files[-2:])
+    return Site(config, job_id, title, files[-2:], files[:2])
 
 
 def check_templates_are_this_checkout() -> None:
@@ -423,21 +424,44 @@ def wait_healthy(process: subprocess.Popen, url: str, log: Path, timeout: float 
 # ---------------------------------------------------------------- the browser
 
 
-def upload_form(browser, url: str, site: Site) -> bytes:
-    """The form as a crew member sees it on a phone, a job chosen and two photos picked."""
+def sign_in_page(browser, url: str, site: Site) -> tuple[bytes, object]:
+    """The sign-in page a phone sees when it opens the form's address; and the context, still open."""
     context = browser.new_context(**PHONE)
     page = context.new_page()
     page.goto(f"{url}/upload?job={site.job_id}")  # the sign-in page, which leads back here
     page.fill("#username", CREW["username"])
+    page.locator("#username").blur()
+    shot = page.screenshot(animations="disabled", caret="hide")
     page.fill("#password", CREW["password"])
     with page.expect_navigation():
         page.click("button.go")
+    return shot, context
+
+
+def upload_form(context, url: str, site: Site) -> bytes:
+    """The form as a crew member sees it on a phone, a job chosen and two photos picked."""
+    page = context.pages[0]
     page.set_input_files("#photos", [str(path) for path in site.picked])
     page.fill("#description", "North slope after the storm")
     page.fill("#tags", "roof, leak")
     page.locator("#tags").blur()
+    page.locator("#badge").wait_for()
+    return page.screenshot(animations="disabled", caret="hide")
+
+
+def offline_queue(context, url: str, site: Site) -> bytes:
+    """The queue with no signal: the two picked photos were on the server already, two more wait for signal."""
+    page = context.pages[0]
+    page.click("button.go")
+    page.locator("#queue li[data-state=done]").nth(1).wait_for()
+    context.set_offline(True)
+    page.set_input_files("#photos", [str(path) for path in site.queued])
+    page.fill("#description", "Gutter, east side")
+    page.click("button.go")
+    page.get_by_text("Waiting for a connection").first.wait_for()
+    page.evaluate("() => window.scrollTo(0, document.getElementById('progress').offsetTop - 16)")
     shot = page.screenshot(animations="disabled", caret="hide")
-    context.close()
+    context.set_offline(False)
     return shot
 
 
@@ -507,7 +531,7 @@ def write_png(path: Path, shot: bytes, force: bool) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Regenerate docs/upload-phone.png and docs/job-page.png.")
+    parser = argparse.ArgumentParser(description="Regenerate the README's screenshots in docs/.")
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium", help="browser binary")
     parser.add_argument("--out", type=Path, default=DOCS, help="folder for the PNGs (default: docs/)")
     parser.add_argument("--force", action="store_true", help="rewrite the PNGs even when they look the same")
@@ -520,7 +544,11 @@ def main() -> int:
         site = make_site(folder, port)
         with daemon(site.config, port) as url, sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
-            write_png(args.out / "upload-phone.png", upload_form(browser, url, site), args.force)
+            sign_in, context = sign_in_page(browser, url, site)
+            write_png(args.out / "sign-in-phone.png", sign_in, args.force)
+            write_png(args.out / "upload-phone.png", upload_form(context, url, site), args.force)
+            write_png(args.out / "queue-phone.png", offline_queue(context, url, site), args.force)
+            context.close()
             write_png(args.out / "job-page.png", job_page(browser, url, site), args.force)
             browser.close()
     return 0

@@ -272,6 +272,9 @@ def test_over_plain_http_on_a_lan_name_the_queue_works_without_a_worker(site, br
         assert known and image_count(daemon.url, job.id) == 2
         sent = sorted(hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in files)
         assert sorted(stored_hashes(conn, job.id)) == sent
+        again.set_input_files("#photos", files[:1])  # hashed by js-sha256 here: it must match the server's hash
+        again.click("button.go")
+        expect(again.locator("#queue li", has_text="Was already on the server (nothing sent)")).to_have_count(1)
         again.locator("#https-note button").click()
         again.reload()
         expect(again.locator("#https-note")).to_be_hidden()

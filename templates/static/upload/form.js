@@ -427,6 +427,9 @@
   }
 
   function waitingText(record) {
+    if (!navigator.onLine) {
+      return "Waiting for a connection";
+    }
     var seconds = Math.round(((record.notBefore || 0) - Date.now()) / 1000);
     if (seconds > 0) {
       return (lastProblem || "Waiting") + "; next try in " + seconds + " s";
