@@ -780,12 +780,23 @@ def test_admins_see_the_create_job_field(site: Site) -> None:
 def test_the_forms_assets_are_served_and_versioned(site: Site) -> None:
     page = http("GET", site.url + "/upload", headers=crew()).text
     css = re.search(r'href="(/upload/static/upload\.css\?v=\w+)"', page).group(1)
-    js = re.search(r'src="(/upload/static/upload\.js\?v=\w+)"', page).group(1)
+    js = re.search(r'src="(/upload/static/upload/form\.js\?v=\w+)"', page).group(1)
     for url, kind in ((css, "text/css"), (js, "javascript")):
         reply = http("GET", site.url + url, headers=crew())
         assert reply.status == 200 and kind in reply.header("content-type")
         assert "immutable" in reply.header("cache-control")
-    assert http("GET", site.url + "/upload/static/base.html", headers=crew()).status == 404
+    outside = [
+        "base.html",
+        "upload/../../upload.html",
+        "upload/%2e%2e/%2e%2e/upload.html",
+        "..%2fupload.html",
+        "upload/icons/",
+        "vendor/js-sha256/../../../../daemon/app.py",
+        "upload/sw.js%00.png",
+        "/etc/passwd",
+    ]
+    for name in outside:
+        assert http("GET", f"{site.url}/upload/static/{name}", headers=crew()).status == 404, name
 
 
 def test_the_forms_own_post_uploads_to_the_chosen_job(site: Site) -> None:
