@@ -21,6 +21,7 @@
   }
 
   var GEO_WAIT_MS = 3000;
+  var RENDER_DELAY_MS = 100;
   var HTTPS_NOTE_SEEN = "jobgallery-https-note-seen";
 
   var root = form.getAttribute("data-root");
@@ -44,6 +45,7 @@
   var timer = null;
   var draining = false;
   var lastProblem = ""; // why the waiting photos wait, after a failed try
+  var renderPending = false;
 
   // ------------------------------------------------------------ start
 
@@ -69,7 +71,7 @@
       if (event.data && event.data.type === "report") {
         report(event.data.kind, event.data.record, { reason: event.data.reason });
       } else {
-        render();
+        renderSoon();
       }
     };
   }
@@ -336,13 +338,13 @@
     } else {
       live[record.id] = { state: "sending", text: texts[kind], progress: kind === "sending" ? 0 : null };
     }
-    render();
+    renderSoon();
   }
 
   function retrying(detail) {
     live = {};
     lastProblem = detail.reason;
-    render();
+    renderSoon();
   }
 
   // One photo per request, by XMLHttpRequest for its upload progress.
@@ -395,6 +397,17 @@
   }
 
   // ------------------------------------------------------------ showing the queue
+
+  // Many changes arrive at once while a batch is hashed or sent: draw the list once for all of them.
+  function renderSoon() {
+    if (!renderPending) {
+      renderPending = true;
+      setTimeout(function () {
+        renderPending = false;
+        render();
+      }, RENDER_DELAY_MS);
+    }
+  }
 
   function render() {
     return Queue.all().then(function (records) {

@@ -571,9 +571,7 @@
     remove: remove,
     getMeta: getMeta,
     setMeta: setMeta,
-    digest: digest,
     formFor: formFor,
-    judge: judge,
     drain: drainOnce,
     announce: announce,
     wakeAll: wakeAll
