@@ -140,6 +140,7 @@ class UploadDaemon:
             created=bottle.request.query.get("created") == "1",
             max_upload_mb=self.config.server.max_upload_mb,
             max_bytes=self.limit,
+            browser_location=self.config.upload.browser_location,
         )
         return self.pages.page_response(200, body)
 
