@@ -233,7 +233,3 @@ def same_host(origin: str, host: str) -> bool:
         return target.port is None or target.port == (sent.port or DEFAULT_PORTS[sent.scheme])
     except ValueError:
         return False
-
-
-def current_user() -> db.User:
-    return bottle.request.environ[USER_RECORD]
