@@ -98,13 +98,14 @@ def test_five_photos_chosen_offline_wait_through_a_closed_page_and_are_stored_on
         context.set_offline(True)
         page.set_input_files("#photos", files)
         page.click("button.go")
+        expect(page.locator("#queue li[data-state=waiting]")).to_have_count(5)
         expect(page.locator("#badge")).to_have_text("5 waiting")
         page.close()
 
         again = context.new_page()
         again.goto(f"{daemon.url}/upload?job={job.id}")
         expect(again.locator("#badge")).to_have_text("5 waiting")
-        expect(again.locator("#queue li")).to_have_count(5)
+        expect(again.locator("#queue li", has_text="Waiting for a connection")).to_have_count(5)
         assert image_count(daemon.url, job.id) == 0
 
         context.set_offline(False)
@@ -260,6 +261,7 @@ def test_over_plain_http_on_a_lan_name_the_queue_works_without_a_worker(site, br
         context.set_offline(True)
         page.set_input_files("#photos", files)
         page.click("button.go")
+        expect(page.locator("#queue li[data-state=waiting]")).to_have_count(2)
         expect(page.locator("#badge")).to_have_text("2 waiting")
         page.close()
 
@@ -279,3 +281,32 @@ def test_over_plain_http_on_a_lan_name_the_queue_works_without_a_worker(site, br
         again.reload()
         expect(again.locator("#https-note")).to_be_hidden()
         lan_browser.close()
+
+
+def test_two_open_tabs_send_each_queued_photo_once(site, browser, tmp_path) -> None:
+    """Both tabs see the queue and both wake when the network returns; one lock lets only one of them send."""
+    config_path, conn = site
+    job = db.create_job(conn, "Two tabs")
+    with running_daemon(config_path) as daemon:
+        context = browser.new_context(**PHONE)
+        sends: list[str] = []
+
+        def count(route) -> None:
+            sends.append(route.request.url)
+            route.continue_()
+
+        context.route(f"**/api/jobs/{job.id}/images", count)
+        first = open_form(context, daemon.url, job.id)
+        context.set_offline(True)
+        second = context.new_page()
+        second.goto(f"{daemon.url}/upload?job={job.id}")
+        first.set_input_files("#photos", photo_files(tmp_path, 4, 130))
+        first.click("button.go")
+        for page in (first, second):
+            expect(page.locator("#queue li[data-state=waiting]")).to_have_count(4)
+        context.set_offline(False)
+        for page in (first, second):
+            expect(page.locator("#badge")).to_be_hidden(timeout=30_000)
+        assert image_count(daemon.url, job.id) == 4
+        assert len(sends) == 4
+        context.close()

@@ -137,7 +137,7 @@
     if (!files.length) {
       return;
     }
-    pendingGeo = locate();
+    var where = locate();
     var now = Date.now();
     var records = files.map(function (file) {
       return {
@@ -156,16 +156,34 @@
       };
     });
     hideMessage();
-    adding = Queue.add(records).then(function (ids) {
-      render();
-      pendingGeo.then(function (geo) {
-        if (geo) {
-          ids.forEach(function (id) {
-            Queue.update(id, { geo: geo });
-          });
+    var added = Queue.add(records);
+    adding = added.then(render, storageFailed);
+    pendingGeo = Promise.all([added, where])
+      .then(function (both) {
+        var ids = both[0];
+        var geo = both[1];
+        if (!geo) {
+          return null;
         }
+        return Promise.all(
+          ids.map(function (id) {
+            return Queue.update(id, { geo: geo });
+          })
+        );
+      })
+      .catch(function () {
+        return null; // not kept: storageFailed said so
       });
-    }, storageFailed);
+  }
+
+  // Sending waits a little for the position asked for when the last photos were chosen.
+  function positionSettled() {
+    return Promise.race([
+      pendingGeo || Promise.resolve(null),
+      new Promise(function (resolve) {
+        setTimeout(resolve, GEO_WAIT_MS, null);
+      })
+    ]);
   }
 
   // The phone's position now, or null (setting off, refused, no fix in time); the browser asks once.
@@ -204,7 +222,7 @@
     });
   }
 
-  // Held photos become waiting, with the form's job, description and tags and, when it came in time, the position.
+  // Held photos become waiting, with the form's job, description and tags (their position follows when it comes).
   function release(held) {
     var fields = {
       job: select.value,
@@ -213,28 +231,18 @@
       state: "waiting",
       notBefore: 0
     };
-    var geoInTime = Promise.race([
-      pendingGeo || Promise.resolve(null),
-      new Promise(function (resolve) {
-        setTimeout(resolve, GEO_WAIT_MS, null);
+    return Promise.all(
+      held.map(function (record) {
+        return Queue.update(record.id, tooLarge(record) ? tooLargeFields(fields) : fields);
       })
-    ]);
-    return geoInTime
-      .then(function () {
-        return Promise.all(
-          held.map(function (record) {
-            return Queue.update(record.id, tooLarge(record) ? tooLargeFields(fields) : fields);
-          })
-        );
-      })
-      .then(function () {
-        if (!document.getElementById("keep-fields").checked) {
-          form.elements.description.value = "";
-          form.elements.tags.value = "";
-        }
-        requestSync();
-        return render().then(sendNow);
-      }, storageFailed);
+    ).then(function () {
+      if (!document.getElementById("keep-fields").checked) {
+        form.elements.description.value = "";
+        form.elements.tags.value = "";
+      }
+      requestSync();
+      return render().then(sendNow);
+    }, storageFailed);
   }
 
   function tooLarge(record) {
@@ -285,7 +293,10 @@
     clearTimeout(timer);
     draining = true;
     signin.hidden = true;
-    Queue.drain({ settings: settings, send: sendWithProgress, report: report })
+    positionSettled()
+      .then(function () {
+        return Queue.drain({ settings: settings, send: sendWithProgress, report: report });
+      })
       .then(afterDrain, function () {
         return { next: Date.now() + 30000 };
       })
@@ -298,6 +309,8 @@
 
   function afterDrain(result) {
     if (result.signin) {
+      var back = location.pathname + location.search;
+      signin.querySelector("a").href = root + "/login?next=" + encodeURIComponent(back);
       signin.hidden = false;
     }
     return result;

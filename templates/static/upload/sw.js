@@ -63,15 +63,32 @@ function isShellFile(address) {
   return url.origin === self.location.origin && (url.pathname.indexOf(STATIC) === 0 || url.pathname === MANIFEST);
 }
 
+// Keeps the files the current form uses and lets go of older versions of them (the shell page stays).
 function keep(urls) {
+  var wanted = urls.map(function (url) {
+    return new URL(url, self.location.href).href;
+  });
   return caches.open(CACHE).then(function (cache) {
-    return Promise.all(
-      urls.map(function (url) {
+    var fetched = Promise.all(
+      wanted.map(function (url) {
         return cache.match(url).then(function (hit) {
           return hit || fetchAndKeep(cache, new Request(url, { credentials: "same-origin" }));
         });
       })
     );
+    return fetched.then(function () {
+      return cache.keys().then(function (requests) {
+        return Promise.all(
+          requests
+            .filter(function (request) {
+              return isShellFile(request.url) && wanted.indexOf(request.url) < 0;
+            })
+            .map(function (request) {
+              return cache.delete(request);
+            })
+        );
+      });
+    });
   });
 }
 
