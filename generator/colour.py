@@ -23,7 +23,7 @@ Derivatives carry no profile at all: untagged means sRGB to every browser,
 and no byte of a master's profile reaches ``output/``.
 
 Transforms are built once per distinct profile in a process (about 2 ms
-each) and applied to display-size pixels (about 12 ms for 1024 x 768 on
+each for a matrix profile) and applied to display-size pixels (about 12 ms for 1024 x 768 on
 this project's 2-core reference box); a profile that maps every colour to
 itself (an embedded sRGB profile) is found out once and costs nothing after.
 """
@@ -180,27 +180,48 @@ def split_alpha(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
 
 
 def through_profile(image: Image.Image, profile: bytes) -> tuple[Image.Image | None, str | None]:
-    """``image`` converted to sRGB through ``profile``; (None, why) when the profile cannot be used for it."""
+    """``image`` converted to sRGB through ``profile``; (None, why) when the profile cannot be used for it.
+
+    Grey pixels tagged with an RGB profile (some editors do that) are read as
+    R = G = B in that space and come back grey.
+    """
     if len(profile) > MAX_PROFILE_BYTES:
         return None, f"profile of {len(profile)} bytes is larger than {MAX_PROFILE_BYTES}"
-    transform, problem = transform_for(hashlib.sha256(profile).digest(), profile, image.mode)
+    digest = hashlib.sha256(profile).digest()
+    source = image
+    if image.mode == "L" and profile[16:20] == b"RGB ":
+        source = image.convert("RGB")
+    transform, problem = transform_for(digest, profile, source.mode)
     if problem:
         return None, problem
     if transform is None:  # the profile is sRGB itself
         return image, None
     try:
-        converted = ImageCms.applyTransform(image, transform)
+        converted = ImageCms.applyTransform(source, transform)
     except (ImageCms.PyCMSError, ValueError, OSError) as exc:
         return None, f"cannot apply it: {exc}"
     return (converted.convert("L") if image.mode == "L" else converted), None
 
 
-@functools.lru_cache(maxsize=32)
+TRANSFORMS: dict[tuple[bytes, str], tuple[ImageCms.ImageCmsTransform | None, str | None]] = {}
+# A batch of photos from one phone or one press export shares a profile; a few transforms are plenty.
+TRANSFORMS_KEPT = 8
+
+
 def transform_for(digest: bytes, profile: bytes, mode: str) -> tuple[ImageCms.ImageCmsTransform | None, str | None]:
     """A transform from ``profile`` to sRGB for pixels of ``mode`` (None when it changes nothing), or why not.
 
-    Cached by the profile's hash: a batch of photos from one phone carries the same profile.
+    Kept by the profile's hash (never its bytes: a press profile may be MiBs), oldest dropped first.
     """
+    key = (digest, mode)
+    if key not in TRANSFORMS:
+        if len(TRANSFORMS) >= TRANSFORMS_KEPT:
+            del TRANSFORMS[next(iter(TRANSFORMS))]
+        TRANSFORMS[key] = build_transform(profile, mode)
+    return TRANSFORMS[key]
+
+
+def build_transform(profile: bytes, mode: str) -> tuple[ImageCms.ImageCmsTransform | None, str | None]:
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
         space = source.profile.xcolor_space.strip()

@@ -235,6 +235,19 @@ def test_the_matrix_profile_writer_matches_known_profiles() -> None:
     assert colour.transform_for(b"srgb-test", srgb, "RGB") == (None, None)
 
 
+def test_grey_pixels_with_an_rgb_profile_are_converted_and_stay_grey(tmp_path: Path) -> None:
+    """Some editors tag greyscale photos with an RGB profile: the grey is R = G = B in that space."""
+    linear = colour.matrix_profile(colour.SRGB_PRIMARIES, colour.D65, (1.0,))
+    data = encode(grey_master(), "JPEG", quality=95, icc_profile=linear)
+    master = decoded(data)
+    expected = reference(master.convert("RGB"), linear)
+    assert mean_delta_e(master, expected) > 3
+    result, files = publish(tmp_path, data)
+    display = decoded(files["display"])
+    assert result.notes == [] and display.mode == "L"
+    assert mean_delta_e(display, expected) <= MAX_DELTA_E
+
+
 # ---------------------------------------------------------------- hostile profiles
 
 
@@ -262,7 +275,7 @@ HOSTILE = {
     "markup": lambda: encode(rgb_master(), "JPEG", icc_profile=b"<script>alert(1)</script>" + bytes(200)),
     "truncated": lambda: encode(rgb_master(), "JPEG", icc_profile=gs_profile("a98.icc")[:200]),
     "cmyk profile on rgb": lambda: encode(rgb_master(), "JPEG", icc_profile=gs_profile("default_cmyk.icc")),
-    "rgb profile on grey": lambda: encode(grey_master(), "PNG", icc_profile=gs_profile("a98.icc")),
+    "cmyk profile on grey": lambda: encode(grey_master(), "PNG", icc_profile=gs_profile("default_cmyk.icc")),
     "grey profile on cmyk": lambda: encode(rgb_master().convert("CMYK"), "JPEG", icc_profile=gs_profile("sgray.icc")),
     "broken tag table": lambda: encode(rgb_master(), "WEBP", icc_profile=broken_tag_table()),
     "one megabyte in iCCP": lambda: junk_png_profile(1 << 20),
