@@ -74,6 +74,11 @@ def test_published_sizes_for_every_shape(tmp_path: Path, size: tuple[int, int]) 
     assert abs(middle[0] - 128) <= 12 and abs(middle[1] - 128) <= 12
 
 
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args) -> None:
+        pass
+
+
 @pytest.fixture(scope="module")
 def shapes_site(tmp_path_factory):
     folder = tmp_path_factory.mktemp("shapes-site")
@@ -84,8 +89,7 @@ def shapes_site(tmp_path_factory):
         for size in [(4000, 3000), (3000, 4000), (12000, 3000), (20000, 1000), (1000, 20000), (1500, 1500)]:
             add_photo(config, conn, job.id, smooth_jpeg(size), size=size, description=f"{size[0]}x{size[1]}")
     assert build_site(config).ok
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(config.paths.output))
-    handler.log_message = lambda *args: None
+    handler = functools.partial(QuietHandler, directory=str(config.paths.output))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/{job.gallery_path()}"
