@@ -290,9 +290,10 @@ def resize_lean(image: Image.Image, master: Image.Image, target: tuple[int, int]
 
 
 def resizable(image: Image.Image) -> Image.Image:
-    """A mode that resizes right: palettes, bilevel and premultiplied modes are expanded; 16-bit kept for now.
+    """A mode that resizes right: palettes, bilevel and premultiplied modes are expanded.
 
-    ``info`` (the colour description) is kept by ``convert``.
+    16-bit and float grey resize as they are and are scaled to 8 bits after
+    (``eight_bit``), on display-size pixels rather than the master's.
     """
     if image.mode in RESIZABLE_MODES:
         return image
