@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 import photos
 import pytest
 from colour_support import display_p3, exif_adobe_rgb, gs_profile, mean_delta_e, reference
-from PIL import Image, ImageCms, PngImagePlugin
+from PIL import Image, ImageChops, ImageCms, ImageStat, PngImagePlugin
 
 from generator import colour
 from generator.derivatives import KINDS, PhotoTask, Recipe, derivative_name, make_photo
@@ -80,6 +81,23 @@ def cmyk_press_progressive_jpeg():
     return encode(picture, "JPEG", quality=95, progressive=True, icc_profile=profile), profile
 
 
+def ycck_press_jpeg():
+    """Photoshop's YCCK: inverted CMY stored as YCbCr, K apart, Adobe marker transform 2 (libjpeg undoes it)."""
+    profile = gs_profile("default_cmyk.icc")
+    cmyk = in_space(profile, "CMYK")
+    y, cb, cr = Image.merge("RGB", cmyk.split()[:3]).convert("YCbCr").split()
+    stored = [channel.point(lambda v: 255 - v) for channel in (y, cb, cr)]  # Pillow writes CMYK inverted
+    data = bytearray(
+        encode(Image.merge("CMYK", (*stored, cmyk.getchannel("K"))), "JPEG", quality=95, icc_profile=profile)
+    )
+    adobe = re.search(rb"\xff\xee..Adobe", data, re.DOTALL)
+    data[adobe.end() + 6] = 2  # version, flags0, flags1, then the transform byte
+    master = decoded(bytes(data))
+    assert master.info["adobe_transform"] == 2
+    assert max(ImageStat.Stat(ImageChops.difference(master, cmyk)).mean) < 3, "decodes to the CMYK it was made from"
+    return bytes(data), profile
+
+
 def adobe_rgb_heic():
     profile = gs_profile("a98.icc")
     return encode(rgb_master(), "HEIF", quality=95, icc_profile=profile), profile
@@ -126,6 +144,7 @@ CASES = {
     for f in (
         cmyk_press_jpeg,
         cmyk_press_progressive_jpeg,
+        ycck_press_jpeg,
         adobe_rgb_heic,
         display_p3_jpeg,
         adobe_rgb_png,
