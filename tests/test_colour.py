@@ -120,6 +120,13 @@ def display_p3_heic():
     return encode(rgb_master(), "HEIF", quality=95, icc_profile=display_p3()), display_p3()
 
 
+def display_p3_nclx_heic():
+    """No ICC: the HEIC's nclx box names Display P3 primaries (12) and the sRGB curve (13)."""
+    data = encode(rgb_master(), "HEIF", quality=95, color_primaries=12, transfer_characteristics=13)
+    assert decoded(data).info["nclx_profile"]["color_primaries"] == 12
+    return data, display_p3()
+
+
 def grey_press_jpeg():
     profile = gs_profile("ps_gray.icc")
     return encode(grey_master(), "JPEG", quality=95, icc_profile=profile), profile
@@ -150,6 +157,7 @@ CASES = {
         adobe_rgb_png,
         display_p3_webp,
         display_p3_heic,
+        display_p3_nclx_heic,
         grey_press_jpeg,
         grey_icc_png,
         png_gama_chrm,
@@ -228,17 +236,12 @@ def test_a_png_srgb_chunk_outranks_gama_and_chrm(tmp_path: Path) -> None:
     assert mean_delta_e(decoded(files["display"]), picture) <= 1
 
 
-def test_heic_nclx_display_p3_is_converted(tmp_path: Path) -> None:
-    """A HEIC without ICC names its colour space by code points (12: Display P3, 13: the sRGB curve)."""
-    master = decoded(display_p3_heic()[0])
-    description = colour.describe(type("Heic", (), {"info": {"nclx_profile": nclx(12, 13)}})())
-    assert description.profile is not None
-    converted, note = colour.to_srgb(master.convert("RGB"), description)
-    assert note is None
-    assert mean_delta_e(converted, reference(master, display_p3())) <= 0.5
+def test_nclx_code_points_without_a_matrix_profile_are_reported() -> None:
     unknown = colour.nclx_description(nclx(22, 13))
     assert unknown.profile is None and "not supported" in unknown.note
-    assert colour.nclx_description(nclx(2, 2)).profile is None
+    assert colour.nclx_description(nclx(12, 16)).profile is None  # PQ (HDR video) is not a tone curve we map
+    assert colour.nclx_description(nclx(2, 2)) == colour.Description(None, "HEIC nclx box")
+    assert colour.nclx_description(nclx(9, 1)).profile is not None  # BT.2020 with the BT.709 curve
 
 
 def nclx(primaries: int, transfer: int) -> dict:
