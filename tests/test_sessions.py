@@ -98,6 +98,8 @@ def test_signing_in_sets_an_httponly_lax_cookie_and_goes_to_the_upload_form(site
     flags = [flag.strip() for flag in value.split(";")]
     assert flags[0].startswith("jobgallery_session=") and len(flags[0]) == len("jobgallery_session=") + 43
     assert sorted(flags[1:]) == sorted([f"Max-Age={30 * DAY}", "Path=/", "HttpOnly", "SameSite=Lax"])
+    again = http("GET", site.url + "/login?next=%2Fupload%3Fjob%3D2", headers=cookie(session_token(reply)))
+    assert again.status == 303 and again.header("location") == "/upload?job=2"  # already signed in
 
 
 def test_the_cookie_is_secure_when_a_trusted_proxy_says_https(site: Site) -> None:
