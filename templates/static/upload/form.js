@@ -341,7 +341,7 @@
     };
     if (kind === "stored" || kind === "duplicate" || kind === "known") {
       delete live[record.id];
-      done.push({ id: record.id, name: record.name, text: texts[kind], job: record.job });
+      done.push({ id: record.id, name: record.name, text: texts[kind] });
       counts[kind === "stored" ? "stored" : "already"] += 1;
     } else if (kind === "failed") {
       delete live[record.id];
