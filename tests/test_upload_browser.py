@@ -238,7 +238,7 @@ def test_a_refused_photo_looks_failed_and_can_be_retried_or_discarded(site, csp_
     refusal = "Not stored: notes.jpg: not a supported image: JPEG, PNG, WebP or HEIC expected."
     expect(failed.locator(".state")).to_have_text(refusal)
     assert failed.locator("progress").count() == 0
-    assert failed.evaluate("row => getComputedStyle(row).borderLeftColor") == "rgb(164, 22, 26)"
+    expect(failed).to_have_css("border-left-color", "rgb(164, 22, 26)")
     expect(page.locator("#badge")).to_have_text("0 waiting, 1 failed")
     failed.get_by_role("button", name="Retry").click()
     expect(page.locator("#summary")).to_contain_text("0 stored, 0 already there, 2 failed.", timeout=20_000)

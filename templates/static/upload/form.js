@@ -44,8 +44,11 @@
   var adding = Promise.resolve(); // the last choice's write to the queue, which Upload waits for
   var timer = null;
   var draining = false;
+  var drainAgain = false; // asked to send while sending: look again right after
+  var wakeAfterDrain = false; // the network came back while sending: clear every wait after
   var lastProblem = ""; // why the waiting photos wait, after a failed try
   var renderPending = false;
+  var lastDrawn = ""; // the list's HTML as last drawn
 
   // ------------------------------------------------------------ start
 
@@ -58,9 +61,7 @@
     input.addEventListener("change", onChosen);
   });
   list.addEventListener("click", onRowButton);
-  window.addEventListener("online", function () {
-    Queue.wakeAll().then(sendNow);
-  });
+  window.addEventListener("online", onOnline);
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "visible") {
       sendNow();
@@ -286,11 +287,17 @@
 
   // ------------------------------------------------------------ sending
 
+  // Sends what is due; with no network at all it waits for the "online" event instead of counting failures.
   function sendNow() {
     if (draining) {
+      drainAgain = true;
       return;
     }
     clearTimeout(timer);
+    if (!navigator.onLine) {
+      render();
+      return;
+    }
     draining = true;
     signin.hidden = true;
     positionSettled()
@@ -302,9 +309,21 @@
       })
       .then(function (result) {
         draining = false;
-        schedule(result);
         render();
+        if (wakeAfterDrain || drainAgain) {
+          var wake = wakeAfterDrain;
+          wakeAfterDrain = drainAgain = false;
+          (wake ? Queue.wakeAll() : Promise.resolve()).then(sendNow);
+        } else {
+          schedule(result);
+        }
       });
+  }
+
+  // The network is back: nothing waits any longer, even a photo whose wait a running send just set.
+  function onOnline() {
+    Queue.wakeAll().then(sendNow);
+    wakeAfterDrain = draining;
   }
 
   function afterDrain(result) {
@@ -422,16 +441,26 @@
     }
   }
 
+  // Redraws the list only when a row changed, so rows (and a finger on a Retry button) stay put.
   function render() {
     return Queue.all().then(function (records) {
-      list.textContent = "";
-      records.forEach(function (record) {
-        list.appendChild(queuedRow(record));
-      });
+      var rows = records.map(queuedRow);
       done.forEach(function (item) {
-        list.appendChild(row(item.id, item.name, "done", item.text, 100));
+        rows.push(row(item.id, item.name, "done", item.text, 100));
       });
-      panel.hidden = !list.childElementCount;
+      var drawn = rows
+        .map(function (item) {
+          return item.outerHTML;
+        })
+        .join("");
+      if (drawn !== lastDrawn) {
+        lastDrawn = drawn;
+        list.textContent = "";
+        rows.forEach(function (item) {
+          list.appendChild(item);
+        });
+      }
+      panel.hidden = !rows.length;
       showCounts(records);
     });
   }
