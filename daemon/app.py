@@ -43,7 +43,7 @@ from daemon.headers import SecurityHeaders
 from daemon.responses import Link, Pages, Row, json_response, script_root, wants_html
 from daemon.scheduler import Rebuilds
 from daemon.static import OutputFiles
-from daemon.upload import Stored, read_form, store_upload
+from daemon.upload import Stored, form_field, read_form, store_upload
 from jobgallery import db, jobs
 from jobgallery.config import Config
 from jobgallery.errors import JobGalleryError, NotFound, TooLarge, UsageError
@@ -240,7 +240,7 @@ class UploadDaemon:
 
     def create_job_from_form(self) -> bottle.HTTPResponse:
         """The upload page's "create job" form (works without JavaScript): back to the form, job chosen."""
-        job = self.new_job(bottle.request.forms.getunicode("title"))
+        job = self.new_job(form_field(bottle.request.environ, "title", FORM_BODY_MAX))
         return bottle.HTTPResponse(status=303, Location=f"{root()}/upload?job={job.id}&created=1")
 
     def new_job(self, title: object) -> db.Job:
@@ -365,7 +365,7 @@ def read_json_title() -> object:
         raise TooLarge("a job needs only a title; the body is far too large")
     try:
         data = json.loads(request.body.read(JSON_BODY_MAX))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise UsageError("the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise UsageError('send the job as a JSON object, like {"title": "Roof, 12 Elm St"}')
