@@ -132,7 +132,9 @@ def parse_body(stream: BinaryIO, boundary: str, length: int, form: UploadForm) -
                     reader = take_event(form, reader, event)
     except multipart.ParserLimitReached:
         raise UsageError(f"a form may have at most {MAX_PARTS} parts, each with short headers") from None
-    except multipart.MultipartError:
+    except multipart.MultipartError as exc:
+        if any(isinstance(arg, UnicodeDecodeError) for arg in exc.args):
+            raise UsageError("the form's part headers and file names must be UTF-8") from None
         raise UsageError("the upload is not valid form data or was cut short") from None
 
 
