@@ -101,7 +101,11 @@ class Guard:
                 raise
             except JobGalleryError as exc:
                 return self.pages.error(exc.status, str(exc), environ, getattr(exc, "headers", None))
-            except Exception:
+            except Exception as exc:
+                passing = responses.transient(exc)
+                if passing is not None:
+                    log.warning("answered 503 to %s: %s", request_line(environ), exc)
+                    return self.pages.error(503, passing.message, environ, passing.headers)
                 log.exception("unexpected error answering %s", request_line(environ))
                 return self.pages.error(500, "internal error", environ)
 

@@ -11,9 +11,11 @@ everyone else with the same JSON; never a traceback.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import re
+import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -37,7 +39,11 @@ TITLES = {
     422: "Photo cannot be read",
     429: "Too many attempts",
     500: "Something went wrong",
+    503: "Try again shortly",
 }
+BUSY_RETRY_SECONDS = 5
+FULL_RETRY_SECONDS = 60
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,46 @@ class Pages:
         response.content_type = content_type
         response.set_header("Cache-Control", "no-store")
         return response
+
+
+@dataclass(frozen=True)
+class Transient:
+    """A fault that passes by itself (the database busy, the disk full): 503 and when to try again."""
+
+    message: str
+    retry_after: int
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+def transient(exc: BaseException) -> Transient | None:
+    """What to tell the client about ``exc`` if it is a passing fault; None for a real bug.
+
+    SQLite says SQLITE_BUSY/SQLITE_LOCKED when another process held the
+    database past the busy timeout, SQLITE_FULL when the disk filled during
+    a write; the filesystem says ENOSPC or EDQUOT. The upload form and
+    scripts retry a 503 after ``Retry-After``; nothing was stored.
+    """
+    if isinstance(exc, sqlite3.OperationalError):
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            return Transient(
+                f"the database is busy with other work; try again in {BUSY_RETRY_SECONDS} seconds", BUSY_RETRY_SECONDS
+            )
+        if name.startswith("SQLITE_FULL"):
+            return disk_full()
+    if isinstance(exc, OSError) and exc.errno in NO_SPACE:
+        return disk_full()
+    return None
+
+
+def disk_full() -> Transient:
+    minutes = FULL_RETRY_SECONDS // 60
+    return Transient(
+        f"the server's disk is full, so nothing was stored; try again in {minutes} minute or later", FULL_RETRY_SECONDS
+    )
 
 
 def script_root(environ: Mapping) -> str:

@@ -260,7 +260,7 @@ def run(config: Config, out: TextIO = sys.stdout) -> int:
     """``jobgallery serve``: serve until SIGTERM/SIGINT, then stop cleanly and return 0."""
     setup_logging(config)
     tune_malloc()
-    connections = ThreadConnections(config.db_path)
+    connections = ThreadConnections(config.db_path, config.server.busy_timeout_seconds)
     connections.get()  # create and migrate the database before the first request
     remove_crash_leftovers(config)
     scheduler = make_scheduler()

@@ -13,7 +13,9 @@ builds never write at once (the second waits, then finds little to do).
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -29,6 +31,8 @@ from jobgallery.images import Limits
 from jobgallery.progress import Progress
 
 JOBS_FOLDER = "jobs"
+# Derivative write failures carry the OS's words (generator/derivatives.py, ``OutputError``).
+NO_SPACE = os.strerror(errno.ENOSPC)
 
 
 @dataclass
@@ -45,6 +49,11 @@ class BuildReport:
     @property
     def ok(self) -> bool:
         return not self.failed
+
+    @property
+    def short_of_space(self) -> bool:
+        """Whether a photo failed because the output's disk was full (worth trying again later)."""
+        return any(NO_SPACE in reason for _, reason in self.failed)
 
     def summary(self) -> str:
         return (
@@ -126,8 +135,15 @@ class Build:
         return [job for job in self.jobs if job.id == job_id or self.out_of_date(job)]
 
     def out_of_date(self, job: db.Job) -> bool:
+        """Published elsewhere or in another state, or showing fewer photos than it has.
+
+        The last clause retries photos that failed in an earlier build (the
+        disk was full, say) at the next build of any job, not only at ``--full``.
+        """
         known = self.manifest.jobs.get(str(job.id))
-        return known is None or known.get("path") != self.path_of(job) or known.get("archived") != job.archived
+        if known is None or known.get("path") != self.path_of(job) or known.get("archived") != job.archived:
+            return True
+        return not job.archived and (known.get("card") or {}).get("count", 0) < job.image_count
 
     # ------------------------------------------------------------ 2. assets
 
