@@ -1,6 +1,12 @@
 """Running the daemon: waitress (threaded, one process), the scheduler, signals, a clean stop.
 
 waitress reads each request completely before a worker thread sees it, so
+slow and idle connections cost a socket and a little memory each, never a
+thread: ``server.connection_limit`` (default 500, well under the 1024 open
+files systemd allows) says how many it holds at once, and
+``server.channel_timeout_seconds`` closes the ones where nothing moves.
+Waitress' own default, 100 connections for 120 s, let 101 idle sockets take
+the daemon off the air. It also means that
 the one place that can refuse an oversized body *before reading it* is
 waitress itself: ``max_request_body_size`` is set to the upload limit, and
 its refusal (like its other protocol errors) is answered in our JSON shape,
@@ -48,6 +54,10 @@ MIB = 1024 * 1024
 DRAIN_SECONDS = 20.0
 LOOP_SECONDS = 0.5
 THREAD_EXIT_SECONDS = 5.0
+# How often idle connections are looked for (at most; half the idle timeout when that is shorter).
+CLEANUP_SECONDS = 30
+# A request body in waitress' hands moves to a temp file past this: 500 slow uploads hold 32 MiB, not 250.
+BODY_MEMORY_BYTES = 64 * 1024
 # Nginx on the same box is the only proxy whose X-Forwarded-For is believed (for per-client throttling).
 TRUSTED_PROXY = "127.0.0.1"
 
@@ -101,6 +111,10 @@ def make_server(config: Config, app, socket_map: dict) -> BaseWSGIServer:
             trusted_proxy_headers={"x-forwarded-for"},
             clear_untrusted_proxy_headers=True,
             asyncore_use_poll=True,
+            connection_limit=config.server.connection_limit,
+            channel_timeout=config.server.channel_timeout_seconds,
+            cleanup_interval=max(1, min(CLEANUP_SECONDS, config.server.channel_timeout_seconds // 2)),
+            inbuf_overflow=BODY_MEMORY_BYTES,
         )
     except OSError as exc:
         where = f"{config.server.host}:{config.server.port}"
