@@ -79,9 +79,11 @@ def channel_class(render: Callable[[int, str, dict], tuple[str, bytes]], limit_m
         def execute(self) -> None:
             error = self.request.error
             message = WAITRESS_MESSAGES.get(error.code, "the request could not be read").format(limit=limit_mb)
-            asked = {"HTTP_ACCEPT": self.request.headers.get("ACCEPT", ""), "PATH_INFO": self.request.path or ""}
+            # A request line waitress could not parse leaves no ``path`` (nor ``command``) on the request.
+            path, command = getattr(self.request, "path", None), getattr(self.request, "command", None)
+            asked = {"HTTP_ACCEPT": self.request.headers.get("ACCEPT", ""), "PATH_INFO": path or ""}
             content_type, body = render(error.code, message, asked)
-            line = printable(f"{self.request.command or '-'} {self.request.path or '-'}")
+            line = printable(f"{command or '-'} {path or '-'}")
             log.info('%s - "%s" %d (refused before reading the body)', self.channel.addr[0], line, error.code)
             self.status = f"{error.code} {error.reason}"
             self.response_headers[:] = with_security_headers([*self.response_headers, ("Content-Type", content_type)])
