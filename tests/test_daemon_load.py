@@ -69,11 +69,11 @@ def test_four_concurrent_huge_description_fields_are_refused_without_being_read_
                 replies = list(pool.map(send, bodies))
             peak = daemon.peak_rss_kib()
         assert db.list_images(conn, job.id) == []
+    growth = peak - before
+    assert growth < FIELD_RSS_GROWTH_KIB, f"daemon peak RSS grew by {growth / 1024:.1f} MiB"
     assert [reply.status for reply in replies] == [413] * len(bodies)
     assert all("description" in reply.json()["error"] for reply in replies)
     assert stored_files(config.paths.data) == []
-    growth = peak - before
-    assert growth < FIELD_RSS_GROWTH_KIB, f"daemon peak RSS grew by {growth / 1024:.1f} MiB"
 
 
 def multipart_body(size: int, seed: int) -> tuple[dict[str, str], bytes]:
