@@ -176,9 +176,11 @@ class Rebuilds:
             try:
                 result = self.build(self.config, None if key == ALL_JOBS else key)
             except OSError as exc:
-                if exc.errno in NO_SPACE:
-                    self.retry(key)
-                raise
+                if exc.errno not in NO_SPACE:
+                    raise
+                log.warning("rebuild-%s: stopped: %s", key, exc)
+                self.retry(key)
+                return None
             with self.lock:
                 self.built[key] = wanted
             self.log_failures(key, result)

@@ -210,6 +210,7 @@ def test_a_rebuild_short_of_space_names_each_photo_and_is_retried_when_space_com
 
             filler.unlink()
             assert wait_for(lambda: shown_photos(config, job) == 2, 15), daemon.log()
+            assert "Traceback" not in daemon.log()
 
 
 def shown_photos(config: Config, job: db.Job) -> int:
