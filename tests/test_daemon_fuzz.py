@@ -3,24 +3,27 @@
 One real ``jobgallery serve`` on 127.0.0.1 serves the module. Requests are
 written byte for byte on raw sockets (http.client would refuse much of what
 an attacker sends): multipart headers, parameters and file names, JSON
-bodies, query strings, Basic credentials, cookies, and Content-Length /
-Transfer-Encoding framing. Each property runs a bounded number of examples
-(``EXAMPLES``; the whole module takes well under a minute).
+bodies, query strings, Basic credentials, cookies, any header line, and
+Content-Length / Transfer-Encoding framing. A second daemon takes real
+photos under fuzzed file names, which must be stored under names it makes.
+Each property runs ``EXAMPLES`` examples (the module takes about 15 s).
 
-Two requests answered 500 before this file existed, and are kept as
-explicit examples: a JSON body nested 50,000 deep (RecursionError in the
-JSON reader) and the "create job" form posted as multipart with a title
-that is not UTF-8.
-"""
+Three kinds of request failed before this file existed, and are kept as
+explicit examples: a JSON body nested 50,000 deep (500: RecursionError in
+the JSON reader), the "create job" form posted as multipart with a title
+that is not UTF-8 (500), and a header line waitress cannot parse (no
+answer at all, the connection left open, a traceback in the log)."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
 import json
+import re
 import socket
 from dataclasses import dataclass
 
+import photos
 import pytest
 import yaml
 from conftest import nest
@@ -325,3 +328,55 @@ def test_header_lines(target: Target, line: bytes, path: bytes) -> None:
 def test_the_fuzzed_daemon_logged_no_traceback(target: Target) -> None:
     """Each 500 above would also have left a traceback in the log."""
     assert "Traceback" not in target.daemon.log()
+
+
+# ---------------------------------------------------------------- file names of real photos
+
+
+@pytest.fixture(scope="module")
+def photo_target(tmp_path_factory) -> Target:
+    """A daemon of its own: these uploads store a photo (once; the rest are duplicates)."""
+    folder = tmp_path_factory.mktemp("fuzz-names")
+    config_path = folder / "config.yaml"
+    config_path.write_text(yaml.safe_dump(nest({"server.rebuild_delay_seconds": 60})), encoding="utf-8")
+    config = load_config(str(config_path))
+    with db.open_db(config.db_path) as conn:
+        users.add_user(conn, *CREW, admin=False)
+        job = db.create_job(conn, "Named photos")
+    with running_daemon(config_path) as daemon:
+        yield Target(daemon, config, job.id)
+        assert "Traceback" not in daemon.log()
+
+
+PHOTO = photos.jpeg_bytes(64, 48, seed=5)
+STORED_NAME = re.compile(r"img_[0-9]{8}_[0-9]{6}_[0-9a-f]{12}\.jpg")
+
+
+def quoted_value(data: bytes) -> bytes:
+    """Bytes that stay inside one quoted header parameter: no CR, LF or double quote."""
+    return data.replace(b"\r", b"").replace(b"\n", b"").replace(b'"', b"")
+
+
+file_names = st.one_of(
+    st.binary(max_size=120).map(quoted_value),
+    st.text(max_size=60).map(lambda text: quoted_value(text.encode("utf-8", "replace"))),
+    st.sampled_from([b"../../etc/passwd", b"C:\\evil\\x.jpg", b"<script>alert(1)</script>.jpg", b".", b"\x00.jpg"]),
+)
+
+
+@FUZZ
+@given(name=file_names, path=st.sampled_from(["/api/jobs/{job}/images", "/upload", "/{job}/add_image"]))
+def test_file_names_of_real_photos(photo_target: Target, name: bytes, path: str) -> None:
+    """Whatever a real photo is called, it is stored under a name the daemon makes, or refused with a 4xx."""
+    boundary = b"XyZ"
+    parts = [b'Content-Disposition: form-data; name="job_id"\r\n\r\n%d' % photo_target.job_id]
+    parts.append(b'Content-Disposition: form-data; name="image"; filename="' + name + b'"\r\n\r\n' + PHOTO)
+    body = b"".join(b"--" + boundary + CRLF + part + CRLF for part in parts) + b"--" + boundary + b"--\r\n"
+    kind = b"multipart/form-data; boundary=" + boundary
+    headers = with_length([auth(CREW), (b"Content-Type", kind), (b"Accept", b"text/html")], body)
+    status = raw(photo_target.daemon, request("POST", path.format(job=photo_target.job_id).encode(), headers, body))
+    assert status is not None and status < 500, status
+    with db.open_db(photo_target.config.db_path) as conn:
+        names = [image.filename for image in db.list_images(conn, photo_target.job_id)]
+    assert len(names) <= 1 and all(STORED_NAME.fullmatch(stored) for stored in names), names
+    assert stored_files(photo_target.config.paths.data) == [f"job_{photo_target.job_id}/{n}" for n in names]
