@@ -1,17 +1,17 @@
 """Running the daemon: waitress (threaded, one process), the scheduler, signals, a clean stop.
 
-waitress reads each request completely before a worker thread sees it, so
+waitress reads each request completely before a worker thread sees it. So
 slow and idle connections cost a socket and a little memory each, never a
 thread: ``server.connection_limit`` (default 500, well under the 1024 open
 files systemd allows) says how many it holds at once, and
-``server.channel_timeout_seconds`` closes the ones where nothing moves.
-Waitress' own default, 100 connections for 120 s, let 101 idle sockets take
-the daemon off the air. It also means that
-the one place that can refuse an oversized body *before reading it* is
-waitress itself: ``max_request_body_size`` is set to the upload limit, and
-its refusal (like its other protocol errors) is answered in our JSON shape,
-or as a page for browsers, by ``JsonErrorTask``, with the same security
-headers as every other answer.
+``server.channel_timeout_seconds`` closes the ones where nothing moves
+(waitress' own defaults, 100 connections kept for 120 s, let 101 idle
+sockets take the daemon off the air). And the one place that can refuse an
+oversized body *before reading it* is waitress itself:
+``max_request_body_size`` is set to the upload limit, and its refusal (like
+its other protocol errors) is answered in our JSON shape, or as a page for
+browsers, by ``JsonErrorTask``, with the same security headers as every
+other answer.
 
 On SIGTERM or SIGINT the daemon stops listening at once, lets requests that
 are being received or answered finish (at most ``DRAIN_SECONDS``; a second
