@@ -58,8 +58,6 @@ THREAD_EXIT_SECONDS = 5.0
 CLEANUP_SECONDS = 30
 # A request body in waitress' hands moves to a temp file past this: 500 slow uploads hold 32 MiB, not 250.
 BODY_MEMORY_BYTES = 64 * 1024
-# Nginx on the same box is the only proxy whose X-Forwarded-For is believed (for per-client throttling).
-TRUSTED_PROXY = "127.0.0.1"
 
 WAITRESS_MESSAGES = {
     400: "the request could not be understood",
@@ -108,10 +106,8 @@ def make_server(config: Config, app, socket_map: dict) -> BaseWSGIServer:
             threads=config.server.threads,
             max_request_body_size=config.server.max_upload_mb * MIB + 1,
             ident="jobgallery",
-            trusted_proxy=TRUSTED_PROXY,
-            trusted_proxy_count=1,
-            trusted_proxy_headers={"x-forwarded-for"},
-            clear_untrusted_proxy_headers=True,
+            # X-Forwarded-For/-Proto reach the app, which believes them from server.trusted_proxies only.
+            clear_untrusted_proxy_headers=False,
             asyncore_use_poll=True,
             connection_limit=config.server.connection_limit,
             channel_timeout=config.server.channel_timeout_seconds,
