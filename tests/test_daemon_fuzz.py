@@ -162,7 +162,8 @@ content_types = st.one_of(
     st.just(b"multipart/form-data"),
     header_text.map(lambda value: value.replace(b"%", b"")),
 )
-upload_paths = st.sampled_from(["/api/jobs/{job}/images", "/upload", "/{job}/add_image", "/upload/jobs"])
+FORM_PATHS = ["/api/jobs/{job}/images", "/upload", "/{job}/add_image", "/upload/jobs", "/login", "/logout"]
+upload_paths = st.sampled_from([*FORM_PATHS, "/api/jobs/{job}/known"])
 
 
 # ---------------------------------------------------------------- properties
@@ -196,6 +197,9 @@ json_values = st.recursive(
 json_bodies = st.one_of(
     json_values.map(lambda value: json.dumps(value).encode()),
     st.dictionaries(st.just("title"), json_values).map(lambda value: json.dumps(value).encode()),
+    st.dictionaries(st.just("sha256"), json_values | st.lists(st.text("0123456789abcdefABCDEF", max_size=70))).map(
+        lambda value: json.dumps(value).encode()
+    ),
     st.binary(max_size=200),
     st.integers(1, 60_000).map(lambda depth: b"[" * depth),
     st.integers(1, 5_000).map(lambda depth: b'{"title": ' + b'{"a": ' * depth),
@@ -206,13 +210,16 @@ json_bodies = st.one_of(
 @given(
     body=json_bodies,
     content_type=st.sampled_from([b"application/json", b"application/json; charset=utf-8", b"text/plain"]),
+    known=st.booleans(),
 )
-@example(body=b"[" * 50_000, content_type=b"application/json")
-def test_json_bodies(target: Target, body: bytes, content_type: bytes) -> None:
+@example(body=b"[" * 50_000, content_type=b"application/json", known=False)
+def test_json_bodies(target: Target, body: bytes, content_type: bytes, known: bool) -> None:
+    """``POST /api/jobs`` (a title) and ``POST /api/jobs/<id>/known`` (a list of hashes)."""
+    path = f"/api/jobs/{target.job_id}/known" if known else "/api/jobs"
     headers = with_length([auth(ADMIN), (b"Content-Type", content_type)], body)
     before = target.rows()
-    status = raw(target.daemon, request("POST", b"/api/jobs", headers, body))
-    if status == 201:
+    status = raw(target.daemon, request("POST", path.encode(), headers, body))
+    if status == 201 and not known:
         return  # a JSON object with a good title: a job, as asked
     assert_no_server_error(target, status, before)
 
