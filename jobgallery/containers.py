@@ -15,6 +15,8 @@ raises BadImage for:
 Figures for the caps: a 48 MP iPhone HEIC holds about 110 items (48 tiles,
 thumbnail, EXIF, gain map); phone PNGs and WebPs hold fewer than 20 chunks;
 ICC profiles of RGB and grey pictures are 0.5 to 60 KiB, EXIF at most 64 KiB.
+libheif 1.18 and later stop at 1,000 references too; the tile cap here holds
+whatever libheif is installed.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ MAX_TEXT_BYTES = 1 << 20
 MAX_PNG_CHUNKS = 10_000
 MAX_WEBP_FRAMES = 1_000
 MAX_HEIF_ITEMS = 4_096
-MAX_HEIF_TILES = 1_024
+MAX_HEIF_TILES = 1_000
 MAX_BOXES = 10_000
 # How much of a PNG's pixel data is read, and inflated, at a time.
 READ_PIECE = 1 << 20

@@ -223,3 +223,46 @@ def webp_frames(frames: int = 1200) -> bytes:
     out = io.BytesIO()
     pictures[0].save(out, "WEBP", save_all=True, append_images=pictures[1:], lossless=True)
     return out.getvalue()
+
+
+def heic_of_tiles(side: int) -> bytes:
+    """``grid_heic`` rewritten as a ``side`` x ``side`` grid that names its 12 tiles over and over.
+
+    Each tile a grid names is decoded on its own, so the cost grows with the
+    count of names, not with the file: 4096 names take a few bytes each. The
+    grid's ``iref``, its descriptor in ``idat``, its size (``ispe``), the
+    ``meta`` box size and the ``iloc`` offsets into ``mdat`` are all made to
+    agree, so libheif decodes it.
+    """
+    data = bytearray(grid_heic())
+    at = data.index(b"iref") - 4
+    old_size, grid_id = struct.unpack(">I", data[at : at + 4])[0], struct.unpack(">H", data[at + 20 : at + 22])[0]
+    ids = [struct.unpack(">H", data[at + 24 + 2 * i : at + 26 + 2 * i])[0] for i in range(12)]
+    names = b"".join(struct.pack(">H", ids[i % 12]) for i in range(side * side))
+    dimg = struct.pack(">I4sHH", 12 + len(names), b"dimg", grid_id, side * side) + names
+    iref = struct.pack(">I4sI", 12 + len(dimg), b"iref", 0) + dimg
+    delta = len(iref) - old_size
+    assert data.index(b"meta") - 4 + struct.unpack(">I", data[data.index(b"meta") - 4 : data.index(b"meta")])[0] == (
+        at + old_size
+    ), "iref must close the meta box"
+    data[at : at + old_size] = iref
+    meta = data.index(b"meta") - 4
+    data[meta : meta + 4] = struct.pack(">I", struct.unpack(">I", data[meta : meta + 4])[0] + delta)
+    idat = data.index(b"idat") + 4
+    data[idat : idat + 8] = struct.pack(">BBBBHH", 0, 0, side - 1, side - 1, 64 * side, 64 * side)
+    grid_size = data.index(struct.pack(">4sIII", b"ispe", 0, 256, 192))
+    data[grid_size + 8 : grid_size + 16] = struct.pack(">II", 64 * side, 64 * side)
+    shift_locations(data, delta)
+    return bytes(data)
+
+
+def shift_locations(data: bytearray, delta: int) -> None:
+    """Move every item stored in the file by ``delta`` bytes (iloc version 1, 4-byte fields: as libheif writes)."""
+    at = data.index(b"iloc") + 4
+    assert data[at] == 1 and data[at + 4 : at + 6] == b"\x44\x40"
+    count, at = struct.unpack(">H", data[at + 6 : at + 8])[0], at + 8
+    for _ in range(count):
+        _item, method, _ref, base, extents = struct.unpack(">HHHIH", data[at : at + 12])
+        if method == 0:
+            data[at + 6 : at + 10] = struct.pack(">I", base + delta)
+        at += 12 + 8 * extents
