@@ -13,17 +13,21 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import structure_support as hostile
+from daemon_support import FilePart, basic, running_daemon, stored_files, upload
 from ingest_support import nothing_stored, write
 
-from jobgallery import containers, db, ingest, jpeg_scans
+from jobgallery import containers, db, ingest, jpeg_scans, users
 from jobgallery.errors import BadImage
 
 MAX_BYTES = 25 * 1024 * 1024
 MAX_SECONDS = 5.0
+# Four 24 MiB uploads may grow the daemon by their multipart buffers, not by their text (before: 400 MiB).
+MAX_GROWTH_MIB = 100
 # Pillow's progressive grey JPEG has 6 scans of its own; the flood adds the rest.
 GREY_SCANS = 6
 
@@ -80,3 +84,25 @@ def test_the_largest_accepted_neighbour_is_checked_within_the_bound(config, conn
     outcome, seconds = timed_ingest(config, conn, job, write(tmp_path / name, made(name)))
     assert isinstance(outcome, ingest.IngestResult), outcome
     assert seconds < MAX_SECONDS
+
+
+def test_four_text_chunk_uploads_at_once_leave_the_daemons_memory_flat(make_config) -> None:
+    """Four 16x16 PNGs with 24 MiB iTXt chunks, uploaded at once (before: the daemon went from 41 to 442 MB)."""
+    config = make_config()
+    payloads = [hostile.png_with_text(b"iTXt", (24 << 20) + index) for index in range(4)]
+    with db.open_db(config.db_path) as conn:
+        users.add_user(conn, "crew", "crew-password-1", admin=False)
+        job = db.create_job(conn, "Gutters")
+        with running_daemon(config.source) as daemon:
+            url = f"{daemon.url}/api/jobs/{job.id}/images"
+            send = functools.partial(upload, auth=basic("crew", "crew-password-1"))
+            assert send(url, [FilePart("warm-up.png", made("png-text-at-the-cap")[:-12])]).status == 422
+            before = daemon.peak_rss_kib()
+            with ThreadPoolExecutor(4) as pool:
+                replies = list(pool.map(lambda data: send(url, [FilePart("text.png", data)]), payloads))
+            grown_mib = (daemon.peak_rss_kib() - before) / 1024
+        print(f"daemon peak RSS {before / 1024:.0f} MiB before, +{grown_mib:.0f} MiB after four uploads")
+        assert [reply.status for reply in replies] == [422] * 4
+        assert all("iTXt chunk of" in reply.json()["error"] for reply in replies)
+        assert grown_mib < MAX_GROWTH_MIB, f"peak RSS grew by {grown_mib:.0f} MiB"
+        assert db.list_images(conn, job.id) == [] and stored_files(config.paths.data) == []
