@@ -40,6 +40,7 @@ MAX_METADATA_BYTES = 1 << 20
 MAX_INFLATED_BYTES = 256 * KIB
 MAX_TEXT_BYTES = 1 << 20
 MAX_PNG_CHUNKS = 10_000
+MAX_PNG_PIXEL_CHUNKS = 100_000
 MAX_WEBP_FRAMES = 1_000
 MAX_HEIF_ITEMS = 4_096
 MAX_HEIF_TILES = 1_000
@@ -48,6 +49,9 @@ MAX_BOXES = 10_000
 READ_PIECE = 1 << 20
 
 PNG_PIXELS = frozenset({b"IDAT", b"fdAT"})
+# Samples per pixel of each PNG colour type: grey, RGB, palette, grey + alpha, RGBA.
+PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+ADAM7_PASSES = 7
 PNG_COMPRESSED = frozenset({b"iCCP", b"zTXt", b"iTXt"})
 WEBP_METADATA = frozenset({b"ICCP", b"EXIF", b"XMP "})
 HEIF_METADATA = frozenset({b"Exif", b"mime"})
@@ -68,49 +72,84 @@ def bound_png_text() -> None:
 
 
 def check_png(path: Path) -> None:
-    """Walk every chunk up to IEND: each within the file, at most ``MAX_PNG_CHUNKS``, metadata within its caps.
-
-    The pixel data (the IDAT chunks' one zlib stream) is inflated and thrown
-    away as it passes, to prove it ends: Pillow stops reading once it has all
-    rows, so a stream cut after them would pass it.
-    """
+    """Walk every chunk up to IEND: each within the file, not too many, metadata within its caps."""
     bound_png_text()
+    for handle, kind, length in png_chunks(path):
+        if kind not in PNG_PIXELS:
+            check_png_metadata(handle, kind, length)
+
+
+def png_chunks(path: Path) -> Iterator[tuple[BinaryIO, bytes, int]]:
+    """(open file positioned at the body, type, length) of each chunk before IEND; BadImage when one is missing.
+
+    At most ``MAX_PNG_CHUNKS`` chunks besides the pixel ones, and at most
+    ``MAX_PNG_PIXEL_CHUNKS`` of those (libpng writes 8 KiB each).
+    """
     size = path.stat().st_size
-    pixels = zlib.decompressobj()
+    counts = {True: 0, False: 0}
     with open(path, "rb") as handle:
         position = 8
-        for _ in range(MAX_PNG_CHUNKS + 1):
+        while True:
             handle.seek(position)
             head = handle.read(8)
             if len(head) < 8:
                 raise cut_short("PNG", "it has no end chunk (IEND)")
             length, kind = struct.unpack(">I4s", head)
-            end = position + 12 + length
-            if end > size:
+            position += 12 + length
+            if position > size:
                 raise cut_short("PNG", f"its {chunk_name(kind)} chunk runs past the end of the file")
             if kind == b"IEND":
-                if not pixels.eof:
-                    raise cut_short("PNG", "its pixel data stops before its end")
                 return
-            if kind == b"IDAT":
-                inflate_away(pixels, handle, length)
-            elif kind not in PNG_PIXELS:
-                check_png_metadata(handle, kind, length)
-            position = end
-    raise BadImage(f"the PNG image has more than {MAX_PNG_CHUNKS} chunks; no camera or program writes that many")
+            pixels = kind in PNG_PIXELS
+            counts[pixels] += 1
+            if counts[pixels] > (MAX_PNG_PIXEL_CHUNKS if pixels else MAX_PNG_CHUNKS):
+                raise BadImage("the PNG image has more chunks than any camera or program writes")
+            yield handle, kind, length
 
 
-def inflate_away(inflater: zlib._Decompress, handle: BinaryIO, length: int) -> None:
-    """Feed ``length`` bytes from ``handle`` to ``inflater`` in pieces, keeping none of what comes out."""
-    while length > 0 and not inflater.eof:
-        piece = handle.read(min(length, READ_PIECE))
-        length -= len(piece)
+def check_png_pixels(path: Path) -> None:
+    """The pixel data (the IDAT chunks' one zlib stream) must end, and not run on past the picture.
+
+    Pillow stops reading once it has every row, so a stream cut after them
+    (or one that goes on) passes it. Run after Pillow decoded the picture,
+    which proved it within the pixel and memory limits: the stream is then
+    inflated (and thrown away) at most to the picture's size plus filter bytes.
+    """
+    inflater, room = zlib.decompressobj(), 0
+    for handle, kind, length in png_chunks(path):
+        if kind == b"IHDR":
+            room = png_stream_size(handle.read(13))
+        elif kind == b"IDAT":
+            room -= inflate_away(inflater, handle, length, room)
+            if room < 0:
+                raise BadImage("the PNG image is damaged: its pixel data runs on past the picture")
+    if not inflater.eof:
+        raise cut_short("PNG", "its pixel data stops before its end")
+
+
+def png_stream_size(header: bytes) -> int:
+    """Most bytes an IHDR's picture inflates to: rows of samples plus a filter byte per row and pass (Adam7)."""
+    width, height, depth, colour = struct.unpack(">IIBB", header[:10])
+    row = -(-width * PNG_CHANNELS.get(colour, 4) * depth // 8)
+    return height * (1 + row) + ADAM7_PASSES * (height + 8) + KIB
+
+
+def inflate_away(inflater: zlib._Decompress, handle: BinaryIO, length: int, room: int) -> int:
+    """Inflate ``length`` bytes from ``handle``, keeping none of the output; how many bytes came out.
+
+    Stops once more than ``room`` bytes came out, and at the stream's end.
+    """
+    produced = 0
+    while length > 0 and not inflater.eof and produced <= room:
+        data = handle.read(min(length, READ_PIECE))
+        length -= len(data)
         try:
-            inflater.decompress(piece, READ_PIECE)
-            while inflater.unconsumed_tail and not inflater.eof:
-                inflater.decompress(inflater.unconsumed_tail, READ_PIECE)
+            while data and not inflater.eof and produced <= room:
+                produced += len(inflater.decompress(data, READ_PIECE))
+                data = inflater.unconsumed_tail
         except zlib.error:
             raise BadImage("the PNG image is damaged: its pixel data cannot be inflated") from None
+    return produced
 
 
 def check_png_metadata(handle: BinaryIO, kind: bytes, length: int) -> None:

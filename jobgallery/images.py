@@ -296,6 +296,8 @@ def inspect(path: Path, limits: Limits) -> PhotoInfo:
             decode_jpeg_once(image, path, limits.max_decode_mb)
         else:
             decode_once(image, limits.max_decode_mb)
+        if fmt == "PNG":
+            containers.check_png_pixels(path)
         # Only now: Pillow decodes a whole PNG to look for EXIF after its pixels.
         exif = read_exif(image)
     orientation = exif_orientation(exif)

@@ -266,3 +266,17 @@ def shift_locations(data: bytearray, delta: int) -> None:
         if method == 0:
             data[at + 6 : at + 10] = struct.pack(">I", base + delta)
         at += 12 + 8 * extents
+
+
+def png_pixels_running_on(extra: int = 64 << 20) -> bytes:
+    """A 16x16 PNG whose pixel stream goes on for ``extra`` bytes of zeros after the picture's rows."""
+    parts = png_parts(saved("PNG", photos.photo(16, 16)))
+    rows = zlib.decompress(b"".join(body for kind, body in parts if kind == b"IDAT"))
+    return png_of([parts[0], (b"IDAT", zlib.compress(rows + bytes(extra), 9)), parts[-1]])
+
+
+def png_idat_flood(chunks: int = 200_000) -> bytes:
+    """A 16x16 PNG whose pixel data is spread over ``chunks`` IDAT chunks, most of them empty."""
+    parts = png_parts(saved("PNG", photos.photo(16, 16)))
+    pixels = b"".join(body for kind, body in parts if kind == b"IDAT")
+    return png_of([parts[0], (b"IDAT", pixels), *[(b"IDAT", b"")] * (chunks - 1), parts[-1]])

@@ -35,6 +35,8 @@ REFUSED: dict[str, tuple[Callable[[], bytes], str]] = {
     "jpeg-8000-scans": (lambda: hostile.scan_flood(8000), "more than 100 scans"),
     "jpeg-one-scan-too-many": (lambda: hostile.scan_flood(jpeg_scans.MAX_SCANS + 1 - GREY_SCANS), "scans"),
     "png-200000-chunks": (lambda: hostile.png_chunk_flood(200_000), "chunks"),
+    "png-200000-pixel-chunks": (lambda: hostile.png_idat_flood(200_000), "chunks"),
+    "png-pixels-running-on-for-64-mib": (lambda: hostile.png_pixels_running_on(64 << 20), "runs on"),
     "png-24-mib-itxt": (lambda: hostile.png_with_text(b"iTXt", 24 << 20), "iTXt chunk of"),
     "png-24-mib-text": (lambda: hostile.png_with_text(b"tEXt", 24 << 20), "tEXt chunk of"),
     "png-ztxt-bomb": (lambda: hostile.png_with_text(b"zTXt", 64 << 20), "inflates"),
@@ -45,6 +47,7 @@ REFUSED: dict[str, tuple[Callable[[], bytes], str]] = {
 ACCEPTED: dict[str, Callable[[], bytes]] = {
     "jpeg-100-scans-48-mp": lambda: hostile.scan_flood(jpeg_scans.MAX_SCANS - GREY_SCANS),
     "png-10000-chunks": lambda: hostile.png_chunk_flood(containers.MAX_PNG_CHUNKS - 2),
+    "png-100000-pixel-chunks": lambda: hostile.png_idat_flood(containers.MAX_PNG_PIXEL_CHUNKS),
     "png-text-at-the-cap": lambda: hostile.png_with_text(b"iTXt", containers.MAX_METADATA_BYTES - 64),
     "webp-1000-frames": lambda: hostile.webp_frames(containers.MAX_WEBP_FRAMES),
     "heic-961-tiles": lambda: hostile.heic_of_tiles(31),
