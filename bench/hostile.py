@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/hostile.py [--runs 3] [--naive-timeout 120]
 
-Every hostile input of ``tests/structure_support.py`` (each at most 25 MiB)
-is checked in a fresh process, so each peak RSS is its own:
+Every hostile input of ``tests/structure_support.py`` (each at most 25 MiB),
+and two ordinary 12 MP phone photos for the cost of the common case, is
+checked in a fresh process, so each peak RSS is its own:
 
 - ours: ``images.inspect``, as an upload or an import runs it (container walk,
   scan count, strict JPEG decode, then Pillow);
@@ -33,6 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 import structure_support as hostile  # noqa: E402
+from daemon_support import _phone_base, phone_photo  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from jobgallery import images  # noqa: E402
@@ -40,6 +42,8 @@ from jobgallery.errors import JobGalleryError  # noqa: E402
 
 LIMITS = images.Limits(100_000_000, 384)
 INPUTS = {
+    "jpeg: 12 MP phone photo (accepted)": lambda: phone_photo(1),
+    "jpeg: 12 MP progressive (accepted)": lambda: hostile.saved("JPEG", _phone_base(4000, 3000), progressive=True),
     "jpeg: 8000 scans, 48 MP grey": lambda: hostile.scan_flood(8000),
     "jpeg: 100 scans, 48 MP grey (accepted)": lambda: hostile.scan_flood(94),
     "png: 200,000 empty chunks": lambda: hostile.png_chunk_flood(200_000),

@@ -156,7 +156,7 @@ def check_png_metadata(handle: BinaryIO, kind: bytes, length: int) -> None:
     """A chunk other than pixels: at most ``MAX_METADATA_BYTES``, and compressed ones inflate within the cap."""
     if length > MAX_METADATA_BYTES:
         raise BadImage(
-            f"the PNG image has a {chunk_name(kind)} chunk of {length} bytes; "
+            f"the PNG image's {chunk_name(kind)} chunk holds {length} bytes; "
             f"at most {MAX_METADATA_BYTES} are allowed for metadata"
         )
     if kind in PNG_COMPRESSED:
