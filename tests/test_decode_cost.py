@@ -99,7 +99,8 @@ def test_four_text_chunk_uploads_at_once_leave_the_daemons_memory_flat(make_conf
         with running_daemon(config.source) as daemon:
             url = f"{daemon.url}/api/jobs/{job.id}/images"
             send = functools.partial(upload, auth=basic("crew", "crew-password-1"))
-            assert send(url, [FilePart("warm-up.png", made("png-text-at-the-cap")[:-12])]).status == 422
+            cut = hostile.png_with_text(b"iTXt", 1024)[:-40]
+            assert send(url, [FilePart("warm-up.png", cut)]).status == 422
             before = daemon.peak_rss_kib()
             with ThreadPoolExecutor(4) as pool:
                 replies = list(pool.map(lambda data: send(url, [FilePart("text.png", data)]), payloads))
