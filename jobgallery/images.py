@@ -309,23 +309,29 @@ def inspect(path: Path, limits: Limits) -> PhotoInfo:
 def decode_once(image: Image.Image, max_decode_mb: int) -> None:
     """Decode every compressed byte of a PNG, WebP or HEIC so damage shows before we store."""
     with decoding(image, image.size, max_decode_mb):
-        try:
-            image.load()
-        except DECODE_ERRORS:
-            label = LABELS[format_of(image)]
-            raise BadImage(f"the {label} image is damaged or cut short and cannot be decoded") from None
+        load(image)
 
 
 def decode_jpeg_once(image: Image.Image, path: Path, max_decode_mb: int) -> None:
     """Decode the JPEG ``image`` (opened from ``path``) at 1/8 scale, strictly, within the decode budget.
 
     libjpeg-turbo decodes it, not Pillow: Pillow drops the warnings that tell a
-    scan cut short (``jpeg_scans``). Pillow's header gives the cost.
+    scan cut short (``jpeg_scans``). Pillow's header gives the cost, and Pillow
+    decodes the few files whose harmless warnings stop the strict decode.
     """
     full_size = width, height = image.size
     image.draft(None, (max(1, width // JPEG_DRAFT_SCALE), max(1, height // JPEG_DRAFT_SCALE)))
     with decoding(image, full_size, max_decode_mb):
-        jpeg_scans.decode_strictly(path)
+        if not jpeg_scans.decode_strictly(path):
+            load(image)
+
+
+def load(image: Image.Image) -> None:
+    try:
+        image.load()
+    except DECODE_ERRORS:
+        label = LABELS[format_of(image)]
+        raise BadImage(f"the {label} image is damaged or cut short and cannot be decoded") from None
 
 
 STRUCTURE_CHECKS = {

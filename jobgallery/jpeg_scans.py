@@ -17,7 +17,7 @@ warnings into errors, at 1/8 scale (every compressed byte of every scan is
 still read). A few warnings say nothing about missing data (an unknown JFIF
 revision, an unknown Adobe transform code, stray bytes between segments, an
 unusual SOS header in a sequential file, a broken ICC chunk); files with one
-of those are decoded again leniently rather than refused.
+of those are decoded by Pillow, leniently, rather than refused.
 """
 
 from __future__ import annotations
@@ -147,23 +147,19 @@ def check_scans(path: Path, limit: int = MAX_SCANS) -> None:
         raise BadImage("the JPEG image is cut short: its scans end before the whole picture was sent")
 
 
-def decode_strictly(path: Path) -> None:
+def decode_strictly(path: Path) -> bool:
     """Decode the JPEG at 1/8 scale, refusing any scan whose data stops early (BadImage).
 
-    The file is mapped, not read: simplejpeg needs one buffer, and a mapping
-    costs no memory of its own. The picture at 1/8 scale is thrown away.
+    False when libjpeg-turbo stopped at one of the harmless warnings: the
+    caller then decodes it leniently. The file is mapped, not read: simplejpeg
+    needs one buffer, and a mapping costs no memory of its own. The picture at
+    1/8 scale is thrown away.
     """
     with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
         try:
             simplejpeg.decode_jpeg(data, min_height=1, min_width=1, strict=True)
         except ValueError as exc:
-            if not any(text.lower() in str(exc).lower() for text in HARMLESS_WARNINGS):
-                raise BadImage(CUT_SHORT) from None
-            decode_leniently(data)
-
-
-def decode_leniently(data: mmap.mmap) -> None:
-    try:
-        simplejpeg.decode_jpeg(data, min_height=1, min_width=1, strict=False)
-    except ValueError:
-        raise BadImage(CUT_SHORT) from None
+            if any(text.lower() in str(exc).lower() for text in HARMLESS_WARNINGS):
+                return False
+            raise BadImage(CUT_SHORT) from None
+    return True

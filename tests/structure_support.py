@@ -150,10 +150,24 @@ def truncated_files() -> dict[str, bytes]:
     }
 
 
+def with_jfif_revision(jpeg: bytes, major: int, minor: int) -> bytes:
+    at = jpeg.index(b"JFIF\0") + 5
+    return jpeg[:at] + bytes([major, minor]) + jpeg[at + 2 :]
+
+
+def with_stray_bytes_before_tables(jpeg: bytes) -> bytes:
+    """Three bytes of junk between two header segments, as some old writers leave (libjpeg warns and skips them)."""
+    at = jpeg.index(b"\xff\xdb")
+    return jpeg[:at] + b"\x00\x11\x22" + jpeg[at:]
+
+
 def whole_files() -> dict[str, bytes]:
-    """The same kinds of file, whole: none may be refused."""
+    """The same kinds of file, whole: none may be refused, not even those libjpeg warns about harmlessly."""
+    baseline = saved("JPEG", quality=90)
     return {
-        "jpeg-baseline": saved("JPEG", quality=90),
+        "jpeg-baseline": baseline,
+        "jpeg-unknown-jfif-revision": with_jfif_revision(baseline, 2, 1),
+        "jpeg-stray-bytes-between-segments": with_stray_bytes_before_tables(baseline),
         "jpeg-progressive": saved("JPEG", quality=90, progressive=True),
         "jpeg-progressive-grey": saved("JPEG", photos.photo(801, 603).convert("L"), progressive=True),
         "png": saved("PNG"),
