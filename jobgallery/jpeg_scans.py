@@ -3,11 +3,13 @@
 Cost. A progressive decoder passes over every coefficient of the picture once
 per scan, so a small file that repeats one tiny scan thousands of times costs
 minutes of CPU (8,000 scans of a 48 MP picture: about 76 s with Pillow).
-Encoders write few scans: libjpeg's and Pillow's progressive files have 10
-(6 for grey), mozjpeg's about a dozen, camera and phone JPEGs 1 to 3, and
-libjpeg-turbo's own guard (``TJFLAG_LIMITSCANS``) stops at 500. More than
-``MAX_SCANS`` is refused after a walk over the markers that reads the file in
-chunks and decodes nothing.
+Encoders write few scans: the progressive files of libjpeg and Pillow have
+10 (6 for grey), camera and phone JPEGs one per picture, and libjpeg-turbo's
+own guard (``TJFLAG_LIMITSCANS``) stops at 500. More than ``MAX_SCANS`` is
+refused after a walk over the markers that reads the file in chunks and
+decodes nothing. The same walk reads each scan's header: together they must
+carry every coefficient of every component to full precision (libjpeg will
+not write less), so a file cut between two scans is refused as well.
 
 Completeness. libjpeg only warns when a scan's data stops early (it fills the
 rest with grey) and Pillow drops its warnings, so a file cut inside any scan
