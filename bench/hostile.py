@@ -47,6 +47,7 @@ INPUTS = {
     "jpeg: 12 MP progressive (accepted)": lambda: progressive(phone_photo(2)),
     "jpeg: 8000 scans, 48 MP grey": lambda: hostile.scan_flood(8000),
     "jpeg: 100 scans, 48 MP grey (accepted)": lambda: hostile.scan_flood(94),
+    "jpeg: 200,000 empty comment segments": lambda: hostile.jpeg_segment_flood(200_000),
     "png: 200,000 empty chunks": lambda: hostile.png_chunk_flood(200_000),
     "png: 200,000 IDAT chunks": lambda: hostile.png_idat_flood(200_000),
     "png: pixel stream running on for 64 MiB": lambda: hostile.png_pixels_running_on(64 << 20),

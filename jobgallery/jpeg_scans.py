@@ -47,6 +47,11 @@ STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD9)})
 # entropy-coded data and between segments alike.
 NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 SEARCH_CHUNK = 1 << 20
+# Between segments the next marker follows at once: a small first read finds it without reading a chunk.
+FIRST_READ = 64
+# Segments before the end of the picture: a phone JPEG has 10 to 30 (a 255-part ICC profile, extended XMP
+# and a multi-picture index included); Pillow reads each one in Python, so 25 MiB of tiny ones cost minutes.
+MAX_SEGMENTS = 10_000
 # libjpeg-turbo warnings that are no sign of missing or damaged picture data (jerror.h, 2.1 and 3.x).
 HARMLESS_WARNINGS = (
     "unknown JFIF revision",
@@ -65,8 +70,9 @@ def next_marker(handle: BinaryIO, start: int) -> tuple[int, int] | None:
     chunk's end is kept, since a marker code may follow it in the next chunk.
     """
     handle.seek(start)
-    offset, block = start, b""
-    while chunk := handle.read(SEARCH_CHUNK):
+    offset, block, size = start, b"", FIRST_READ
+    while chunk := handle.read(size):
+        size = SEARCH_CHUNK
         block += chunk
         found = NEXT_MARKER.search(block)
         if found:
@@ -113,13 +119,13 @@ class Progression:
 
 
 def read_progression(handle: BinaryIO, limit: int = MAX_SCANS) -> Progression:
-    """The frame and scan headers up to EOI; BadImage as soon as there are more than ``limit`` scans.
+    """The frame and scan headers up to EOI; BadImage beyond ``limit`` scans or ``MAX_SEGMENTS`` segments.
 
     Segments are skipped by their length, as libjpeg skips them, so an EXIF
     thumbnail's own markers are never read. A file that ends early simply
     ends the walk, with the scans it has.
     """
-    progression, position = Progression(), 2
+    progression, position, segments = Progression(), 2, 0
     while (found := next_marker(handle, position)) is not None:
         at, code = found
         if code == EOI:
@@ -127,6 +133,9 @@ def read_progression(handle: BinaryIO, limit: int = MAX_SCANS) -> Progression:
         position = at + 2
         if code in STANDALONE_MARKERS:
             continue
+        segments += 1
+        if segments > MAX_SEGMENTS:
+            raise BadImage(f"the JPEG image has more than {MAX_SEGMENTS} segments; no camera writes that many")
         handle.seek(position)
         length = int.from_bytes(handle.read(2), "big")
         if length < 2:

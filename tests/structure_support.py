@@ -212,6 +212,12 @@ def scan_flood(scans: int = 8000, width: int = 8000, height: int = 6000) -> byte
     return whole[:-2] + huffman_table(1, 1, {1: b"\xe0"}) + scan * scans + b"\xff\xd9"
 
 
+def jpeg_segment_flood(segments: int = 200_000) -> bytes:
+    """A 64x48 JPEG with ``segments`` empty comment segments before its picture (Pillow reads each one)."""
+    small = saved("JPEG", photos.photo(64, 48))
+    return small[:2] + b"\xff\xfe\x00\x02" * segments + small[2:]
+
+
 def png_chunk_flood(chunks: int = 200_000) -> bytes:
     """A 16x16 PNG with ``chunks`` empty private chunks before its pixels (Pillow keeps each one)."""
     parts = png_parts(saved("PNG", photos.photo(16, 16)))

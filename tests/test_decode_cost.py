@@ -34,6 +34,7 @@ GREY_SCANS = 6
 REFUSED: dict[str, tuple[Callable[[], bytes], str]] = {
     "jpeg-8000-scans": (lambda: hostile.scan_flood(8000), "more than 100 scans"),
     "jpeg-one-scan-too-many": (lambda: hostile.scan_flood(jpeg_scans.MAX_SCANS + 1 - GREY_SCANS), "scans"),
+    "jpeg-200000-segments": (lambda: hostile.jpeg_segment_flood(200_000), "segments"),
     "png-200000-chunks": (lambda: hostile.png_chunk_flood(200_000), "chunks"),
     "png-200000-pixel-chunks": (lambda: hostile.png_idat_flood(200_000), "chunks"),
     "png-pixels-running-on-for-64-mib": (lambda: hostile.png_pixels_running_on(64 << 20), "runs on"),
@@ -46,6 +47,7 @@ REFUSED: dict[str, tuple[Callable[[], bytes], str]] = {
 }
 ACCEPTED: dict[str, Callable[[], bytes]] = {
     "jpeg-100-scans-48-mp": lambda: hostile.scan_flood(jpeg_scans.MAX_SCANS - GREY_SCANS),
+    "jpeg-10000-segments": lambda: hostile.jpeg_segment_flood(jpeg_scans.MAX_SEGMENTS - 10),
     "png-10000-chunks": lambda: hostile.png_chunk_flood(containers.MAX_PNG_CHUNKS - 2),
     "png-100000-pixel-chunks": lambda: hostile.png_idat_flood(containers.MAX_PNG_PIXEL_CHUNKS),
     "png-text-at-the-cap": lambda: hostile.png_with_text(b"iTXt", containers.MAX_METADATA_BYTES - 64),
