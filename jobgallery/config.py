@@ -54,9 +54,9 @@ SETTINGS: tuple[Setting, ...] = (
         "downsize masters at ingest to this long edge; 0 keeps the bytes as uploaded",
         0,
     ),
-    Setting("images.display_size", 1024, "int", "long edge of the display image in pixels", 64, 8192),
+    Setting("images.display_size", 1024, "int", "display image: area of a 4:3 one this wide", 64, 8192),
     Setting("images.display_quality", 85, "int", "JPEG quality of display images", 1, 95),
-    Setting("images.thumb_size", 300, "int", "long edge of thumbnails in pixels (a 2x one is made too)", 32, 2048),
+    Setting("images.thumb_size", 300, "int", "width of the 4:3 cell thumbnails fill (and a 2x one)", 32, 2048),
     Setting("images.thumb_quality", 70, "int", "JPEG quality of thumbnails", 1, 95),
     Setting("gallery.title", "Job galleries", "str", "title of the gallery index page"),
     Setting(
