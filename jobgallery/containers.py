@@ -21,7 +21,6 @@ whatever libheif is installed.
 
 from __future__ import annotations
 
-import functools
 import struct
 import zlib
 from collections.abc import Iterator
@@ -29,16 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from PIL import PngImagePlugin
-
 from jobgallery.errors import BadImage
 
 KIB = 1 << 10
 # Any one metadata chunk or item as stored (ICC, EXIF, XMP, text, unknown chunks).
 MAX_METADATA_BYTES = 1 << 20
-# Compressed metadata once inflated, per chunk and per picture (Pillow's MAX_TEXT_CHUNK and MAX_TEXT_MEMORY).
+# Compressed metadata once inflated, per chunk; and all metadata of one picture, as stored plus inflated.
 MAX_INFLATED_BYTES = 256 * KIB
-MAX_TEXT_BYTES = 1 << 20
+MAX_METADATA_TOTAL = 4 << 20
 MAX_PNG_CHUNKS = 10_000
 MAX_PNG_PIXEL_CHUNKS = 100_000
 MAX_WEBP_FRAMES = 1_000
@@ -64,19 +61,18 @@ def cut_short(label: str, detail: str) -> BadImage:
 # ---------------------------------------------------------------- PNG
 
 
-@functools.cache
-def bound_png_text() -> None:
-    """Make Pillow refuse PNG text and profiles that inflate past our caps (its defaults: 1 MiB and 64 MiB)."""
-    PngImagePlugin.MAX_TEXT_CHUNK = MAX_INFLATED_BYTES
-    PngImagePlugin.MAX_TEXT_MEMORY = MAX_TEXT_BYTES
-
-
 def check_png(path: Path) -> None:
-    """Walk every chunk up to IEND: each within the file, not too many, metadata within its caps."""
-    bound_png_text()
+    """Walk every chunk up to IEND: each within the file, not too many, metadata within its caps.
+
+    Pillow reads every chunk whole (and inflates compressed ones up to 1 MiB
+    each, 64 MiB in all) before the pixels; no chunk gets that far unmeasured.
+    """
+    total = 0
     for handle, kind, length in png_chunks(path):
         if kind not in PNG_PIXELS:
-            check_png_metadata(handle, kind, length)
+            total += png_metadata_size(handle, kind, length)
+            if total > MAX_METADATA_TOTAL:
+                raise BadImage(f"the PNG image carries more than {MAX_METADATA_TOTAL} bytes of metadata")
 
 
 def png_chunks(path: Path) -> Iterator[tuple[BinaryIO, bytes, int]]:
@@ -152,18 +148,21 @@ def inflate_away(inflater: zlib._Decompress, handle: BinaryIO, length: int, room
     return produced
 
 
-def check_png_metadata(handle: BinaryIO, kind: bytes, length: int) -> None:
-    """A chunk other than pixels: at most ``MAX_METADATA_BYTES``, and compressed ones inflate within the cap."""
+def png_metadata_size(handle: BinaryIO, kind: bytes, length: int) -> int:
+    """Bytes a chunk other than pixels takes once read (and inflated); BadImage past ``MAX_METADATA_BYTES`` as
+    stored or ``MAX_INFLATED_BYTES`` inflated."""
     if length > MAX_METADATA_BYTES:
         raise BadImage(
             f"the PNG image's {chunk_name(kind)} chunk holds {length} bytes; "
             f"at most {MAX_METADATA_BYTES} are allowed for metadata"
         )
-    if kind in PNG_COMPRESSED:
-        body = handle.read(length)
-        stream = compressed_part(kind, body)
-        if stream is not None and inflated_size(stream) > MAX_INFLATED_BYTES:
-            raise BadImage(f"the PNG image's {chunk_name(kind)} chunk inflates to more than {MAX_INFLATED_BYTES} bytes")
+    stream = compressed_part(kind, handle.read(length)) if kind in PNG_COMPRESSED else None
+    if stream is None:
+        return length
+    inflated = inflated_size(stream)
+    if inflated > MAX_INFLATED_BYTES:
+        raise BadImage(f"the PNG image's {chunk_name(kind)} chunk inflates to more than {MAX_INFLATED_BYTES} bytes")
+    return length + inflated
 
 
 def compressed_part(kind: bytes, body: bytes) -> bytes | None:

@@ -237,6 +237,13 @@ def png_with_text(kind: bytes, size: int) -> bytes:
     return png_of([parts[0], (kind, bodies[kind]), *parts[1:]])
 
 
+def png_with_many_texts(chunks: int, size: int) -> bytes:
+    """A 16x16 PNG with ``chunks`` plain text chunks of ``size`` bytes each."""
+    parts = png_parts(saved("PNG", photos.photo(16, 16)))
+    texts = [(b"tEXt", b"Comment%d\0" % index + b"A" * size) for index in range(chunks)]
+    return png_of([parts[0], *texts, *parts[1:]])
+
+
 def webp_frames(frames: int = 1200) -> bytes:
     """An animated 16x16 WebP of ``frames`` frames."""
     pictures = [Image.new("RGB", (16, 16), (i % 256, i // 256 % 256, 0)) for i in range(frames)]
