@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from jobgallery.errors import NotFound
+from jobgallery.errors import NotFound, UnsafePath
 from jobgallery.storage import ensure_dir
 
 BUSY_TIMEOUT_MS = 30_000
@@ -85,8 +85,15 @@ class Job:
         return self.archived_at is not None
 
     def gallery_path(self, public_index: bool = True) -> str:
-        """Path of the job's page under ``output/``; private sites add an unguessable token."""
-        return f"jobs/{self.id}-{self.slug if public_index else self.token}/"
+        """Path of the job's page under ``output/``; private sites add an unguessable token.
+
+        The row's slug and token become a folder name, so a row that was not
+        made by ``create_job`` (a crafted database) raises UnsafePath here.
+        """
+        name = self.slug if public_index else self.token
+        if not (valid_slug(self.slug) and valid_token(self.token)) or type(self.id) is not int:
+            raise UnsafePath(f"job {self.id!r} has a slug or token that is not a plain name: {name[:80]!r}")
+        return f"jobs/{self.id}-{name}/"
 
 
 @dataclass(frozen=True)
@@ -149,10 +156,26 @@ def normalize_tags(text: str | None) -> str:
     return ",".join(seen)
 
 
+MAX_SLUG = 40
+SLUG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+TOKEN_BYTES = 12
+TOKEN_PATTERN = re.compile(rf"[0-9a-f]{{{2 * TOKEN_BYTES}}}")
+
+
 def slugify(title: str) -> str:
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
-    return slug[:40].rstrip("-") or "job"
+    return slug[:MAX_SLUG].rstrip("-") or "job"
+
+
+def valid_slug(slug: object) -> bool:
+    """A slug as ``slugify`` makes them: lower-case ASCII words joined by single hyphens."""
+    return isinstance(slug, str) and len(slug) <= MAX_SLUG and SLUG_PATTERN.fullmatch(slug) is not None
+
+
+def valid_token(token: object) -> bool:
+    """A page token as ``create_job`` makes them: 24 lower-case hex digits."""
+    return isinstance(token, str) and TOKEN_PATTERN.fullmatch(token) is not None
 
 
 # ---------------------------------------------------------------- connections
@@ -225,7 +248,7 @@ def create_job(conn: sqlite3.Connection, title: str) -> Job:
     with write(conn):
         cursor = conn.execute(
             "INSERT INTO job (title, slug, token, created_at) VALUES (?, ?, ?, ?)",
-            (title, slugify(title), secrets.token_hex(12), now_iso()),
+            (title, slugify(title), secrets.token_hex(TOKEN_BYTES), now_iso()),
         )
     return get_job(conn, cursor.lastrowid)
 

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from jobgallery.errors import UnsafePath
+
 TEMP_PREFIX = ".tmp-"
 
 
@@ -36,6 +38,31 @@ def safe_name(filename: str) -> str:
     if not filename or "/" in filename or "\\" in filename or filename in (".", "..") or "\0" in filename:
         raise ValueError(f"not a plain file name: {filename!r}")
     return filename
+
+
+def within(root: Path, path: Path) -> Path:
+    """``path`` itself when it stays inside ``root`` once every ``..`` and symlink is resolved.
+
+    The last check before a write or delete whose path was made from stored
+    data (a row, a manifest): whatever the row says, nothing outside the folder
+    it belongs in is touched. Raises UnsafePath otherwise, NULs included.
+    """
+    try:
+        real_root = os.path.realpath(root)
+        real = os.path.realpath(path)
+    except (ValueError, OSError):
+        raise UnsafePath(f"refused an unusable path under {root}") from None
+    if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+        raise UnsafePath(f"refused {str(path)[:200]!r}: it leads outside {root}")
+    return path
+
+
+def refuse_upward(path: Path) -> Path:
+    """Refuse a path with a ``..`` part or a NUL: no writer or deleter here ever needs one."""
+    text = os.fspath(path)
+    if "\0" in text or ".." in Path(text).parts:
+        raise UnsafePath(f"refused {text[:200]!r}: it climbs out of its folder")
+    return path
 
 
 def is_temp(name: str) -> bool:
@@ -117,6 +144,7 @@ def fsync_dir(folder: Path) -> None:
 
 def ensure_dir(folder: Path) -> Path:
     """Create ``folder`` (and parents) and make the new entry durable."""
+    refuse_upward(folder)
     if not folder.is_dir():
         folder.mkdir(parents=True, exist_ok=True)
         fsync_dir(folder.parent)
@@ -126,6 +154,7 @@ def ensure_dir(folder: Path) -> Path:
 @contextlib.contextmanager
 def atomic_writer(target: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
     """Yield a binary file that replaces ``target`` only when the block ends without error."""
+    refuse_upward(target)
     folder = ensure_dir(target.parent)
     tmp = temp_path(folder, target.suffix)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
@@ -154,12 +183,14 @@ def atomic_write(target: Path, data: bytes | Iterable[bytes], mode: int = 0o644)
 
 def publish_file(tmp: Path, target: Path) -> None:
     """Durably move an already-fsynced temp file over ``target`` in the same folder."""
+    refuse_upward(target)
     os.replace(tmp, target)
     fsync_dir(target.parent)
 
 
 def remove_file(path: Path) -> bool:
     """Unlink ``path`` durably; False when it was already gone."""
+    refuse_upward(path)
     try:
         os.unlink(path)
     except FileNotFoundError:
