@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from jobgallery.errors import NotFound, UnsafePath
-from jobgallery.storage import ensure_dir
+from jobgallery.storage import create_private_file, ensure_dir
 
 BUSY_TIMEOUT_MS = 30_000
 R = TypeVar("R")
@@ -182,8 +182,9 @@ def valid_token(token: object) -> bool:
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """Open (creating and migrating if needed) the database at ``path``."""
-    ensure_dir(path.parent)
+    """Open (creating and migrating if needed) the database at ``path``; a new one and its folder are private."""
+    ensure_dir(path.parent, private=True)
+    create_private_file(path)
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")

@@ -18,6 +18,9 @@ from typing import BinaryIO
 from jobgallery.errors import UnsafePath
 
 TEMP_PREFIX = ".tmp-"
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+PUBLIC_FILE = 0o644
 
 
 def masters_root(data_dir: Path) -> Path:
@@ -142,24 +145,72 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def ensure_dir(folder: Path) -> Path:
-    """Create ``folder`` (and parents) and make the new entry durable."""
+def ensure_dir(folder: Path, private: bool = False) -> Path:
+    """Create ``folder`` (and parents) and make each new entry durable.
+
+    A new folder is private (0700, whatever the umask) when asked for or when
+    the folder it is made in is private: ``data/`` is made private, so every
+    job folder of masters under it is too, while ``output/`` stays readable.
+    """
     refuse_upward(folder)
-    if not folder.is_dir():
-        folder.mkdir(parents=True, exist_ok=True)
-        fsync_dir(folder.parent)
+    if folder.is_dir():
+        return folder
+    parent = folder.parent
+    if parent != folder and not parent.is_dir():
+        ensure_dir(parent)
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        return folder
+    if private or is_private(parent):
+        with contextlib.suppress(PermissionError):  # a FAT or exFAT drive keeps no modes
+            os.chmod(folder, PRIVATE_DIR)
+    fsync_dir(parent)
     return folder
 
 
+def is_private(folder: Path) -> bool:
+    """Only its owner may enter ``folder`` (no group or other bits)."""
+    try:
+        return folder.stat().st_mode & 0o077 == 0
+    except OSError:
+        return False
+
+
+def file_mode(folder: Path) -> int:
+    """The mode of a new file in ``folder``: private (0600) in a private folder, else readable (0644)."""
+    return PRIVATE_FILE if is_private(folder) else PUBLIC_FILE
+
+
+def create_file(path: Path, mode: int | None = None, buffering: int = -1) -> BinaryIO:
+    """A new file at ``path`` (which must not exist); private files get exactly 0600, umask or not."""
+    refuse_upward(path)
+    mode = file_mode(path.parent) if mode is None else mode
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    if mode == PRIVATE_FILE:
+        with contextlib.suppress(PermissionError):  # a FAT or exFAT drive keeps no modes
+            os.fchmod(fd, mode)
+    return os.fdopen(fd, "wb", buffering=buffering)
+
+
+def create_private_file(path: Path) -> None:
+    """An empty 0600 file at ``path`` unless one is there (SQLite fills it and gives its WAL the same mode)."""
+    with contextlib.suppress(FileExistsError):
+        create_file(path, PRIVATE_FILE).close()
+
+
 @contextlib.contextmanager
-def atomic_writer(target: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
-    """Yield a binary file that replaces ``target`` only when the block ends without error."""
+def atomic_writer(target: Path, mode: int | None = None) -> Iterator[BinaryIO]:
+    """Yield a binary file that replaces ``target`` only when the block ends without error.
+
+    Its mode is ``file_mode`` of its folder unless given: masters in ``data/`` are 0600.
+    """
     refuse_upward(target)
     folder = ensure_dir(target.parent)
     tmp = temp_path(folder, target.suffix)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    raw = create_file(tmp, mode)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with raw as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -171,7 +222,7 @@ def atomic_writer(target: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
     fsync_dir(folder)
 
 
-def atomic_write(target: Path, data: bytes | Iterable[bytes], mode: int = 0o644) -> None:
+def atomic_write(target: Path, data: bytes | Iterable[bytes], mode: int | None = None) -> None:
     """Write ``data`` (bytes or chunks) to ``target`` atomically and durably."""
     with atomic_writer(target, mode) as handle:
         if isinstance(data, (bytes, bytearray, memoryview)):
