@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -99,14 +100,20 @@ def process_alive(pid: int) -> bool:
 
 
 def process_started(pid: int) -> float | None:
-    """When process ``pid`` started (Unix time), from /proc; None when that cannot be read."""
+    """When process ``pid`` started (Unix time); None when its /proc entry cannot be read.
+
+    Reads only ``/proc/<pid>/stat`` (its start in clock ticks since boot): the
+    shipped units mount /proc with ``ProcSubset=pid``, which hides
+    ``/proc/stat`` and ``/proc/uptime``. The boot time comes from
+    ``CLOCK_BOOTTIME``, the clock that start time is counted in.
+    """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        boot = next(line for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
-    except (OSError, StopIteration):
+    except OSError:
         return None
     ticks = int(stat.rsplit(")", 1)[1].split()[19])
-    return int(boot.split()[1]) + ticks / os.sysconf("SC_CLK_TCK")
+    booted = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+    return booted + ticks / os.sysconf("SC_CLK_TCK")
 
 
 def temp_is_dead(path: Path) -> bool:
