@@ -3,7 +3,8 @@
 The daemon runs builds from a thread, and forking a process that has threads
 can deadlock, so the pool never uses ``fork``: workers come from a fork
 server (a small single-threaded process started once) that has already
-loaded the imaging code, so each worker starts warm.
+loaded the imaging code, so each worker starts warm. Workers die with the
+process that owns the pool, even when it is killed with SIGKILL (``lifeline``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 
 from generator.derivatives import PhotoResult, PhotoTask, make_photo
+from jobgallery.lifeline import die_with_owner
 
 # Below this many photos a pool costs more to start than it saves.
 POOL_THRESHOLD = 4
@@ -48,7 +50,8 @@ def in_pool(tasks: Sequence[PhotoTask], workers: int) -> Iterator[PhotoResult]:
     photos does not hold thousands of pending futures.
     """
     queue = iter(tasks)
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=pool_context()) as pool:
+    size = min(workers, len(tasks))
+    with ProcessPoolExecutor(max_workers=size, mp_context=pool_context(), initializer=die_with_owner) as pool:
         running = {pool.submit(make_photo, task): task for task in itertools.islice(queue, IN_FLIGHT * workers)}
         while running:
             done, _ = wait(running, return_when=FIRST_COMPLETED)

@@ -30,6 +30,7 @@ from pathlib import Path
 from jobgallery import db, images, ingest, storage
 from jobgallery.config import Config, build_workers
 from jobgallery.errors import EmptyUpload, JobGalleryError, UsageError
+from jobgallery.lifeline import die_with_owner
 
 # Files that only describe a photo or a video beside them; importing them is never wanted.
 SIDECAR_SUFFIXES = frozenset({".xmp", ".aae", ".thm", ".lrv", ".json", ".dop", ".pp3"})
@@ -243,8 +244,9 @@ def checker(config: Config, files: int) -> Iterator[Checker]:
 
 
 def ignore_interrupts() -> None:
-    """Ctrl-C is for the main process, which stops the workers itself after cleaning up its temp files."""
+    """Ctrl-C is for the main process, which stops the workers itself; a killed main process takes them along."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_owner()
 
 
 def run_now(func: Callable, *args) -> Future:
