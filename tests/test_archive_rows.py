@@ -14,9 +14,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
 from maintenance_support import job_with_photos, run_cli
 
 from jobgallery import db
+from jobgallery.config import load_config
 from jobgallery.maintenance.archive import archive_path
 
 ESCAPE = "x/../../../data"
@@ -97,34 +99,44 @@ HOSTILE_ROWS = {
 }
 
 
+def fresh_box(tmp_path: Path):
+    """A second box with private job paths (``public_index: false``) and an empty database."""
+    folder = tmp_path / "fresh-box"
+    folder.mkdir()
+    (folder / "config.yaml").write_text(yaml.safe_dump({"gallery": {"public_index": False}}), encoding="utf-8")
+    config = load_config(str(folder / "config.yaml"))
+    assert run_cli(config, "build").returncode == 0
+    return config
+
+
 @pytest.mark.parametrize("case", sorted(HOSTILE_ROWS))
 def test_restore_refuses_a_hostile_row_and_changes_nothing(make_config, tmp_path, case):
-    config = make_config(gallery__public_index=False)
-    crafted = recomputed(real_archive(config), tmp_path / "crafted.tar", HOSTILE_ROWS[case])
-    before = snapshot(config.paths.data.parent)
+    crafted = recomputed(real_archive(make_config()), tmp_path / "crafted.tar", HOSTILE_ROWS[case])
+    fresh = fresh_box(tmp_path)
+    before = snapshot(fresh.paths.data.parent)
 
-    result = run_cli(config, "restore", str(crafted))
+    result = run_cli(fresh, "restore", str(crafted))
 
     assert result.returncode == 1, result.stdout
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
-    assert snapshot(config.paths.data.parent) == before
-    with db.open_db(config.db_path) as conn:
-        assert all(job.archived for job in db.list_jobs(conn))
+    assert snapshot(fresh.paths.data.parent) == before
+    assert run_cli(fresh, "build").returncode == 0 and fresh.db_path.is_file()
 
 
 def test_an_untouched_recomputed_archive_still_restores(make_config, tmp_path):
     """The rewriting above changes nothing by itself: the refusals are about the rows."""
-    config = make_config(gallery__public_index=False)
-    copy = recomputed(real_archive(config), tmp_path / "same.tar", lambda manifest: None)
-    result = run_cli(config, "restore", str(copy))
+    copy = recomputed(real_archive(make_config()), tmp_path / "same.tar", lambda manifest: None)
+    fresh = fresh_box(tmp_path)
+    result = run_cli(fresh, "restore", str(copy))
     assert result.returncode == 0, result.stderr
+    assert run_cli(fresh, "build").returncode == 0 and fresh.db_path.is_file()
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under ``folder`` (the archive drive aside) and its bytes, the database's rows included."""
     files = {}
     for path in sorted(folder.rglob("*")):
-        skipped = "archive" in path.relative_to(folder).parts or path.suffix in (".db-wal", ".db-shm", ".tar")
+        skipped = path.suffix in (".db-wal", ".db-shm", ".tar", ".lock")
         if path.is_file() and not skipped:
             files[str(path.relative_to(folder))] = path.read_bytes() if path.suffix != ".db" else b"db"
     with sqlite3.connect(folder / "data" / "jobgallery.db") as conn:
