@@ -183,13 +183,13 @@ def load_display(path: Path, display_size: int, limits: Limits) -> tuple[Image.I
         if drafted:
             box = tuple(float(v) for v in drafted[1])
         icc = master.info.get("icc_profile") if master.mode in ICC_SAFE_MODES else None
-        with decoding(master, full_size, limits.max_decode_mb):
+        with decoding(master, full_size, limits.max_decode_mb):  # held until the full-size pixels are gone
             master.load()
-        image = resizable(master)
-        if image.size == target and box == (0.0, 0.0, float(image.width), float(image.height)):
-            image = image.copy()
-        else:
-            image = resize_lean(image, master, target, box)
+            image = resizable(master)
+            if image.size == target and box == (0.0, 0.0, float(image.width), float(image.height)):
+                image = image.copy()
+            else:
+                image = resize_lean(image, master, target, box)
     image = ImageOps.exif_transpose(image)
     return flatten(image), icc or None
 
