@@ -11,9 +11,11 @@ import os
 from pathlib import Path
 
 import pytest
+from maintenance_support import job_with_photos, run_cli
 
 from generator.publish import link_file, prune_folder, remove_tree, write_if_changed
-from jobgallery import storage
+from jobgallery import db, storage
+from jobgallery.maintenance.archive import archive_path
 from jobgallery.errors import UnsafePath
 
 
@@ -105,3 +107,19 @@ def test_within_accepts_what_stays_inside(tmp_path: Path) -> None:
     assert storage.within(tmp_path / "alias", tmp_path / "alias" / "jobs") == tmp_path / "alias" / "jobs"
     with pytest.raises(UnsafePath):
         storage.within(tmp_path / "root", tmp_path / "rootless")
+
+
+def test_restore_refuses_a_job_folder_that_is_a_symlink_out_of_data(make_config, tmp_path) -> None:
+    """A job folder swapped for a symlink (to /etc, say) is not written through."""
+    config = make_config()
+    with db.open_db(config.db_path) as conn:
+        job = job_with_photos(config, conn, count=1)
+    assert run_cli(config, "archive", "--job", str(job.id)).returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    storage.job_folder(config.paths.data, job.id).symlink_to(elsewhere)
+
+    result = run_cli(config, "restore", str(archive_path(config, job.id)))
+
+    assert result.returncode == 1 and "outside" in result.stderr and "Traceback" not in result.stderr
+    assert list(elsewhere.iterdir()) == []
