@@ -15,8 +15,8 @@ from maintenance_support import job_with_photos, run_cli
 
 from generator.publish import link_file, prune_folder, remove_tree, write_if_changed
 from jobgallery import db, storage
-from jobgallery.maintenance.archive import archive_path
 from jobgallery.errors import UnsafePath
+from jobgallery.maintenance.archive import archive_path
 
 
 @pytest.fixture
