@@ -168,7 +168,9 @@ def ensure_dir(folder: Path, private: bool = False) -> Path:
     try:
         folder.mkdir()
     except FileExistsError:
-        return folder
+        if folder.is_dir():  # made meanwhile by another writer
+            return folder
+        raise
     if private or is_private(parent):
         with contextlib.suppress(PermissionError):  # a FAT or exFAT drive keeps no modes
             os.chmod(folder, PRIVATE_DIR)
@@ -197,7 +199,7 @@ def create_file(path: Path, mode: int | None = None, buffering: int = -1) -> Bin
     if mode == PRIVATE_FILE:
         with contextlib.suppress(PermissionError):  # a FAT or exFAT drive keeps no modes
             os.fchmod(fd, mode)
-    return os.fdopen(fd, "wb", buffering=buffering)
+    return os.fdopen(fd, "wb", buffering=buffering, closefd=True)
 
 
 def create_private_file(path: Path) -> None:
