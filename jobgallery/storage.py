@@ -163,7 +163,7 @@ def ensure_dir(folder: Path, private: bool = False) -> Path:
     if folder.is_dir():
         return folder
     parent = folder.parent
-    if parent != folder and not parent.is_dir():
+    if parent != folder and not os.path.lexists(parent):
         ensure_dir(parent)
     try:
         folder.mkdir()
