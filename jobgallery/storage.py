@@ -89,13 +89,14 @@ def temp_owner(name: str) -> int | None:
     return int(head) if head.isdigit() else None
 
 
-def process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool | None:
+    """True when ``pid`` is a process of this user, False when there is none, None when another user's has it."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        return None
     return True
 
 
@@ -121,17 +122,23 @@ def temp_is_dead(path: Path) -> bool:
 
     After a power cut a new process may have the dead writer's pid, so a
     living pid counts only when that process started before the file was
-    last written (with a little slack for clock granularity).
+    last written (with a little slack for clock granularity). A pid that
+    another user's process holds now is not the writer of a file this user
+    owns: the writer made the file as itself. (Under the units'
+    ``ProtectProc=invisible`` such a process is not even in /proc.)
     """
     owner = temp_owner(path.name)
-    if owner is None or not process_alive(owner):
+    alive = process_alive(owner) if owner is not None else False
+    if alive is False:
         return True
-    started = process_started(owner)
     try:
-        written = path.stat().st_mtime
+        info = path.stat()
     except FileNotFoundError:
         return False
-    return started is not None and started > written + 2
+    if alive is None:
+        return info.st_uid == os.geteuid()
+    started = process_started(owner)
+    return started is not None and started > info.st_mtime + 2
 
 
 def remove_dead_temps(data_dir: Path) -> list[Path]:

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,40 @@ def test_start_times_agree_with_the_full_proc(tmp_path: Path) -> None:
     ticks = int(Path(f"/proc/{os.getpid()}/stat").read_text().rsplit(")", 1)[1].split()[19])
     expected = btime + ticks / os.sysconf("SC_CLK_TCK")
     assert abs(storage.process_started(os.getpid()) - expected) < 1.5
+
+
+AS_THE_DAEMON = r"""
+import os, sys, time
+from pathlib import Path
+from jobgallery import storage
+
+folder, pid = Path(sys.argv[1]), int(sys.argv[2])
+left = folder / f".tmp-{pid}-abcdef012345.jpg"
+left.write_bytes(b"left by a writer that died before a power cut")
+long_ago = time.time() - 10 * 24 * 3600
+os.utime(left, (long_ago, long_ago))
+assert not Path(f"/proc/{pid}").exists(), "another user's process must be invisible, as under ProtectProc=invisible"
+print("dead" if storage.temp_is_dead(left) else "kept")
+"""
+
+
+def test_a_pid_reused_by_another_users_process_is_not_the_writer(tmp_path: Path) -> None:
+    """As the daemon's user, with /proc as ``ProcSubset=pid`` and ``ProtectProc=invisible`` mount it."""
+    if os.geteuid() != 0 or not all(map(shutil.which, ("unshare", "setpriv", "/usr/bin/python3"))):
+        if IN_CI:
+            pytest.fail("CI runs as root with util-linux: the ProtectProc=invisible check must run")
+        pytest.skip("needs root, unshare and setpriv")
+    folder = Path(tempfile.mkdtemp(prefix="jobgallery-job_1-", dir="/tmp"))  # pytest's own folders are root's alone
+    os.chown(folder, 65534, 65534)
+    source = Path(storage.__file__).resolve().parent.parent
+    script = (
+        "mount -t proc -o subset=pid,hidepid=invisible proc /proc && sleep 30 & newcomer=$!; "
+        'setpriv --reuid 65534 --regid 65534 --clear-groups env PYTHONPATH="$1" '
+        '/usr/bin/python3 -c "$2" "$3" $newcomer; status=$?; kill $newcomer; exit $status'
+    )
+    command = ["unshare", "--mount", "--pid", "--fork", "--mount-proc", "sh", "-c", script, "sh"]
+    result = subprocess.run(
+        [*command, str(source), AS_THE_DAEMON, str(folder)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "dead"
