@@ -149,7 +149,7 @@ class Build:
 
     def publish_assets(self) -> None:
         for path, data in self.assets.values():
-            write_if_changed(self.output / path, data)
+            write_if_changed(self.output / path, data, self.output)
 
     # ------------------------------------------------------------ 3. derivatives
 
@@ -197,7 +197,7 @@ class Build:
         moved = {"job": entry["job"], "dir": path}
         for kind, name in wanted.items():
             if entry.get(kind, [None])[0] == name and link_file(
-                self.output / entry["dir"] / name, self.output / path / name
+                self.output / entry["dir"] / name, self.output / path / name, self.output
             ):
                 moved[kind] = entry[kind]
                 present.add(name)
@@ -263,15 +263,17 @@ class Build:
         target = self.output / page.path
         if not self.full and self.manifest.pages.get(page.path) == key and target.is_file():
             return
-        if write_if_changed(target, self.renderer.render(page)):
+        if write_if_changed(target, self.renderer.render(page), self.output):
             self.report.pages_written += 1
         self.manifest.pages[page.path] = key
 
     # ------------------------------------------------------------ 5. stale files
 
     def remove_stale(self) -> None:
-        removed = prune_folder(self.output / STATIC_FOLDER, {p.split("/", 1)[1] for p, _ in self.assets.values()})
-        removed += prune_folder(self.output, set(), {n for n in list_names(self.output) if storage.is_temp(n)})
+        assets = {p.split("/", 1)[1] for p, _ in self.assets.values()}
+        temps = {n for n in list_names(self.output) if storage.is_temp(n)}
+        removed = prune_folder(self.output / STATIC_FOLDER, assets, self.output)
+        removed += prune_folder(self.output, set(), self.output, temps)
         for job in self.scope:
             removed += self.prune_job_folder(job)
         removed += self.remove_old_folders()
@@ -286,7 +288,7 @@ class Build:
             entry = self.manifest.photos.get(str(image.id))
             if entry and entry.get("dir") == path:
                 keep.update(entry[kind][0] for kind in KINDS if kind in entry)
-        return prune_folder(self.output / path, keep, self.present.get(path))
+        return prune_folder(self.output / path, keep, self.output, self.present.get(path))
 
     def remove_old_folders(self) -> int:
         """Folders of jobs that moved (public_index flipped) or no longer exist."""
@@ -298,7 +300,7 @@ class Build:
             path = f"{JOBS_FOLDER}/{name}/"
             owner = name.split("-", 1)[0]
             if path not in current and (everything or owner in in_scope or owner not in self.known_ids):
-                removed += remove_tree(self.output / path)
+                removed += remove_tree(self.output / path, self.output)
         return removed
 
     @property

@@ -68,7 +68,13 @@ SETTINGS: tuple[Setting, ...] = (
         "false), none, or a comma-separated list of addresses and networks",
     ),
     Setting("images.max_pixels", 100_000_000, "int", "larger images are refused as decompression bombs", 1_000_000),
-    Setting("images.max_decode_mb", 384, "int", "MiB one image may take to decode; larger ones are refused", 1),
+    Setting(
+        "images.max_decode_mb",
+        384,
+        "int",
+        "MiB one image may take to decode (larger ones are refused), and all decodes on the box at once",
+        1,
+    ),
     Setting(
         "images.master_max_px",
         0,
