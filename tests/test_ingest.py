@@ -34,7 +34,7 @@ from ingest_support import (
 )
 from PIL import ExifTags, Image
 
-from jobgallery import db, images, ingest, storage
+from jobgallery import db, images, ingest, jpeg_scans, storage
 from jobgallery.errors import BadImage, EmptyUpload, NotFound, TooLarge, UnsupportedImage, UsageError
 
 
@@ -256,14 +256,14 @@ def scan_bytes(entropy: bytes, end: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("before_boundary", [0, 1, 2, 5])
-def test_the_scan_end_is_found_across_read_chunks(before_boundary: int) -> None:
-    """Fill bytes (0xFF) before the EOI may straddle the search's chunk boundary; the end is the first of them."""
+def test_markers_are_found_across_read_chunks(before_boundary: int) -> None:
+    """Fill bytes (0xFF) before a marker may straddle the search's chunk boundary; the marker is still found."""
     header = len(scan_bytes(b"", b""))
-    entropy = b"\x12\xff\x00\xff\xd3" * ((images.SEARCH_CHUNK - before_boundary) // 5)
-    entropy += b"\x12" * (images.SEARCH_CHUNK - before_boundary - len(entropy))
-    data = scan_bytes(entropy, b"\xff" * 4 + b"\xd9")
-    assert images.single_scan_end(io.BytesIO(data)) == header + len(entropy)
-    assert images.single_scan_end(io.BytesIO(scan_bytes(entropy, b"\xff\xc4\x00\x02\xff\xd9"))) is None
+    entropy = b"\x12\xff\x00\xff\xd3" * ((jpeg_scans.SEARCH_CHUNK - before_boundary) // 5)
+    entropy += b"\x12" * (jpeg_scans.SEARCH_CHUNK - before_boundary - len(entropy))
+    data = scan_bytes(entropy, b"\xff" * 4 + b"\xda\x00\x08" + bytes(6) + b"\x12\xff\xd9")
+    assert jpeg_scans.next_marker(io.BytesIO(data), header) == (header + len(entropy) + 3, 0xDA)
+    assert jpeg_scans.read_progression(io.BytesIO(data)).scans == 2
 
 
 # ---------------------------------------------------------------- memory for decoding
@@ -339,39 +339,6 @@ def test_big_decodes_wait_for_the_budget_while_jpeg_drafts_go_on(config, tmp_pat
         released = time.monotonic()
     threads["png"].join(timeout=20)
     assert finished["png"] >= released
-
-
-def test_the_decode_budget_is_shared_first_come_first_served() -> None:
-    budget = images.DecodeBudget()
-    order: list[str] = []
-    inside = {name: threading.Event() for name in ("small", "big", "tiny")}
-    leave = threading.Event()
-
-    def decode(name: str, cost: int) -> None:
-        with budget.hold(cost, 100):
-            order.append(name)
-            inside[name].set()
-            leave.wait(timeout=20)
-
-    def start(name: str, cost: int) -> threading.Thread:
-        thread = threading.Thread(target=decode, args=(name, cost))
-        thread.start()
-        return thread
-
-    with budget.hold(60, 100):
-        started = [start("small", 30)]
-        assert inside["small"].wait(timeout=10), "30 fits beside 60"
-        started.append(start("big", 60))
-        time.sleep(0.1)
-        started.append(start("tiny", 10))
-        assert not inside["tiny"].wait(timeout=0.3), "10 would fit, but waits behind the 60 that came first"
-        assert not inside["big"].is_set()
-    assert inside["big"].wait(timeout=10) and inside["tiny"].wait(timeout=10)
-    assert order == ["small", "big", "tiny"] and budget.held == 100
-    leave.set()
-    for thread in started:
-        thread.join(timeout=10)
-    assert budget.held == 0
 
 
 def test_an_upload_over_max_bytes_is_refused_while_streaming(config, conn, job) -> None:
