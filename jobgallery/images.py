@@ -33,12 +33,12 @@ import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
+from jobgallery import capture_time
 from jobgallery.errors import BadImage, UnsupportedImage
 
 if TYPE_CHECKING:
@@ -53,9 +53,6 @@ SAME_AS = {"MPO": "JPEG"}
 ORIENTATION = 0x0112
 EXIF_IFD = 0x8769
 GPS_IFD = 0x8825
-DATETIME_ORIGINAL = 0x9003
-DATETIME_DIGITIZED = 0x9004
-EXIF_TIME = "%Y:%m:%d %H:%M:%S"
 # Orientations 5 to 8 turn the picture a quarter, so width and height swap.
 QUARTER_TURNS = (5, 6, 7, 8)
 
@@ -89,6 +86,7 @@ class PhotoInfo:
     orientation: int
     taken_at: str | None
     location: str | None
+    taken_offset: str | None = None
 
     @property
     def extension(self) -> str:
@@ -394,12 +392,14 @@ def inspect(path: Path, limits: Limits) -> PhotoInfo:
             decode_once(image, limits.max_decode_mb)
         # Only now: Pillow decodes a whole PNG to look for EXIF after its pixels.
         exif = read_exif(image)
+        taken = capture_time.read(path, fmt, image.info, exif)
     if fmt == "JPEG":
         decode_jpeg_once(path, limits.max_decode_mb)
     orientation = exif_orientation(exif)
     if orientation in QUARTER_TURNS:
         width, height = height, width
-    return PhotoInfo(fmt, width, height, orientation, exif_taken_at(exif), exif_location(exif))
+    taken_at, offset = (taken.taken_at, taken.offset_text) if taken else (None, None)
+    return PhotoInfo(fmt, width, height, orientation, taken_at, exif_location(exif), offset)
 
 
 def decode_once(image: Image.Image, max_decode_mb: int) -> None:
@@ -448,33 +448,6 @@ def exif_orientation(exif: Image.Exif | None) -> int:
     except EXIF_ERRORS:
         return 1
     return value if 1 <= value <= 8 else 1
-
-
-def exif_taken_at(exif: Image.Exif | None) -> str | None:
-    """DateTimeOriginal (else DateTimeDigitized) as ``YYYY-MM-DDTHH:MM:SS``, local camera time."""
-    if exif is None:
-        return None
-    try:
-        ifd = exif.get_ifd(EXIF_IFD)
-        values = (ifd.get(DATETIME_ORIGINAL), ifd.get(DATETIME_DIGITIZED))
-    except EXIF_ERRORS:
-        return None
-    for value in values:
-        taken = parse_exif_time(value)
-        if taken:
-            return taken
-    return None
-
-
-def parse_exif_time(value: object) -> str | None:
-    if isinstance(value, bytes):
-        value = value.decode("ascii", "replace")
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.strptime(value.strip("\0 ")[:19], EXIF_TIME).isoformat(timespec="seconds")
-    except ValueError:
-        return None
 
 
 def exif_location(exif: Image.Exif | None) -> str | None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import BinaryIO
 
-from jobgallery import db, storage
+from jobgallery import capture_time, db, storage
 from jobgallery.errors import ArchiveError
 
 FORMAT = 1
@@ -241,6 +241,8 @@ def parse_manifest(data: bytes, members: list[tarfile.TarInfo]) -> tuple[db.Job,
     ids = [job.id, *(image.id for image in images), *(image.job_id for image in images)]
     if not all(type(value) is int for value in ids) or any(image.job_id != job.id for image in images):
         raise ArchiveError(f"{MANIFEST} in the archive has bad ids")
+    if not all(capture_time.valid_offset(image.taken_offset) for image in images):
+        raise ArchiveError(f"{MANIFEST} in the archive has a bad capture time offset")
     if listed != {m.name for m in members if m.name.startswith(IMAGES)} or len(listed) != len(images):
         raise ArchiveError(f"{MANIFEST} does not match the masters in the archive")
     return job, images, archived_at
