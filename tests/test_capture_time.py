@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import zlib
@@ -11,10 +12,13 @@ import photos
 import pytest
 from daemon_support import FilePart, basic, running_daemon, upload
 from generator_support import FIXED_TIME
+from maintenance_support import run_cli
 from PIL import Image, PngImagePlugin
 
 from generator.build import build_site
 from jobgallery import capture_time, db, ingest, storage, users
+from jobgallery.maintenance import archive_format
+from jobgallery.maintenance.archive import archive_path
 
 EXIF_IFD, GPS_IFD = 0x8769, 0x8825
 DATETIME, ORIGINAL, DIGITIZED = 0x0132, 0x9003, 0x9004
@@ -331,3 +335,32 @@ def test_pages_show_the_local_time_with_its_zone_and_uploads_in_utc(config, conn
         ("2024-06-01T08:00:00+00:00", "uploaded 2024-06-01 08:00 (UTC)"),
     ]
     assert 'alt="Photo taken 2024-03-05 07:10 (UTC+01:00)"' in page
+
+
+# ---------------------------------------------------------------- archive and restore
+
+
+def test_the_offset_survives_archive_and_restore_and_a_bad_one_is_refused(config, conn, tmp_path: Path) -> None:
+    job = db.create_job(conn, "Archived")
+    for seed, offset in enumerate(("+01:00", "-05:30")):
+        path = tmp_path / f"{seed}.jpg"
+        path.write_bytes(jpeg(seed, exif={ORIGINAL: "2024:03:05 07:10:00", OFFSET_ORIGINAL: offset}))
+        ingest.ingest_path(config, conn, job.id, path)
+    rows = db.list_images(conn, job.id)
+    masters = [storage.master_path(config.paths.data, job.id, row.filename) for row in rows]
+    bad = tmp_path / "bad.tar"
+    with open(bad, "wb") as handle:
+        wrong = [dataclasses.replace(rows[0], taken_offset="+99:00"), *rows[1:]]
+        archive_format.write_archive(handle, db.get_job(conn, job.id), wrong, masters, FIXED_TIME, lambda: None)
+    assert run_cli(config, "archive", "--job", str(job.id)).returncode == 0
+    assert [(row.taken_at, row.taken_offset) for row in rows] == [
+        ("2024-03-05T07:10:00", "+01:00"),  # 06:10 UTC
+        ("2024-03-05T07:10:00", "-05:30"),  # 12:40 UTC
+    ]
+    refused = run_cli(config, "restore", str(bad))
+    assert refused.returncode == 1 and "capture time offset" in refused.stderr
+    assert db.list_images(conn, job.id) == rows and db.get_job(conn, job.id).archived
+
+    restored = run_cli(config, "restore", str(archive_path(config, job.id)))
+    assert restored.returncode == 0, restored.stderr
+    assert db.list_images(conn, job.id) == rows
