@@ -25,7 +25,8 @@ from typing import BinaryIO
 
 import bottle
 
-from jobgallery import db, storage
+from daemon.multipart import MultipartParser
+from jobgallery import db, filenames, storage
 from jobgallery.config import Config
 from jobgallery.errors import BadImage, EmptyUpload, TooLarge, UnsupportedImage, UsageError
 from jobgallery.ingest import IngestResult, ingest_stream, remove_folder_if_empty
@@ -36,7 +37,8 @@ MIB = 1024 * 1024
 PART_SPOOL_BYTES = 256 * 1024
 FORM_MEMORY_BYTES = 4 * MIB
 MAX_PARTS = 1000
-MAX_FILENAME = 200
+# Headers are read byte for byte; file names are decoded leniently (jobgallery.filenames), text fields as UTF-8.
+HEADER_CHARSET = "latin1"
 IMAGE_FIELD = "image"
 FILE_ERRORS = (EmptyUpload, UnsupportedImage, BadImage, TooLarge)
 
@@ -97,45 +99,40 @@ def parse_parts(environ: Mapping, limit_bytes: int) -> Iterator:
     length = int(environ.get("CONTENT_LENGTH") or 0)
     if length > limit_bytes:
         raise TooLarge(f"the upload is larger than {limit_bytes // MIB} MiB")
-    parser = bottle._MultipartParser(
+    parser = MultipartParser(
         environ["wsgi.input"],
         options["boundary"],
         length,
         mem_limit=FORM_MEMORY_BYTES,
         memfile_limit=PART_SPOOL_BYTES,
-        charset="utf8",
+        charset=HEADER_CHARSET,
     )
     try:
         yield from parser.parse()
-    except UnicodeDecodeError:
-        raise UsageError("the form's headers and text fields must be UTF-8") from None
     except bottle.MultipartError as exc:
         if "limit" in str(exc):
             raise TooLarge("the form's text fields are too large") from None
         raise UsageError("the upload is not valid form data or was cut short") from None
+    except ValueError:
+        raise UsageError("the upload is not valid form data: a part's headers are malformed") from None
 
 
 def add_part(form: UploadForm, part) -> None:
-    if part.filename is None:
+    filename = filenames.sent_name(part.options)
+    if filename is None:
         form.fields[part.name or ""] = text_value(part)
     elif part.name == IMAGE_FIELD:
-        form.files.append(FilePart(display_name(part.filename), part.file, part.size))
+        form.files.append(FilePart(filename, part.file, part.size))
     else:
         part.close()
 
 
 def text_value(part) -> str:
+    """A text field's bytes as UTF-8 (headers are read as Latin-1 so that any file name gets through)."""
     try:
-        return part.value
+        return part.raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise UsageError(f"the form field '{part.name}' must be UTF-8 text") from None
-
-
-def display_name(filename: str) -> str:
-    """The last path component of a client's file name, trimmed; only ever shown or logged."""
-    name = filename.replace("\\", "/").rsplit("/", 1)[-1].strip()
-    name = "".join(ch for ch in name if ch.isprintable())
-    return name[:MAX_FILENAME]
+        raise UsageError(f"the form field '{filenames.from_header(part.name or '')}' must be UTF-8 text") from None
 
 
 # ---------------------------------------------------------------- storing the photos
