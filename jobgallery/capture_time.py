@@ -383,7 +383,10 @@ def instant(time: CaptureTime | None, uploaded: str, usual: timedelta) -> dateti
     """The UTC instant of a capture time, else of the upload time; rows with neither sort last."""
     if time is not None:
         offset = usual if time.offset is None else time.offset
-        return time.local.replace(tzinfo=timezone(offset)).astimezone(UTC)
+        try:
+            return time.local.replace(tzinfo=timezone(offset)).astimezone(UTC)
+        except OverflowError:  # year 1 east of UTC or year 9999 west of it: no instant datetime can hold
+            return time.local.replace(tzinfo=UTC)
     try:
         moment = datetime.fromisoformat(uploaded)
     except (TypeError, ValueError):

@@ -255,6 +255,18 @@ def test_without_any_offset_wall_times_compare_as_they_are(conn) -> None:
     assert [image.id for image in db.list_images(conn, job.id)] == [early.id, late.id, never.id]
 
 
+def test_times_at_the_ends_of_the_calendar_still_sort(config, conn, tmp_path: Path) -> None:
+    first = jpeg(1, exif={ORIGINAL: "0001:01:01 00:00:00", OFFSET_ORIGINAL: "+01:00"})
+    last = jpeg(2, exif={ORIGINAL: "9999:12:31 23:59:59", OFFSET_ORIGINAL: "-05:00"})
+    assert stored_time(config, conn, tmp_path, first) == ("0001-01-01T00:00:00", "+01:00")
+    job = db.create_job(conn, "Calendar")
+    add(conn, job, 1, "9999-12-31T23:59:59", "-05:00")
+    add(conn, job, 2, "0001-01-01T00:00:00", "+01:00")
+    add(conn, job, 3, "2024-03-05T07:10:00", None)
+    assert [image.taken_at[:4] for image in db.list_images(conn, job.id)] == ["0001", "2024", "9999"]
+    assert stored_time(config, conn, tmp_path, last, "last") == ("9999-12-31T23:59:59", "-05:00")
+
+
 def test_rows_from_before_the_migration_keep_their_order_and_have_no_offset(tmp_path: Path) -> None:
     import sqlite3
 
