@@ -116,26 +116,27 @@ def first_with_offset(found: Sequence[CaptureTime]) -> CaptureTime | None:
     """The first time found; without an offset, it borrows one from a later source with the same wall time."""
     if not found:
         return None
-    first = found[0]
-    if first.offset is None:
-        second = first.local.replace(microsecond=0)
+    chosen = found[0]
+    if chosen.offset is None:
+        second = chosen.local.replace(microsecond=0)
         for other in found[1:]:
             if other.offset is not None and other.local.replace(microsecond=0) == second:
-                return CaptureTime(first.local, other.offset, first.subsec)
-    return first
+                return CaptureTime(chosen.local, other.offset, chosen.subsec)
+    return chosen
 
 
 def exif_parts(exif: Image.Exif | None) -> tuple[dict, dict, dict]:
     """IFD0, the EXIF IFD and the GPS IFD as plain dicts; empty where missing or unreadable."""
+    return exif_ifd_dict(exif, None), exif_ifd_dict(exif, EXIF_IFD), exif_ifd_dict(exif, GPS_IFD)
+
+
+def exif_ifd_dict(exif: Image.Exif | None, tag: int | None) -> dict:
     if exif is None:
-        return {}, {}, {}
-    parts = []
-    for read_part in (lambda: dict(exif), lambda: dict(exif.get_ifd(EXIF_IFD)), lambda: dict(exif.get_ifd(GPS_IFD))):
-        try:
-            parts.append(read_part())
-        except EXIF_ERRORS:
-            parts.append({})
-    return parts[0], parts[1], parts[2]
+        return {}
+    try:
+        return dict(exif if tag is None else exif.get_ifd(tag))
+    except EXIF_ERRORS:
+        return {}
 
 
 # ---------------------------------------------------------------- EXIF values
@@ -406,7 +407,8 @@ def zone_label(offset: timedelta | None) -> str:
 
 def taken_label(time: CaptureTime) -> str:
     """``taken 2024-03-05 07:10 (UTC+01:00)``: the wall time where it was taken, its zone when known."""
-    return " ".join(filter(None, ("taken", time.local.strftime("%Y-%m-%d %H:%M"), zone_label(time.offset))))
+    wall = time.local.isoformat(sep=" ", timespec="minutes")
+    return " ".join(filter(None, ("taken", wall, zone_label(time.offset))))
 
 
 def taken_datetime(time: CaptureTime) -> str:
