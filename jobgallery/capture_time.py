@@ -25,13 +25,14 @@ plain patterns, never handed to an XML parser (entity expansion).
 
 from __future__ import annotations
 
+import functools
 import re
 import struct
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -328,16 +329,10 @@ def xmp_values(xmp: str, name: str) -> list[str]:
 
 def stored(taken_at: str | None, taken_offset: str | None) -> CaptureTime | None:
     """A row's ``taken_at`` and ``taken_offset`` back as a CaptureTime; None when unset or malformed."""
-    if not isinstance(taken_at, str):
+    local = wall_time(taken_at)
+    if local is None:
         return None
-    try:
-        local = datetime.fromisoformat(taken_at)
-    except ValueError:
-        return None
-    if local.tzinfo is not None:
-        return None
-    offset = parse_offset(taken_offset) if isinstance(taken_offset, str) and taken_offset != "Z" else None
-    return CaptureTime(local, offset, "." in taken_at)
+    return CaptureTime(local, stored_offset(taken_offset), "." in taken_at)
 
 
 def valid_offset(value: object) -> bool:
@@ -364,35 +359,62 @@ def in_order(photos: Iterable[D]) -> list[D]:
 
     A capture time without an offset is taken to be in the offset most of the
     job's photos with one have (the crew's phones and cameras are usually in
-    one place); with none known, all wall times compare as they are.
+    one place); with none known, all wall times compare as they are. Instants
+    are compared as naive UTC times: a site build orders every photo, and
+    aware datetimes cost ten times more.
     """
     photos = list(photos)
-    times = {photo.id: stored(photo.taken_at, photo.taken_offset) for photo in photos}
-    usual = usual_offset(time for time in times.values() if time is not None)
-    return sorted(photos, key=lambda photo: (instant(times[photo.id], photo.timestamp, usual), photo.id))
+    walls = [wall_time(photo.taken_at) for photo in photos]
+    offsets = [stored_offset(photo.taken_offset) for photo in photos]
+    usual = usual_offset(offset for wall, offset in zip(walls, offsets, strict=True) if wall is not None)
+    keys = {
+        photo.id: (utc_instant(wall, offset, photo.timestamp, usual), photo.id)
+        for photo, wall, offset in zip(photos, walls, offsets, strict=True)
+    }
+    return sorted(photos, key=lambda photo: keys[photo.id])
 
 
-def usual_offset(times: Iterable[CaptureTime]) -> timedelta:
+def wall_time(taken_at: object) -> datetime | None:
+    """A stored ``taken_at`` as a naive datetime; None when unset or malformed."""
+    if not isinstance(taken_at, str):
+        return None
+    try:
+        local = datetime.fromisoformat(taken_at)
+    except ValueError:
+        return None
+    return local if local.tzinfo is None else None
+
+
+def stored_offset(text: object) -> timedelta | None:
+    """A stored ``taken_offset`` (``+01:00``) as a timedelta; None when unset or malformed."""
+    return parse_stored_offset(text) if isinstance(text, str) else None
+
+
+@functools.lru_cache(maxsize=256)
+def parse_stored_offset(text: str) -> timedelta | None:
+    return None if text == "Z" else parse_offset(text)
+
+
+def usual_offset(offsets: Iterable[timedelta | None]) -> timedelta:
     """The most common known offset (the smallest of equally common ones); zero when none is known."""
-    counts = Counter(time.offset for time in times if time.offset is not None)
+    counts = Counter(offset for offset in offsets if offset is not None)
     if not counts:
         return timedelta(0)
     return min(counts, key=lambda offset: (-counts[offset], offset))
 
 
-def instant(time: CaptureTime | None, uploaded: str, usual: timedelta) -> datetime:
-    """The UTC instant of a capture time, else of the upload time; rows with neither sort last."""
-    if time is not None:
-        offset = usual if time.offset is None else time.offset
+def utc_instant(wall: datetime | None, offset: timedelta | None, uploaded: object, usual: timedelta) -> datetime:
+    """The naive UTC instant of a capture time, else of the upload time; rows with neither sort last."""
+    if wall is not None:
         try:
-            return time.local.replace(tzinfo=timezone(offset)).astimezone(UTC)
-        except OverflowError:  # year 1 east of UTC or year 9999 west of it: no instant datetime can hold
-            return time.local.replace(tzinfo=UTC)
+            return wall - (usual if offset is None else offset)
+        except OverflowError:  # year 1 east of UTC or year 9999 west of it: no datetime holds the instant
+            return wall
     try:
         moment = datetime.fromisoformat(uploaded)
     except (TypeError, ValueError):
-        return datetime.max.replace(tzinfo=UTC)
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+        return datetime.max
+    return moment.replace(tzinfo=None) - (moment.utcoffset() or timedelta(0))
 
 
 # ---------------------------------------------------------------- what pages show
