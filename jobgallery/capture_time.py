@@ -7,7 +7,7 @@ plus, when the photo says, its UTC offset (``+01:00``). Sources, first found win
 1. EXIF DateTimeOriginal, with SubSecTimeOriginal and OffsetTimeOriginal;
 2. XMP ``exif:DateTimeOriginal`` or ``photoshop:DateCreated`` (JPEG APP1, PNG iTXt, WebP, HEIC);
 3. EXIF DateTimeDigitized, then XMP ``xmp:CreateDate``;
-4. EXIF DateTime (the IFD0 one), with SubSecTime and OffsetTime;
+4. EXIF DateTime (the IFD0 one), with SubSecTime and OffsetTime, then a PNG's ``Creation Time`` text;
 5. GPS GPSDateStamp + GPSTimeStamp, which is UTC (offset ``+00:00``).
 
 A wall time found without an offset takes one from another source that gives
@@ -25,6 +25,7 @@ plain patterns, never handed to an XML parser (entity expansion).
 
 from __future__ import annotations
 
+import email.utils
 import functools
 import re
 import struct
@@ -74,6 +75,8 @@ MAX_OFFSET = timedelta(hours=14)
 
 XMP_ORIGINAL = ("exif:DateTimeOriginal", "photoshop:DateCreated")
 XMP_CREATED = ("xmp:CreateDate", "exif:DateTimeDigitized")
+# The PNG text keyword for "time of original image creation" (PNG spec 11.3.4.2), RFC 1123 or ISO 8601.
+PNG_CREATION_TIME = "Creation Time"
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ def read(path: Path, fmt: str, info: dict, exif: Image.Exif | None) -> CaptureTi
         exif_time((exif_ifd, ifd0), DATETIME_DIGITIZED, SUBSEC_TIME_DIGITIZED, OFFSET_TIME_DIGITIZED),
         xmp_time(xmp, XMP_CREATED),
         exif_time((ifd0, exif_ifd), DATETIME, SUBSEC_TIME, OFFSET_TIME),
+        png_creation_time(info) if fmt == "PNG" else None,
         gps_time(gps),
     )
     return first_with_offset([time for time in found if time is not None])
@@ -241,6 +245,24 @@ def gps_time(gps: dict) -> CaptureTime | None:
     if hours != int(hours) or minutes != int(minutes) or not 0 <= fraction < 1000:
         return None
     return CaptureTime(local.replace(microsecond=fraction * 1000), timedelta(0), fraction > 0)
+
+
+def png_creation_time(info: dict) -> CaptureTime | None:
+    """A PNG's ``Creation Time`` text: EXIF or ISO 8601 forms, else RFC 1123 (``Tue, 05 Mar 2024 07:10:00 +0100``)."""
+    text = as_text(info.get(PNG_CREATION_TIME))
+    if not text or len(text) > 64:
+        return None
+    found = parse_stamp(text)
+    if found is not None:
+        return found
+    try:
+        moment = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    offset = moment.utcoffset()
+    if offset is not None and abs(offset) > MAX_OFFSET:
+        offset = None
+    return CaptureTime(moment.replace(tzinfo=None), offset)
 
 
 # ---------------------------------------------------------------- XMP

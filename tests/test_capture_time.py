@@ -55,8 +55,16 @@ def xmp(body: str) -> bytes:
     ).encode()
 
 
-def png(seed: int = 0, exif: Image.Exif | None = None, xmp_packet: bytes | None = None, zip_xmp: bool = True) -> bytes:
+def png(
+    seed: int = 0,
+    exif: Image.Exif | None = None,
+    xmp_packet: bytes | None = None,
+    zip_xmp: bool = True,
+    created: str | None = None,
+) -> bytes:
     info = PngImagePlugin.PngInfo()
+    if created is not None:
+        info.add_text("Creation Time", created)
     if xmp_packet is not None:
         info.add_itxt("XML:com.adobe.xmp", xmp_packet.decode(), zip=zip_xmp)
     out = io.BytesIO()
@@ -168,6 +176,13 @@ FORMS = {
         "2024-03-05T07:10:00",
         None,
     ),
+    "PNG Creation Time, RFC 1123": (
+        lambda: png(created="Tue, 05 Mar 2024 07:10:00 +0100"),
+        "2024-03-05T07:10:00",
+        "+01:00",
+    ),
+    "PNG Creation Time, ISO 8601": (lambda: png(created="2024-03-05T07:10:00"), "2024-03-05T07:10:00", None),
+    "PNG Creation Time, free text": (lambda: png(created="last Tuesday"), None, None),
     "WebP XMP": (
         lambda: other_format("WEBP", xmp=xmp('photoshop:DateCreated="2024-03-05T07:10:00+01:00">')),
         "2024-03-05T07:10:00",
