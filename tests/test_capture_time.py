@@ -99,6 +99,8 @@ FORMS = {
     "T separator": (lambda: jpeg(exif={ORIGINAL: "2024-03-05T07:10:00"}), "2024-03-05T07:10:00", None),
     "trailing Z": (lambda: jpeg(exif={ORIGINAL: "2024:03:05 07:10:00Z"}), "2024-03-05T07:10:00", "+00:00"),
     "NUL padding": (lambda: jpeg(exif={ORIGINAL: "2024:03:05 07:10:00\0\0\0\0"}), "2024-03-05T07:10:00", None),
+    "undefined-type bytes": (lambda: jpeg(exif={ORIGINAL: b"2024:03:05 07:10:00\0"}), "2024-03-05T07:10:00", None),
+    "garbage bytes are unknown": (lambda: jpeg(exif={ORIGINAL: b"\xff\xfe\x00garbage"}), None, None),
     "slashes, one-digit hour": (lambda: jpeg(exif={ORIGINAL: "2024/03/05 7:10:00"}), "2024-03-05T07:10:00", None),
     "sub-seconds and offset": (
         lambda: jpeg(exif={ORIGINAL: "2024:03:05 07:10:00", SUBSEC_ORIGINAL: "042", OFFSET_ORIGINAL: "+01:00"}),
@@ -212,6 +214,11 @@ def test_xmp_larger_than_the_cap_is_never_inflated_and_the_photo_is_still_stored
     packet = xmp(f'photoshop:DateCreated="2024-03-05T07:10:00Z">{filler}')
     assert len(zlib.compress(packet)) < capture_time.XMP_MAX  # it is small on disk, large inflated
     assert stored_time(config, conn, tmp_path, png(xmp_packet=packet)) == (None, None)
+
+
+def test_an_xmp_chunk_over_the_cap_is_ignored(config, conn, tmp_path: Path) -> None:
+    packet = xmp('photoshop:DateCreated="2024-03-05T07:10:00Z">' + " " * capture_time.XMP_MAX)
+    assert stored_time(config, conn, tmp_path, other_format("WEBP", xmp=packet)) == (None, None)
 
 
 def test_xmp_entities_are_not_expanded(config, conn, tmp_path: Path) -> None:
