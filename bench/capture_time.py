@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import statistics
 import struct
@@ -84,9 +85,15 @@ def many_images(count: int) -> list[db.Image]:
     images = []
     for number in range(count):
         taken = f"2024-03-{rng.randrange(1, 29):02d}T{rng.randrange(24):02d}:{rng.randrange(60):02d}:00"
-        values = (number, 1, f"img_{number}.jpg", "", "2024-06-01T08:00:00+00:00", None, "", "x", 1, 1, 1)
-        images.append(db.Image(*values, taken, None, None, rng.choice(offsets)))
+        images.append(db.record(db.Image, row(number, taken, rng.choice(offsets))))
     return images
+
+
+def row(number: int, taken_at: str, offset: str | None) -> dict:
+    """A job_image row as SQLite gives it (``db.record`` ignores the columns a record does not name)."""
+    names = [field.name for field in dataclasses.fields(db.Image)]
+    values = dict.fromkeys(names, 1) | {"id": number, "filename": f"img_{number}.jpg", "tags": ""}
+    return values | {"timestamp": "2024-06-01T08:00:00+00:00", "taken_at": taken_at, "taken_offset": offset}
 
 
 def main() -> None:
