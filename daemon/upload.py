@@ -118,7 +118,7 @@ def parse_parts(environ: Mapping, limit_bytes: int) -> Iterator:
 
 
 def add_part(form: UploadForm, part) -> None:
-    filename = filenames.sent_name(part.options)
+    filename = filenames.sent_name(part.headers.get("Content-Disposition", ""))
     if filename is None:
         form.fields[part.name or ""] = text_value(part)
     elif part.name == IMAGE_FIELD:

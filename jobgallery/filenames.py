@@ -23,6 +23,9 @@ FALLBACK_ENCODING = "cp1252"
 # Unicode categories never shown: controls, format characters (bidi overrides, zero-width), lone surrogates,
 # private use and unassigned code points.
 HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+PARAMETER = re.compile(
+    r';\s*(?P<key>[^\s=;"]+)\s*=\s*(?:"(?P<quoted>(?:[^"\\]|\\.)*)(?:"|$)|(?P<plain>[^;]*))', re.DOTALL
+)
 PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 # RFC 5987 / 2231 extended value: charset'language'percent-encoded-bytes.
 EXTENDED_VALUE = re.compile(r"(?P<charset>[A-Za-z0-9!#$&+^_`{}~-]*)'[^']*'(?P<value>.*)", re.DOTALL)
@@ -70,18 +73,36 @@ def from_extended(value: str) -> str:
         return from_bytes(raw)
 
 
-def sent_name(options: dict) -> str | None:
-    """The file name of a multipart part from its Content-Disposition parameters; None when it is no file.
+def sent_name(disposition: str) -> str | None:
+    """The file name in a multipart part's Content-Disposition header (read as Latin-1); None when it is no file.
 
-    ``filename*`` wins over ``filename`` (RFC 6266); both were read as Latin-1.
+    The parameters are read here rather than by the multipart parser, which
+    would drop ``filename*`` or refuse bytes that are not UTF-8; ``filename*``
+    wins over ``filename`` (RFC 6266).
     """
-    if "filename*" in options:
-        name = from_extended(options["filename*"])
-    elif "filename" in options:
-        name = from_header(options["filename"] or "")
+    parameters = disposition_parameters(disposition)
+    if "filename*" in parameters:
+        name = from_extended(parameters["filename*"])
+    elif "filename" in parameters:
+        name = from_header(parameters["filename"])
     else:
         return None
     return for_display(name.replace("\\", "/").rsplit("/", 1)[-1])
+
+
+def disposition_parameters(disposition: str) -> dict[str, str]:
+    """``form-data; name="image"; filename="a.jpg"`` -> ``{"name": "image", "filename": "a.jpg"}``.
+
+    Lenient as browsers are: a quoted value may hold ``;`` and ``\\"`` (other
+    backslashes stay, for Windows paths), an unclosed quote runs to the end,
+    the first of a repeated parameter counts.
+    """
+    parameters: dict[str, str] = {}
+    for match in PARAMETER.finditer(disposition):
+        quoted, plain = match["quoted"], match["plain"]
+        value = quoted.replace('\\"', '"') if quoted is not None else plain.strip().strip('"')
+        parameters.setdefault(match["key"].lower(), value)
+    return parameters
 
 
 def for_display(name: str) -> str:

@@ -43,6 +43,8 @@ SENT_NAMES = {
     "only a path": (b'; filename="../"', ""),
     "empty": (b'; filename=""', ""),
     "10 KB long": (f'; filename="{LONG}"'.encode(), SHOWN_LONG),
+    "semicolon inside the quotes": (b'; filename="roof; north.jpg"', "roof; north.jpg"),
+    "unclosed quote": (b'; filename="unclosed.jpg', "unclosed.jpg"),
     "escaped quote": (b'; filename="say \\"cheese\\".jpg"', 'say "cheese".jpg'),
 }
 
