@@ -13,6 +13,7 @@ import hashlib
 import json
 import traceback
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import jinja2
@@ -118,7 +119,7 @@ def photo_view(image: db.Image, entry: dict) -> dict:
         "description": image.description,
         "tags": image.tag_list,
         "alt": image.description or f"Photo {label}",
-        "time": capture_time.taken_datetime(taken) if taken else image.timestamp,
+        "time": taken_datetime(taken) if taken else image.timestamp,
         "time_label": label,
         "date": taken.taken_at[:10] if taken else image.timestamp[:10],
         "display": display[0],
@@ -134,10 +135,28 @@ def photo_view(image: db.Image, entry: dict) -> dict:
 
 
 def time_label(image: db.Image, taken: capture_time.CaptureTime | None) -> str:
-    """The wall time where the photo was taken with its zone when known, else the upload time in UTC."""
-    if taken is not None:
-        return capture_time.taken_label(taken)
-    return capture_time.uploaded_label(image.timestamp)
+    """What a page says of a photo's time: consistent zone forms whether taken or only uploaded.
+
+    ``taken 2024-03-05 07:10 (UTC+01:00)`` is the wall time where it was taken
+    with its zone when known; without a capture time, ``uploaded 2024-06-01
+    08:00 (UTC)`` (upload times are stored in UTC).
+    """
+    if taken is None:
+        return "uploaded " + image.timestamp.replace("T", " ")[:16] + " (UTC)"
+    wall = taken.local.isoformat(sep=" ", timespec="minutes")  # strftime drops a year's leading zeros
+    return " ".join(filter(None, ("taken", wall, zone_label(taken.offset))))
+
+
+def zone_label(offset: timedelta | None) -> str:
+    """``(UTC)``, ``(UTC+01:00)``, ``(UTC-05:30)``; empty when the zone is unknown."""
+    if offset is None:
+        return ""
+    return "(UTC)" if not offset else f"(UTC{capture_time.offset_text(offset)})"
+
+
+def taken_datetime(taken: capture_time.CaptureTime) -> str:
+    """The value of a ``<time datetime>``: a global date and time with the offset, else a local one."""
+    return taken.taken_at + (taken.offset_text or "")
 
 
 def job_card(job: db.Job, path: str, photos: list[dict]) -> dict:

@@ -437,30 +437,3 @@ def utc_instant(wall: datetime | None, offset: timedelta | None, uploaded: objec
     except (TypeError, ValueError):
         return datetime.max
     return moment.replace(tzinfo=None) - (moment.utcoffset() or timedelta(0))
-
-
-# ---------------------------------------------------------------- what pages show
-
-
-def zone_label(offset: timedelta | None) -> str:
-    """``(UTC)``, ``(UTC+01:00)``, ``(UTC-05:30)``; empty when the zone is unknown."""
-    if offset is None:
-        return ""
-    return "(UTC)" if offset == timedelta(0) else f"(UTC{offset_text(offset)})"
-
-
-def taken_label(time: CaptureTime) -> str:
-    """``taken 2024-03-05 07:10 (UTC+01:00)``: the wall time where it was taken, its zone when known."""
-    wall = time.local.isoformat(sep=" ", timespec="minutes")
-    return " ".join(filter(None, ("taken", wall, zone_label(time.offset))))
-
-
-def taken_datetime(time: CaptureTime) -> str:
-    """The value of a ``<time datetime>``: a global date and time with the offset, else a local one."""
-    text = time.taken_at
-    return text if time.offset is None else text + offset_text(time.offset)
-
-
-def uploaded_label(timestamp: str) -> str:
-    """``uploaded 2024-03-05 07:10 (UTC)`` from a stored UTC time stamp."""
-    return "uploaded " + timestamp.replace("T", " ")[:16] + " (UTC)"
