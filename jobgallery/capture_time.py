@@ -66,10 +66,11 @@ EXIF_ERRORS = (ValueError, TypeError, KeyError, IndexError, ZeroDivisionError, O
 STAMP = re.compile(
     r"(?P<year>\d{4})[:/.-](?P<month>\d{1,2})[:/.-](?P<day>\d{1,2})"
     r"(?:T|\s+)(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:[.,](?P<fraction>\d+))?)?"
-    r"\s*(?P<zone>Z|[+-]\d{2}:?\d{2})?"
+    r"\s*(?P<zone>Z|[+-]\d{2}:?\d{2})?",
+    re.ASCII,
 )
-OFFSET = re.compile(r"(?P<sign>[+-])(?P<hours>\d{2}):?(?P<minutes>\d{2})|Z")
-GPS_DATE = re.compile(r"(?P<year>\d{4})[:/.-](?P<month>\d{2})[:/.-](?P<day>\d{2})")
+OFFSET = re.compile(r"(?P<sign>[+-])(?P<hours>\d{2}):?(?P<minutes>\d{2})|Z", re.ASCII)
+GPS_DATE = re.compile(r"(?P<year>\d{4})[:/.-](?P<month>\d{2})[:/.-](?P<day>\d{2})", re.ASCII)
 # Real zones lie between UTC-12:00 and UTC+14:00.
 MAX_OFFSET = timedelta(hours=14)
 
