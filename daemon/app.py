@@ -12,41 +12,48 @@
 | POST   /api/jobs/<id>/images       | user  | stores one or more ``image`` parts              |
 | POST   /<id>/add_image             | user  | the seed's form: one ``image``                  |
 | DELETE /api/images/<id>            | admin | 204, the job's page is rebuilt                  |
+| POST   /api/jobs/<id>/known        | user  | which of ``{"sha256": [...]}`` the job stores   |
+| GET    /upload/jobs/<id>/sheet     | admin | the printable job sheet with its QR code        |
+| GET, POST /login, POST /logout     | any   | the sign-in page (``daemon/signin.py``)         |
 
 ``/api/...`` and ``/<id>/add_image`` answer JSON only, errors included.
 ``/upload...`` answers a browser (``Accept: text/html``) with pages and
 everyone else with JSON (see ``daemon/responses.py``).
 
-Every handler is wrapped by ``Guard``: it signs the user in, refuses
-cross-site posts, and turns our errors into JSON (or a page for browsers);
-anything unexpected is logged with its traceback and answered 500
-``{"error": "internal error"}``. Ids in paths and forms are checked before
+Every handler is wrapped by ``Guard`` (``daemon/guard.py``): it signs the
+user in (HTTP Basic or the session cookie), refuses cross-site posts and
+unsafe requests without the session's CSRF token, and turns our errors into
+JSON (or a page for browsers). Ids in paths and forms are checked before
 any query: SQLite's ids are 1 to 2**63-1, and a longer number names nothing.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
+import re
 import sqlite3
 from collections.abc import Callable, Iterable
-from urllib.parse import urlsplit
 
 import bottle
 
 from daemon import responses
-from daemon.accesslog import USER_KEY, AccessLog, request_line
-from daemon.auth import Authenticator, AuthError
+from daemon.accesslog import AccessLog, request_line
+from daemon.auth import Authenticator
 from daemon.connections import ThreadConnections
+from daemon.forwarded import ForwardedFor
+from daemon.guard import ADMIN, USER_RECORD, Guard, require_form_csrf
 from daemon.headers import SecurityHeaders
 from daemon.responses import Link, Pages, Row, json_response, script_root, wants_html
 from daemon.scheduler import Rebuilds
+from daemon.sessions import CSRF_FIELD, CSRF_KEY, SessionStore
+from daemon.sheet import qr_svg, upload_address
+from daemon.signin import SignIn
 from daemon.static import OutputFiles
 from daemon.upload import Stored, read_form, store_upload
 from jobgallery import db, jobs
 from jobgallery.config import Config
-from jobgallery.errors import JobGalleryError, NotFound, TooLarge, UsageError
+from jobgallery.errors import NotFound, TooLarge, UsageError
 from jobgallery.templating import static_dir
 
 log = logging.getLogger("daemon.app")
@@ -55,11 +62,8 @@ MIB = 1024 * 1024
 # Bottle reads url-encoded and JSON bodies up to this size into memory; see daemon/upload.py for multipart.
 FORM_BODY_MAX = MIB
 JSON_BODY_MAX = 64 * 1024
-USER, ADMIN = "user", "admin"
-USER_RECORD = "jobgallery.user_record"
-SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-SAME_ORIGIN = ("same-origin", "none")
-DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_HASHES = 500
+SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 MAX_ID = 2**63 - 1
 ID = "re:[0-9]+"
 
@@ -71,92 +75,13 @@ BOTTLE_MESSAGES = {
 }
 
 
-# ---------------------------------------------------------------- the guard around every route
-
-
-class CrossSite(AuthError):
-    status = 403
-
-
-class Guard:
-    """Bottle plugin: sign-in per the route's ``auth`` setting, then the handler, then error mapping."""
-
-    name = "guard"
-    api = 2
-
-    def __init__(self, auth: Authenticator, pages: Pages) -> None:
-        self.auth = auth
-        self.pages = pages
-
-    def apply(self, callback: Callable, route: bottle.Route) -> Callable:
-        level = route.config.get("auth", USER)
-
-        @functools.wraps(callback)
-        def guarded(*args, **kwargs):
-            environ = bottle.request.environ
-            try:
-                self.admit(environ, level)
-                return callback(*args, **kwargs)
-            except bottle.HTTPResponse:
-                raise
-            except JobGalleryError as exc:
-                return self.pages.error(exc.status, str(exc), environ, getattr(exc, "headers", None))
-            except Exception:
-                log.exception("unexpected error answering %s", request_line(environ))
-                return self.pages.error(500, "internal error", environ)
-
-        return guarded
-
-    def admit(self, environ: dict, level: str | None) -> None:
-        if level is None:
-            return
-        if cross_site(environ):
-            raise CrossSite("requests from other sites are refused")
-        header, address = environ.get("HTTP_AUTHORIZATION"), environ.get("REMOTE_ADDR", "-")
-        user = self.auth.admin(header, address) if level == ADMIN else self.auth.user(header, address)
-        environ[USER_KEY] = user.name
-        environ[USER_RECORD] = user
-
-
-def cross_site(environ: dict) -> bool:
-    """A browser's post from another site (CSRF): Basic credentials would ride along, so refuse it.
-
-    Browsers say where a request comes from in ``Sec-Fetch-Site`` and, on
-    every POST, PUT, PATCH or DELETE, in ``Origin`` (older browsers send only
-    that one); a page cannot forge either. Both must say "this site".
-    Requests with neither (curl, scripts) carry no ambient credentials and pass.
-    """
-    if environ["REQUEST_METHOD"] in SAFE_METHODS:
-        return False
-    if environ.get("HTTP_SEC_FETCH_SITE", "none") not in SAME_ORIGIN:
-        return True
-    origin = environ.get("HTTP_ORIGIN")
-    return origin is not None and not same_host(origin, environ.get("HTTP_HOST", ""))
-
-
-def same_host(origin: str, host: str) -> bool:
-    """Whether ``Origin`` (``scheme://host[:port]``; ``null`` never) names the ``Host`` this request went to.
-
-    A Host without a port matches the origin's host on any port: Nginx's
-    ``proxy_set_header Host $host`` passes the name alone, whatever port the
-    site listens on. (Browsers that leave Origin to this check, having no
-    Sec-Fetch-Site, would then take a page from another port of the same
-    host for this site; the ones that send Sec-Fetch-Site call it same-site
-    and are refused above.)
-    """
-    try:
-        sent, here = urlsplit(origin), urlsplit(f"//{host}")
-        if sent.scheme not in DEFAULT_PORTS or not sent.hostname or sent.path or sent.query or sent.username:
-            return False
-        if sent.hostname != here.hostname:
-            return False
-        return here.port is None or here.port == (sent.port or DEFAULT_PORTS[sent.scheme])
-    except ValueError:
-        return False
-
-
 def current_user() -> db.User:
     return bottle.request.environ[USER_RECORD]
+
+
+def csrf_token() -> str:
+    """The signed-in session's CSRF token for the page being rendered; empty when the request used Basic."""
+    return bottle.request.environ.get(CSRF_KEY, "")
 
 
 def root() -> str:
@@ -179,14 +104,16 @@ class UploadDaemon:
     def install(self, app: bottle.Bottle) -> None:
         app.route("/healthz", "GET", self.healthz, auth=None)
         app.route("/upload", "GET", self.upload_form)
-        app.route("/upload", "POST", self.upload_form_post)
+        app.route("/upload", "POST", self.upload_form_post, csrf_in_form=True)
         app.route("/upload/jobs", "POST", self.create_job_from_form, auth=ADMIN)
         app.route("/upload/static/<name>", "GET", self.asset, auth=None)
         app.route("/api/jobs", "GET", self.list_jobs)
         app.route("/api/jobs", "POST", self.create_job, auth=ADMIN)
-        app.route(f"/api/jobs/<job_id:{ID}>/images", "POST", self.upload_images)
-        app.route(f"/<job_id:{ID}>/add_image", "POST", self.add_image)
+        app.route(f"/api/jobs/<job_id:{ID}>/images", "POST", self.upload_images, csrf_in_form=True)
+        app.route(f"/<job_id:{ID}>/add_image", "POST", self.add_image, csrf_in_form=True)
         app.route(f"/api/images/<image_id:{ID}>", "DELETE", self.delete_image, auth=ADMIN)
+        app.route(f"/api/jobs/<job_id:{ID}>/known", "POST", self.known_hashes)
+        app.route(f"/upload/jobs/<job_id:{ID}>/sheet", "GET", self.job_sheet, auth=ADMIN)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -207,11 +134,22 @@ class UploadDaemon:
             "upload.html",
             root(),
             user=current_user(),
+            csrf_token=csrf_token(),
             jobs=[(job, self.gallery_path(job)) for job in live],
             selected=query_id("job"),
             created=bottle.request.query.get("created") == "1",
             max_upload_mb=self.config.server.max_upload_mb,
             max_bytes=self.limit,
+            browser_location=self.config.upload.browser_location,
+        )
+        return self.pages.page_response(200, body)
+
+    def job_sheet(self, job_id: str) -> bottle.HTTPResponse:
+        """The printable sheet with the QR code of ``/upload?job=ID`` (``daemon/sheet.py``)."""
+        job = db.get_job(self.conn, row_id(job_id, "job"), live=True)
+        address = upload_address(bottle.request.environ, job.id)
+        body = self.pages.render(
+            "sheet.html", root(), job=job, address=address, qr=qr_svg(address), csrf_token=csrf_token()
         )
         return self.pages.page_response(200, body)
 
@@ -257,6 +195,12 @@ class UploadDaemon:
         _, stored = self.receive(lambda form: job_number)
         return json_response({"images": [item.as_json() for item in stored]}, upload_status(stored))
 
+    def known_hashes(self, job_id: str) -> bottle.HTTPResponse:
+        """Which of the SHA-256 hashes a page has queued the job already stores: those need not be sent."""
+        job_number = row_id(job_id, "job")
+        db.get_job(self.conn, job_number, live=True)
+        return json_response({"known": db.known_hashes(self.conn, job_number, read_hashes())})
+
     def upload_form_post(self) -> bottle.HTTPResponse:
         job, stored = self.receive(lambda form: form_job_id(form.text("job_id")))
         if wants_html(bottle.request.environ):
@@ -273,6 +217,7 @@ class UploadDaemon:
         """Read the form, store its photos in the job it names, log them, schedule the rebuild."""
         user = current_user()
         with read_form(bottle.request.environ, self.limit) as form:
+            require_form_csrf(bottle.request.environ, form.text(CSRF_FIELD))
             job = db.get_job(self.conn, which_job(form), live=True)
             stored = store_upload(self.config, self.conn, job.id, form, user.name)
         for item in stored:
@@ -290,7 +235,7 @@ class UploadDaemon:
         ]
         text = f"{plural(new, 'photo')} stored in “{job.title}”; the gallery shows them within seconds."
         title = "Photos stored" if new else "Already uploaded"
-        body = self.pages.message(status, title, text, rows, links, root())
+        body = self.pages.message(status, title, text, rows, links, root(), csrf_token())
         return self.pages.page_response(status, body)
 
     def delete_image(self, image_id: str) -> bottle.HTTPResponse:
@@ -355,21 +300,38 @@ def upload_status(stored: list[Stored]) -> int:
     return 200 if all(item.result.duplicate for item in stored) else 201
 
 
-def read_json_title() -> object:
-    """The new job's title from a JSON object (the API takes JSON only; the form has its own route)."""
+def read_json_object(example: str) -> dict:
+    """The request's JSON object (the API takes JSON only); UsageError naming ``example`` for anything else."""
     request = bottle.request
     kind = request.content_type.split(";")[0].strip().lower()
     if kind != "application/json":
-        raise UsageError('send the job as JSON, like {"title": "Roof, 12 Elm St"}')
+        raise UsageError(f"send JSON, like {example}")
     if request.content_length > JSON_BODY_MAX:
-        raise TooLarge("a job needs only a title; the body is far too large")
+        raise TooLarge("the JSON body is far too large")
     try:
         data = json.loads(request.body.read(JSON_BODY_MAX))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise UsageError("the body is not valid JSON") from None
     if not isinstance(data, dict):
-        raise UsageError('send the job as a JSON object, like {"title": "Roof, 12 Elm St"}')
-    return data.get("title")
+        raise UsageError(f"send a JSON object, like {example}")
+    return data
+
+
+def read_json_title() -> object:
+    """The new job's title from a JSON object (the form has its own route)."""
+    return read_json_object('{"title": "Roof, 12 Elm St"}').get("title")
+
+
+def read_hashes() -> list[str]:
+    """``{"sha256": ["<64 hex>", ...]}`` (at most ``MAX_HASHES``) as distinct lowercase hashes, in order."""
+    hashes = read_json_object('{"sha256": ["<64 hex digits>", ...]}').get("sha256")
+    if not isinstance(hashes, list) or not all(isinstance(item, str) for item in hashes):
+        raise UsageError('"sha256" must be a list of SHA-256 hashes as hex strings')
+    if len(hashes) > MAX_HASHES:
+        raise UsageError(f"ask about at most {MAX_HASHES} hashes at once")
+    if not all(SHA256_HEX.fullmatch(item) for item in hashes):
+        raise UsageError("each hash must be 64 hexadecimal digits (a SHA-256)")
+    return list(dict.fromkeys(item.lower() for item in hashes))
 
 
 def photo_note(item: Stored) -> str:
@@ -405,12 +367,15 @@ def make_app(
     """The whole WSGI application: security headers, access log, dev-mode ``output/`` files, then the routes."""
     bottle.BaseRequest.MEMFILE_MAX = FORM_BODY_MAX
     daemon = UploadDaemon(config, connections, rebuilds, pages)
+    auth = Authenticator(connections.get)
+    sessions = SessionStore(connections.get, config.server.session_days)
     app = bottle.Bottle()
-    app.install(Guard(Authenticator(connections.get), pages))
+    app.install(Guard(auth, sessions, pages))
     daemon.install(app)
+    SignIn(auth, sessions, pages).install(app)
     app.default_error_handler = daemon.bottle_error
     wsgi = OutputFiles(app, config.paths.output) if config.server.serve_output else app
-    return SecurityHeaders(AccessLog(wsgi, error_renderer(pages)))
+    return SecurityHeaders(ForwardedFor(AccessLog(wsgi, error_renderer(pages)), config))
 
 
 def error_renderer(pages: Pages) -> Callable[[int, str, dict], tuple[str, bytes]]:

@@ -1,4 +1,4 @@
-"""HTTP Basic against the users table, fast for many uploads and slow for guessers.
+"""Passwords checked for HTTP Basic and the sign-in page: fast for many uploads, slow for guessers.
 
 Three parts:
 
@@ -6,10 +6,14 @@ Three parts:
 * ``CredentialCache`` remembers credentials that were right a moment ago
   (scrypt costs ~50 ms on purpose; twenty photos in a row should not pay it
   twenty times). It is keyed by a keyed hash of name and password, so no
-  password is kept in memory, and failures are never cached;
-* ``FailureThrottle`` counts failed logins per client address: after a few,
-  that address must wait a growing delay before its next password check.
-  A refused attempt costs the server nothing (no scrypt, no sleeping thread).
+  password is kept in memory, and failures are never cached. A hit is
+  checked against the user's row as stored now (one indexed read): when
+  the password hash or the role changed, or the user is gone, the entry is
+  dropped, so a reset, a demotion or a removal takes effect at once;
+* ``FailureThrottle`` counts failed sign-ins per client address and per the
+  wider networks around it: after a few, that address (or network) must
+  wait a growing delay before its next password check. A refused attempt
+  costs the server nothing (no scrypt, no sleeping thread).
 
 The throttle comes first: while an address must wait, every request from it
 gets 429, even one whose credentials are in the cache. Otherwise a guesser
@@ -26,6 +30,13 @@ minute. A right password does not wipe the count (else a crew member could
 sign in between guesses at the admin's password). The upload form's script
 retries a 429 after ``Retry-After``, so a crew that shares its address with
 a guesser waits instead of losing photos.
+
+One IPv6 customer holds at least a /64 and often a /56 or /48, and may
+send from any address in it; one IPv4 customer may hold a few addresses of
+a /24. So each failure counts for the address (an IPv6 /64) and for each
+wider network in ``WIDER``, whose buckets are a few times larger and
+forgive as many times faster: a /56 holder gets about 20 free guesses and
+then two a minute in all, not 256 times ten.
 """
 
 from __future__ import annotations
@@ -69,10 +80,12 @@ class AuthError(JobGalleryError):
 
 
 class NotSignedIn(AuthError):
+    """401; ``challenge`` adds ``WWW-Authenticate: Basic``, which makes a browser show its password prompt."""
+
     status = 401
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, {"WWW-Authenticate": CHALLENGE})
+    def __init__(self, message: str, challenge: bool = True) -> None:
+        super().__init__(message, {"WWW-Authenticate": CHALLENGE} if challenge else None)
 
 
 class Forbidden(AuthError):
@@ -136,6 +149,10 @@ class CredentialCache:
                 return None
             return entry[0]
 
+    def drop(self, credentials: Credentials) -> None:
+        with self.lock:
+            self.entries.pop(self.key(credentials), None)
+
     def put(self, credentials: Credentials, user: db.User) -> None:
         key = self.key(credentials)
         with self.lock:
@@ -150,10 +167,15 @@ class Failures:
     count: float
     last: float
     blocked_until: float
+    scale: int
+
+
+# (prefix length, scale): the bucket of a network allows ``scale`` times the failures and forgives as much faster.
+WIDER = {4: ((32, 1), (24, 3)), 6: ((64, 1), (56, 2), (48, 4))}
 
 
 class FailureThrottle:
-    """Per-address failed sign-ins, forgiven one per ``forgive_seconds``; an exponential wait past ``free``.
+    """Failed sign-ins per address and per wider network, forgiven over time; an exponential wait past ``free``.
 
     A leaky bucket rather than a counter that a success resets: with a reset,
     anyone holding one account could sign in between guesses at another
@@ -180,50 +202,58 @@ class FailureThrottle:
 
     def wait_seconds(self, address: str) -> int:
         """Whole seconds this address must still wait before its password is checked; 0 when free."""
-        address = client_key(address)
         now = self.clock()
         with self.lock:
-            entry = self.entries.get(address)
-            if entry is None:
-                return 0
-            if now >= entry.blocked_until and self.remaining(entry, now) <= 0:
-                del self.entries[address]
-                return 0
-            return max(0, math.ceil(entry.blocked_until - now))
+            return max(self.key_wait(key, now) for key, _ in client_keys(address))
+
+    def key_wait(self, key: str, now: float) -> int:
+        entry = self.entries.get(key)
+        if entry is None:
+            return 0
+        if now >= entry.blocked_until and self.remaining(entry, now) <= 0:
+            del self.entries[key]
+            return 0
+        return max(0, math.ceil(entry.blocked_until - now))
 
     def remaining(self, entry: Failures, now: float) -> float:
         """Failures not yet forgiven."""
-        return entry.count - (now - entry.last) / self.forgive_seconds
+        return entry.count - (now - entry.last) * entry.scale / self.forgive_seconds
 
     def failed(self, address: str) -> None:
-        address = client_key(address)
         now = self.clock()
         with self.lock:
-            entry = self.entries.pop(address, None) or Failures(0, now, now)
-            entry.count = max(0.0, self.remaining(entry, now)) + 1
-            entry.last = now
-            over = math.ceil(entry.count - self.free)
-            if over > 0:
-                entry.blocked_until = now + min(self.max_delay, self.first_delay * 2 ** min(over - 1, 32))
-            self.entries[address] = entry
+            for key, scale in client_keys(address):
+                self.count_failure(key, scale, now)
             while len(self.entries) > self.size:
                 self.entries.popitem(last=False)
 
+    def count_failure(self, key: str, scale: int, now: float) -> None:
+        entry = self.entries.pop(key, None) or Failures(0, now, now, scale)
+        entry.count = max(0.0, self.remaining(entry, now)) + 1
+        entry.last = now
+        over = math.ceil(entry.count - self.free * scale)
+        if over > 0:
+            entry.blocked_until = now + min(self.max_delay, self.first_delay * 2 ** min(over - 1, 32))
+        self.entries[key] = entry
 
-def client_key(address: str) -> str:
-    """What the throttle counts by: an IPv4 address, or an IPv6 address's /64.
 
-    One IPv6 customer gets a whole /64 and can send from any address in it.
+def client_keys(address: str) -> list[tuple[str, int]]:
+    """What the throttle counts a failure from ``address`` against: its own key, then wider networks.
+
+    An IPv4 address and its /24; an IPv6 address's /64, /56 and /48 (an
+    IPv4-mapped IPv6 address counts as IPv4). Anything else is its own key.
     """
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:
-        return address
-    if isinstance(parsed, ipaddress.IPv4Address):
-        return str(parsed)
-    if parsed.ipv4_mapped is not None:
-        return str(parsed.ipv4_mapped)
-    return str(ipaddress.ip_network((parsed, 64), strict=False))
+        return [(address, 1)]
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        parsed = parsed.ipv4_mapped
+    keys = []
+    for prefix, scale in WIDER[parsed.version]:
+        network = ipaddress.ip_network((parsed, prefix), strict=False)
+        keys.append((str(parsed) if prefix == parsed.max_prefixlen else str(network), scale))
+    return keys
 
 
 class Authenticator:
@@ -234,7 +264,7 @@ class Authenticator:
     again, so sixteen phones sending their first photo with the same account
     cost one or two checks, not sixteen (and 32 MiB at most, not 256), and a
     guesser's requests queued behind each other stop as soon as the address
-    is blocked.
+    is blocked. HTTP Basic and the sign-in page share one throttle and cache.
     """
 
     def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
@@ -244,22 +274,41 @@ class Authenticator:
         self.checking = threading.BoundedSemaphore(CONCURRENT_CHECKS)
 
     def user(self, header: str | None, address: str) -> db.User:
-        """The signed-in user, or raise TooManyAttempts / NotSignedIn."""
+        """The user of a Basic header, or raise TooManyAttempts / NotSignedIn."""
         self.refuse_if_throttled(address)
         credentials = parse_basic(header)
         if credentials is None:
             raise NotSignedIn("sign in with your jobgallery user name and password")
-        cached = self.cache.get(credentials)
-        if cached is not None:
-            return cached
+        return self.verify(credentials, address)
+
+    def verify(self, credentials: Credentials, address: str) -> db.User:
+        """The user when name and password are right now; a failure counts against ``address``."""
+        self.refuse_if_throttled(address)
+        user = self.cached(credentials)
+        if user is not None:
+            return user
         with self.checking:
             self.refuse_if_throttled(address)
-            user = self.cache.get(credentials) or self.check(credentials)
+            user = self.cached(credentials) or self.check(credentials)
         if user is None:
             self.throttle.failed(address)
             raise NotSignedIn("wrong user name or password")
         self.cache.put(credentials, user)
         return user
+
+    def cached(self, credentials: Credentials) -> db.User | None:
+        """A cache hit whose user row still has the same password hash and role; stale entries are dropped."""
+        remembered = self.cache.get(credentials)
+        if remembered is None:
+            return None
+        current = db.get_user(self.connect(), credentials.name)
+        if current is None or (current.password_hash, current.is_admin) != (
+            remembered.password_hash,
+            remembered.is_admin,
+        ):
+            self.cache.drop(credentials)
+            return None
+        return current
 
     def refuse_if_throttled(self, address: str) -> None:
         wait = self.throttle.wait_seconds(address)
@@ -267,11 +316,15 @@ class Authenticator:
             raise TooManyAttempts(wait)
 
     def check(self, credentials: Credentials) -> db.User | None:
+        """The slow check; a name or password no user can have costs the same work and fails."""
+        if not users.plausible(credentials.name, credentials.password):
+            users.authenticate(self.connect(), "", credentials.password[: users.MAX_PASSWORD])
+            return None
         return users.authenticate(self.connect(), credentials.name, credentials.password)
 
-    def admin(self, header: str | None, address: str) -> db.User:
-        """The signed-in user when an admin; Forbidden for anyone else."""
-        user = self.user(header, address)
-        if not user.is_admin:
-            raise Forbidden("only an admin may do this")
-        return user
+
+def require_admin(user: db.User) -> db.User:
+    """``user`` when an admin; Forbidden for anyone else."""
+    if not user.is_admin:
+        raise Forbidden("only an admin may do this")
+    return user

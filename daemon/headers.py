@@ -22,7 +22,7 @@ SECURITY_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "DENY"),
     ("Referrer-Policy", "same-origin"),
-    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=(self)"),
 )
 NAMES = frozenset(name.lower() for name, _ in SECURITY_HEADERS)
 

@@ -22,12 +22,12 @@ import bottle
 from jobgallery.config import Config
 from jobgallery.templating import make_environment, static_dir
 
-ASSETS = ("upload.css", "upload.js")
+ASSETS = ("upload.css", "upload.js", "sheet.css")
 JSON_TYPE = "application/json"
 HTML_TYPE = "text/html; charset=utf-8"
 
 TITLES = {
-    400: "Request not understood",
+    400: "Please check the form and try again",
     401: "Sign-in needed",
     403: "Not allowed",
     404: "Not found",
@@ -104,6 +104,7 @@ class Pages:
 
     def render(self, template: str, root: str, **context: object) -> bytes:
         page = self.env.get_template(template)
+        context.setdefault("csrf_token", "")
         return page.render(root=root, asset=lambda name: self.asset_url(name, root), **context).encode("utf-8")
 
     def message(
@@ -114,11 +115,13 @@ class Pages:
         rows: Iterable[Row] = (),
         links: Iterable[Link] = (),
         root: str = "",
+        csrf_token: str = "",
     ) -> bytes:
         """A readable page for a result or an error (``templates/message.html``)."""
         return self.render(
             "message.html",
             root,
+            csrf_token=csrf_token,
             status=status,
             title=title,
             text=text,
@@ -137,7 +140,10 @@ class Pages:
         """Content type and body of an error; shared with the server's own refusals (413 before reading)."""
         if not html:
             return JSON_TYPE, json_body({"error": message})
-        links = [Link("Back to the upload form", f"{root}/upload")] if status != 401 else []
+        if status == 401:
+            links = [Link("Sign in", f"{root}/login")]
+        else:
+            links = [Link("Back to the upload form", f"{root}/upload")]
         if status == 404:
             links.append(Link("All galleries", f"{root}/"))
         body = self.message(status, TITLES.get(status, "Error"), sentence(message), links=links, root=root)

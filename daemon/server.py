@@ -48,8 +48,6 @@ MIB = 1024 * 1024
 DRAIN_SECONDS = 20.0
 LOOP_SECONDS = 0.5
 THREAD_EXIT_SECONDS = 5.0
-# Nginx on the same box is the only proxy whose X-Forwarded-For is believed (for per-client throttling).
-TRUSTED_PROXY = "127.0.0.1"
 
 WAITRESS_MESSAGES = {
     400: "the request could not be understood",
@@ -96,10 +94,8 @@ def make_server(config: Config, app, socket_map: dict) -> BaseWSGIServer:
             threads=config.server.threads,
             max_request_body_size=config.server.max_upload_mb * MIB + 1,
             ident="jobgallery",
-            trusted_proxy=TRUSTED_PROXY,
-            trusted_proxy_count=1,
-            trusted_proxy_headers={"x-forwarded-for"},
-            clear_untrusted_proxy_headers=True,
+            # X-Forwarded-For/-Proto reach the app, which believes them from server.trusted_proxies only.
+            clear_untrusted_proxy_headers=False,
             asyncore_use_poll=True,
         )
     except OSError as exc:

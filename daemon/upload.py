@@ -30,6 +30,7 @@ from jobgallery import db, filenames, storage
 from jobgallery.config import Config
 from jobgallery.errors import BadImage, EmptyUpload, TooLarge, UnsupportedImage, UsageError
 from jobgallery.ingest import IngestResult, ingest_stream, remove_folder_if_empty
+from jobgallery.location import BrowserLocation, parse_browser_location
 
 log = logging.getLogger("daemon.upload")
 
@@ -153,12 +154,17 @@ def chosen_files(form: UploadForm) -> list[FilePart]:
 
 
 def store_upload(config: Config, conn: sqlite3.Connection, job_id: int, form: UploadForm, user: str) -> list[Stored]:
-    """Ingest every photo of the form into the job, or raise and leave nothing stored."""
+    """Ingest every photo of the form into the job, or raise and leave nothing stored.
+
+    The form's ``geo_*`` fields (the phone's position) are checked before
+    any photo is stored, and ignored when ``upload.browser_location`` is off.
+    """
     files = chosen_files(form)
+    place = parse_browser_location(form.fields) if config.upload.browser_location else None
     stored: list[Stored] = []
     try:
         for part in files:
-            result = ingest_one(config, conn, job_id, part, form, user)
+            result = ingest_one(config, conn, job_id, part, form, user, place)
             stored.append(Stored(part.filename, result))
     except BaseException:
         undo(config, conn, [item.result.image for item in stored if not item.result.duplicate])
@@ -167,7 +173,13 @@ def store_upload(config: Config, conn: sqlite3.Connection, job_id: int, form: Up
 
 
 def ingest_one(
-    config: Config, conn: sqlite3.Connection, job_id: int, part: FilePart, form: UploadForm, user: str
+    config: Config,
+    conn: sqlite3.Connection,
+    job_id: int,
+    part: FilePart,
+    form: UploadForm,
+    user: str,
+    place: BrowserLocation | None,
 ) -> IngestResult:
     """One file through ingest; an error about the file's bytes names the file."""
     try:
@@ -179,6 +191,7 @@ def ingest_one(
             description=form.text("description"),
             tags=form.text("tags"),
             uploaded_by=user,
+            place=place,
         )
     except FILE_ERRORS as exc:
         if not part.filename:

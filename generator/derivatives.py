@@ -1,11 +1,15 @@
 """Derivative images: the display image and the two thumbnails a gallery page shows.
 
-Masters are untrusted originals of any size and format. A JPEG is decoded at
-reduced scale (``draft``) just above the display size, which is where most of
-the time and memory goes; the thumbnails are made from the display pixels, not
-from the master. Orientation is applied to the pixels, and of the master's
-metadata only its ICC profile is written, so no EXIF (GPS, camera serial)
-leaves ``data/``.
+Masters are untrusted originals of any size, format, pixel mode and colour
+space. A JPEG is decoded at reduced scale (``draft``) just above the display
+size, which is where most of the time and memory goes; the thumbnails are made
+from the display pixels, not from the master. Every derivative is an 8-bit
+sRGB JPEG (``generator.colour``), upright, with transparency on white, and
+carries no metadata at all: no EXIF (GPS, camera serial), no copied profile.
+
+Sizes follow the box each derivative is shown in (``display_fit``,
+``Recipe.box``): the display image has a pixel budget with a minimum short
+edge; a thumbnail fills its 4:3 gallery cell, at 1x and 2x.
 
 Each file's name carries a hash of the master's content and of the settings
 that made it, so a name always means the same bytes and can be cached forever.
@@ -16,17 +20,30 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import Image
 
+from generator import colour
 from jobgallery.errors import JobGalleryError
-from jobgallery.images import DECODE_ERRORS, Limits, decoding, enable_heif, format_of, open_image
+from jobgallery.images import (
+    DECODE_ERRORS,
+    EXIF_ERRORS,
+    ORIENTATION,
+    Limits,
+    decoding,
+    enable_heif,
+    format_of,
+    open_image,
+)
 from jobgallery.storage import atomic_write
 
 # Bump when a change in this module alters the bytes of derivatives.
-PIPELINE = 1
+# 2: colour converted to sRGB, no profile written, 16-bit scaled, sizes by box.
+PIPELINE = 2
 
 KINDS = ("display", "thumb", "thumb2x")
 
@@ -38,8 +55,25 @@ FAILURES = (*DECODE_ERRORS, MemoryError)
 DISPLAY_FILTER = Image.Resampling.BICUBIC
 THUMB_FILTER = Image.Resampling.LANCZOS
 
-# Modes whose ICC profile still describes the pixels after we convert them to RGB or L.
-ICC_SAFE_MODES = ("RGB", "RGBA", "RGBX", "L", "LA", "P", "PA")
+# Modes Pillow resizes as they are (16-bit and float grey are scaled to 8 bits after the resize).
+RESIZABLE_MODES = ("RGB", "L", "RGBA", "LA", "CMYK", "I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+# The widest shape (long edge over short edge) whose display image keeps the minimum short edge.
+ASPECT_LIMIT = 20
+# The gallery cell's shape (templates/static/gallery.css: aspect-ratio 4 / 3).
+CELL_ASPECT = (4, 3)
+# EXIF orientation -> the transpose that makes the picture upright.
+ORIENTATIONS = {
+    1: None,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+log = logging.getLogger("generator.derivatives")
 
 
 # ---------------------------------------------------------------- names
@@ -59,8 +93,10 @@ class Recipe:
         images = config.images
         return cls(images.display_size, images.display_quality, images.thumb_size, images.thumb_quality)
 
-    def long_edge(self, kind: str) -> int:
-        return {"display": self.display_size, "thumb": self.thumb_size, "thumb2x": 2 * self.thumb_size}[kind]
+    def box(self, kind: str) -> tuple[int, int]:
+        """The gallery cell a thumbnail fills, in pixels: ``thumb_size`` wide at 4:3 (300 x 225), doubled for 2x."""
+        width = self.thumb_size * (2 if kind == "thumb2x" else 1)
+        return width, round(width * CELL_ASPECT[1] / CELL_ASPECT[0])
 
     def quality(self, kind: str) -> int:
         return self.display_quality if kind == "display" else self.thumb_quality
@@ -69,7 +105,7 @@ class Recipe:
         """Everything the bytes of ``kind`` depend on besides the master (thumbnails come from display pixels)."""
         if kind == "display":
             return f"d{self.display_size}q{self.display_quality}"
-        return f"d{self.display_size}t{self.long_edge(kind)}q{self.thumb_quality}"
+        return f"d{self.display_size}t{self.box(kind)[0]}q{self.thumb_quality}"
 
 
 def derivative_name(image_id: int, sha256: str, kind: str, recipe: Recipe) -> str:
@@ -82,15 +118,6 @@ def derivative_name(image_id: int, sha256: str, kind: str, recipe: Recipe) -> st
 def name_seed(recipe: Recipe, kind: str) -> bytes:
     """The part of a name's hash input that is the same for every photo (a site build names thousands)."""
     return f"{PIPELINE}:{kind}:{recipe.params(kind)}:".encode()
-
-
-def fit(size: tuple[int, int], long_edge: int) -> tuple[int, int]:
-    """``size`` scaled down (never up) so that its long edge is at most ``long_edge``."""
-    width, height = size
-    scale = long_edge / max(width, height)
-    if scale >= 1:
-        return size
-    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 # ---------------------------------------------------------------- tasks
@@ -111,24 +138,27 @@ class PhotoTask:
 
 @dataclass
 class PhotoResult:
-    """Sizes of what was written, the placeholder colour, or why nothing was."""
+    """Sizes of what was written, the placeholder colour, or why nothing was; ``notes`` on what was worked around."""
 
     image_id: int
     filename: str
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
     color: str | None = None
     error: str | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def make_photo(task: PhotoTask) -> PhotoResult:
     """Write the task's derivatives; a bad master gives a result with ``error`` set instead of raising."""
     try:
-        sizes, color = write_derivatives(task)
+        result = write_derivatives(task)
     except (JobGalleryError, OutputError) as exc:
         return PhotoResult(task.image_id, task.filename, error=str(exc))
     except FAILURES as exc:
         return PhotoResult(task.image_id, task.filename, error=describe_error(exc))
-    return PhotoResult(task.image_id, task.filename, sizes, color)
+    for note in result.notes:
+        log.warning("%s (photo %d): %s", task.filename, task.image_id, note)
+    return result
 
 
 def describe_error(exc: BaseException) -> str:
@@ -140,17 +170,16 @@ def describe_error(exc: BaseException) -> str:
     return f"cannot decode image: {text}" if text else f"cannot decode image ({type(exc).__name__})"
 
 
-def write_derivatives(task: PhotoTask) -> tuple[dict[str, tuple[int, int]], str | None]:
-    display, icc = load_display(Path(task.master), task.recipe.display_size, task.limits)
-    sizes: dict[str, tuple[int, int]] = {}
-    color = None
+def write_derivatives(task: PhotoTask) -> PhotoResult:
+    display = load_display(Path(task.master), task.recipe.display_size, task.limits)
+    result = PhotoResult(task.image_id, task.filename, notes=display.notes)
     for kind, name in task.outputs:
-        image = display if kind == "display" else shrink(display, task.recipe.long_edge(kind))
-        publish(Path(task.folder) / name, encode(image, task.recipe.quality(kind), icc))
-        sizes[kind] = image.size
+        image = display.image if kind == "display" else thumbnail(display.image, task.recipe.box(kind))
+        publish(Path(task.folder) / name, encode(image, task.recipe.quality(kind)))
+        result.sizes[kind] = image.size
         if kind == "thumb":
-            color = average_color(image)
-    return sizes, color
+            result.color = average_color(image)
+    return result
 
 
 class OutputError(Exception):
@@ -167,31 +196,84 @@ def publish(path: Path, data: bytes) -> None:
 # ---------------------------------------------------------------- pixels
 
 
-def load_display(path: Path, display_size: int, limits: Limits) -> tuple[Image.Image, bytes | None]:
-    """The master's pixels at display size, upright, in RGB or L, with its ICC profile when still valid.
+@dataclass
+class Display:
+    """The display image's pixels (sRGB, RGB or L, upright, no ``info``) and what was noticed making them."""
+
+    image: Image.Image
+    notes: list[str] = field(default_factory=list)
+
+
+def load_display(path: Path, display_size: int, limits: Limits) -> Display:
+    """The master's pixels at display size (``display_fit``), upright, 8 bits, sRGB, transparency flattened.
 
     The decode takes its share of the process's decode budget, like an
     upload's check: a master stored before a lower budget was set fails
-    this photo instead of exhausting the box's memory.
+    this photo instead of exhausting the box's memory. Colour is converted
+    at display size, where it costs a few milliseconds.
     """
     enable_heif()
     with open_image(path, limits.max_pixels) as master:
         full_size = master.size
-        target = fit(master.size, display_size)
+        target = display_fit(master.size, display_size)
         box = (0.0, 0.0, float(master.width), float(master.height))
         drafted = master.draft(None, target) if format_of(master) == "JPEG" else None
         if drafted:
             box = tuple(float(v) for v in drafted[1])
-        icc = master.info.get("icc_profile") if master.mode in ICC_SAFE_MODES else None
         with decoding(master, full_size, limits.max_decode_mb):
             master.load()
+        description = colour.describe(master)
+        orientation = exif_orientation(master)
         image = resizable(master)
         if image.size == target and box == (0.0, 0.0, float(image.width), float(image.height)):
             image = image.copy()
         else:
             image = resize_lean(image, master, target, box)
-    image = ImageOps.exif_transpose(image)
-    return flatten(image), icc or None
+    return finish(image, description, orientation)
+
+
+def finish(image: Image.Image, description: colour.Description, orientation: int) -> Display:
+    """Resized pixels of any ``RESIZABLE_MODES`` mode to the display image: 8 bits, sRGB, upright, opaque."""
+    image, note = colour.to_srgb(eight_bit(image), description)
+    return Display(flatten(upright(image, orientation)), [note] if note else [])
+
+
+def display_fit(size: tuple[int, int], display_size: int) -> tuple[int, int]:
+    """Display size for a master of ``size``: a pixel budget, a minimum short edge, never enlarged.
+
+    The budget is the area of a 4:3 picture ``display_size`` wide (1024 x 768
+    by default), so 4:3 photos keep that size. A panorama's short edge is
+    raised to ``min_short_edge`` (640 by default: a 12000 x 3000 panorama gets
+    2560 x 640) so it opens big enough to inspect, up to a long edge of 20
+    short edges (the widest shape a thumbnail is promised sharp for).
+    """
+    width, height = size
+    short, long = min(size), max(size)
+    scale = math.sqrt(display_size * round(display_size * 3 / 4) / (width * height))
+    scale = max(scale, min_short_edge(display_size) / short)
+    scale = min(scale, ASPECT_LIMIT * min_short_edge(display_size) / long)
+    if scale >= 1:
+        return size
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def min_short_edge(display_size: int) -> int:
+    """640 px for 1024: wide enough for a 2x thumbnail of a tall photo at the default 300 px cell."""
+    return round(display_size * 5 / 8)
+
+
+def exif_orientation(image: Image.Image) -> int:
+    try:
+        value = image.getexif().get(ORIENTATION, 1)
+    except EXIF_ERRORS:
+        return 1
+    return value if value in ORIENTATIONS else 1
+
+
+def upright(image: Image.Image, orientation: int) -> Image.Image:
+    """Apply the EXIF orientation to the pixels (the same table as ``ImageOps.exif_transpose``)."""
+    method = ORIENTATIONS[orientation]
+    return image if method is None else image.transpose(method)
 
 
 def resize_lean(image: Image.Image, master: Image.Image, target: tuple[int, int], box: tuple) -> Image.Image:
@@ -208,19 +290,38 @@ def resize_lean(image: Image.Image, master: Image.Image, target: tuple[int, int]
 
 
 def resizable(image: Image.Image) -> Image.Image:
-    """A mode that resizes well (palette and odd modes resize badly or not at all); keeps ``info``."""
-    if image.mode in ("RGB", "L", "RGBA", "LA"):
+    """A mode that resizes right: palettes, bilevel and premultiplied modes are expanded.
+
+    16-bit and float grey resize as they are and are scaled to 8 bits after
+    (``eight_bit``), on display-size pixels rather than the master's.
+    """
+    if image.mode in RESIZABLE_MODES:
         return image
     if image.mode in ("P", "PA"):
         has_alpha = image.mode == "PA" or "transparency" in image.info
         return image.convert("RGBA" if has_alpha else "RGB")
-    if image.mode == "1":
-        return image.convert("L")
+    if image.mode in ("1", "La"):
+        return image.convert("LA" if image.mode == "La" else "L")
+    if image.mode in ("RGBa", "RGBA"):
+        return image.convert("RGBA")
     return image.convert("RGB")
 
 
+def eight_bit(image: Image.Image) -> Image.Image:
+    """16-bit and 32-bit grey scaled to 8 bits, rounded: 0..65535 (``I;16*``, ``I``) or 0.0..1.0 (``F``) to 0..255.
+
+    ``convert("L")`` would clip them instead (a 16-bit ramp turns white).
+    16-bit RGB(A) PNGs reach us as 8-bit already (Pillow keeps each sample's high byte).
+    """
+    if image.mode == "F":
+        return image.point(lambda v: v * 255 + 0.5).convert("L")
+    if image.mode.startswith("I"):
+        return image.convert("I").point(lambda v: v / 257 + 0.5).convert("L")
+    return image
+
+
 def flatten(image: Image.Image) -> Image.Image:
-    """JPEG has no alpha: put transparent pixels on white; drop every ``info`` entry."""
+    """JPEG has no alpha: put transparent pixels on white (a neutral background); drop every ``info`` entry."""
     if image.mode in ("RGBA", "LA"):
         opaque_mode = image.mode[:-1]
         background = Image.new(opaque_mode, image.size, (255,) * len(opaque_mode))
@@ -230,22 +331,29 @@ def flatten(image: Image.Image) -> Image.Image:
     return image
 
 
-def shrink(image: Image.Image, long_edge: int) -> Image.Image:
-    target = fit(image.size, long_edge)
-    if target == image.size:
-        return image
-    resized = image.resize(target, THUMB_FILTER)
+def thumbnail(display: Image.Image, box: tuple[int, int]) -> Image.Image:
+    """What a gallery cell of ``box`` shows of the photo: its centre at the box's aspect ratio, never enlarged.
+
+    The cell crops with ``object-fit: cover``, so cutting the rest here costs
+    nothing on screen and keeps a panorama's thumbnail as small and as sharp
+    as any other.
+    """
+    width, height = display.size
+    box_w, box_h = box
+    crop_w, crop_h = min(width, height * box_w / box_h), min(height, width * box_h / box_w)
+    left, top = (width - crop_w) / 2, (height - crop_h) / 2
+    target = (box_w, box_h) if crop_w >= box_w else (max(1, round(crop_w)), max(1, round(crop_h)))
+    if target == display.size:
+        return display
+    resized = display.resize(target, THUMB_FILTER, box=(left, top, left + crop_w, top + crop_h))
     resized.info = {}
     return resized
 
 
-def encode(image: Image.Image, quality: int, icc: bytes | None) -> bytes:
-    """Progressive JPEG with no metadata but the ICC profile."""
+def encode(image: Image.Image, quality: int) -> bytes:
+    """Progressive JPEG with no metadata at all (no EXIF, no profile: untagged means sRGB)."""
     out = io.BytesIO()
-    params = {"quality": quality, "progressive": True, "optimize": True}
-    if icc:
-        params["icc_profile"] = icc
-    image.save(out, "JPEG", **params)
+    image.save(out, "JPEG", quality=quality, progressive=True, optimize=True)
     return out.getvalue()
 
 

@@ -7,6 +7,7 @@ file stops every command with one line naming the key or the file.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,14 @@ SETTINGS: tuple[Setting, ...] = (
         "server.rebuild_delay_seconds", 3.0, "float", "quiet time after an upload before its job is rebuilt", 0, 3600
     ),
     Setting("server.log_level", "info", "str", "debug, info, warning or error"),
+    Setting("server.session_days", 30, "int", "a browser's sign-in lasts this long after its last use", 1, 3650),
+    Setting(
+        "server.trusted_proxies",
+        "auto",
+        "str",
+        "addresses whose X-Forwarded-For/-Proto are believed: auto (none, or 127.0.0.1 when serve_output is "
+        "false), none, or a comma-separated list of addresses and networks",
+    ),
     Setting("images.max_pixels", 100_000_000, "int", "larger images are refused as decompression bombs", 1_000_000),
     Setting("images.max_decode_mb", 384, "int", "MiB one image may take to decode; larger ones are refused", 1),
     Setting(
@@ -54,15 +63,16 @@ SETTINGS: tuple[Setting, ...] = (
         "downsize masters at ingest to this long edge; 0 keeps the bytes as uploaded",
         0,
     ),
-    Setting("images.display_size", 1024, "int", "long edge of the display image in pixels", 64, 8192),
+    Setting("images.display_size", 1024, "int", "display image: area of a 4:3 one this wide", 64, 8192),
     Setting("images.display_quality", 85, "int", "JPEG quality of display images", 1, 95),
-    Setting("images.thumb_size", 300, "int", "long edge of thumbnails in pixels (a 2x one is made too)", 32, 2048),
+    Setting("images.thumb_size", 300, "int", "width of the 4:3 cell thumbnails fill (and a 2x one)", 32, 2048),
     Setting("images.thumb_quality", 70, "int", "JPEG quality of thumbnails", 1, 95),
     Setting("gallery.title", "Job galleries", "str", "title of the gallery index page"),
     Setting(
         "gallery.public_index", True, "bool", "list jobs on the index; when false, job paths carry an unguessable token"
     ),
     Setting("gallery.templates", "", "path", "folder of templates that override the built-in ones; empty for none"),
+    Setting("upload.browser_location", True, "bool", "store the phone's position with photos that carry none"),
     Setting("build.workers", 2, "int", "processes for batch builds; 0 means one per core", 0, 64),
     Setting("maintenance.orphan_grace_minutes", 60, "int", "cleanup never touches anything younger", 0),
     Setting("maintenance.cleanup_time", "03:30", "str", "daily time (HH:MM) the daemon runs cleanup"),
@@ -89,6 +99,7 @@ class Config:
     server: Section
     images: Section
     gallery: Section
+    upload: Section
     build: Section
     maintenance: Section
     source: Path | None
@@ -100,6 +111,21 @@ class Config:
     def get(self, key: str) -> Any:
         section, name = key.split(".", 1)
         return getattr(getattr(self, section), name)
+
+
+def trusted_proxies(config: Config) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``server.trusted_proxies`` as networks (see ``daemon/forwarded.py``); ConfigError when malformed."""
+    text = config.server.trusted_proxies.strip().lower()
+    if text == "auto":
+        text = "none" if config.server.serve_output else "127.0.0.1"
+    if text == "none":
+        return ()
+    try:
+        return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in text.split(","))
+    except ValueError:
+        raise ConfigError(
+            f"setting 'server.trusted_proxies' must be auto, none or addresses like 127.0.0.1, ::1, not {text!r}"
+        ) from None
 
 
 def build_workers(config: Config) -> int:
@@ -195,7 +221,9 @@ def build_config(values: dict[str, Any], base: Path, source: Path | None) -> Con
         section, name = setting.key.split(".", 1)
         groups.setdefault(section, {})[name] = value
     check_cross_field(groups)
-    return Config(**{name: Section(**body) for name, body in groups.items()}, source=source)
+    config = Config(**{name: Section(**body) for name, body in groups.items()}, source=source)
+    trusted_proxies(config)
+    return config
 
 
 def check_value(setting: Setting, value: Any) -> Any:

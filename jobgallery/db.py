@@ -9,6 +9,7 @@ with ``BEGIN IMMEDIATE`` so that two writers queue instead of failing.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import secrets
 import sqlite3
@@ -65,6 +66,25 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # When a job last came back from its archive: activity, so archive --due leaves it alone for a while.
     "ALTER TABLE job ADD COLUMN restored_at TEXT",
+    # Browser sessions: only a hash of each token is kept, so a copy of the database signs nobody in.
+    """
+    CREATE TABLE session (
+        token_hash TEXT PRIMARY KEY,
+        user_name TEXT NOT NULL REFERENCES user (name) ON DELETE CASCADE,
+        created_at TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        address TEXT NOT NULL DEFAULT '',
+        user_agent TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX session_user ON session (user_name, expires_at);
+    """,
+    # Where a photo's position came from: its own EXIF ('camera') or the phone's browser ('browser').
+    """
+    ALTER TABLE job_image ADD COLUMN location_source TEXT;
+    ALTER TABLE job_image ADD COLUMN location_accuracy_m REAL;
+    UPDATE job_image SET location_source = 'camera' WHERE location IS NOT NULL;
+    """,
     # The capture time's UTC offset ("+01:00") when the photo says; taken_at stays the wall time there.
     "ALTER TABLE job_image ADD COLUMN taken_offset TEXT",
 )
@@ -108,6 +128,8 @@ class Image:
     taken_at: str | None
     uploaded_by: str | None
     compressed_at: str | None
+    location_source: str | None = None
+    location_accuracy_m: float | None = None
     taken_offset: str | None = None
 
     @property
@@ -435,7 +457,11 @@ def mark_compressed(conn: sqlite3.Connection, image_id: int, byte_size: int | No
 
 
 def save_user(conn: sqlite3.Connection, name: str, password_hash: str, is_admin: bool) -> bool:
-    """Create a user or reset its password and role; True when the user is new."""
+    """Create a user or reset its password and role; True when the user is new.
+
+    A reset ends the user's browser sessions in the same transaction: a new
+    password or a lost admin right takes effect on every phone at once.
+    """
     with write(conn):
         existed = conn.execute("SELECT 1 FROM user WHERE name = ?", (name,)).fetchone() is not None
         conn.execute(
@@ -443,7 +469,16 @@ def save_user(conn: sqlite3.Connection, name: str, password_hash: str, is_admin:
                ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, is_admin = excluded.is_admin""",
             (name, password_hash, int(is_admin), now_iso()),
         )
+        conn.execute("DELETE FROM session WHERE user_name = ?", (name,))
     return not existed
+
+
+def delete_user(conn: sqlite3.Connection, name: str) -> None:
+    """Remove a user and its sessions; NotFound when there is no such user."""
+    with write(conn):
+        conn.execute("DELETE FROM session WHERE user_name = ?", (name,))
+        if conn.execute("DELETE FROM user WHERE name = ?", (name,)).rowcount == 0:
+            raise NotFound(f"there is no user named {name!r}")
 
 
 def get_user(conn: sqlite3.Connection, name: str) -> User | None:
@@ -453,3 +488,80 @@ def get_user(conn: sqlite3.Connection, name: str) -> User | None:
 
 def count_users(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT COUNT(*) FROM user").fetchone()[0]
+
+
+def known_hashes(conn: sqlite3.Connection, job_id: int, hashes: list[str]) -> list[str]:
+    """Which of ``hashes`` (lowercase hex SHA-256 of uploaded bytes) the job already stores, in their order."""
+    rows = conn.execute(
+        "SELECT value FROM json_each(?) WHERE value IN (SELECT sha256 FROM job_image WHERE job_id = ?) ORDER BY key",
+        (json.dumps(hashes), job_id),
+    )
+    return [row[0] for row in rows]
+
+
+# ---------------------------------------------------------------- browser sessions
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    token_hash: str
+    user_name: str
+    created_at: str
+    last_seen_at: str
+    expires_at: str
+    address: str
+    user_agent: str
+
+
+def add_session(conn: sqlite3.Connection, row: SessionRow) -> None:
+    """Store a new session; sessions that have expired are swept out in the same transaction."""
+    with write(conn):
+        conn.execute("DELETE FROM session WHERE expires_at <= ?", (row.created_at,))
+        conn.execute(
+            """INSERT INTO session (token_hash, user_name, created_at, last_seen_at, expires_at, address, user_agent)
+               VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            tuple(getattr(row, f.name) for f in fields(SessionRow)),
+        )
+
+
+def find_session(conn: sqlite3.Connection, token_hash: str, now: str) -> tuple[SessionRow, User] | None:
+    """The live session with this token hash and its user as stored right now, or None."""
+    row = conn.execute(
+        """SELECT session.*, user.password_hash, user.is_admin, user.created_at AS user_created_at
+           FROM session JOIN user ON user.name = session.user_name
+           WHERE session.token_hash = ? AND session.expires_at > ?""",
+        (token_hash, now),
+    ).fetchone()
+    if row is None:
+        return None
+    user = User(row["user_name"], row["password_hash"], bool(row["is_admin"]), row["user_created_at"])
+    return record(SessionRow, row), user
+
+
+def extend_session(conn: sqlite3.Connection, token_hash: str, last_seen_at: str, expires_at: str) -> None:
+    """Slide a session's expiry forward (it was just used)."""
+    with write(conn):
+        conn.execute(
+            "UPDATE session SET last_seen_at = ?, expires_at = ? WHERE token_hash = ?",
+            (last_seen_at, expires_at, token_hash),
+        )
+
+
+def delete_session(conn: sqlite3.Connection, token_hash: str) -> None:
+    with write(conn):
+        conn.execute("DELETE FROM session WHERE token_hash = ?", (token_hash,))
+
+
+def list_sessions(conn: sqlite3.Connection, user_name: str, now: str) -> list[SessionRow]:
+    """A user's live sessions, most recently used first."""
+    rows = conn.execute(
+        "SELECT * FROM session WHERE user_name = ? AND expires_at > ? ORDER BY last_seen_at DESC, created_at DESC",
+        (user_name, now),
+    )
+    return [record(SessionRow, row) for row in rows]
+
+
+def delete_sessions(conn: sqlite3.Connection, user_name: str) -> int:
+    """End every session of a user; how many were ended."""
+    with write(conn):
+        return conn.execute("DELETE FROM session WHERE user_name = ?", (user_name,)).rowcount

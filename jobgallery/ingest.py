@@ -36,6 +36,7 @@ from typing import BinaryIO
 from jobgallery import db, images, storage
 from jobgallery.config import Config
 from jobgallery.errors import EmptyUpload, JobGalleryError, TooLarge, UsageError
+from jobgallery.location import BrowserLocation
 from jobgallery.text import has_controls, is_utf8
 
 log = logging.getLogger("jobgallery.ingest")
@@ -78,11 +79,12 @@ class Prepared:
 
 @dataclass(frozen=True)
 class Details:
-    """What the uploader says about a photo, already checked."""
+    """What the uploader says about a photo, already checked; ``place`` is used only when the EXIF has no GPS."""
 
     description: str = ""
     tags: str = ""
     uploaded_by: str | None = None
+    place: BrowserLocation | None = None
 
 
 # ---------------------------------------------------------------- the public entry points
@@ -98,9 +100,13 @@ def ingest_stream(
     tags: str = "",
     uploaded_by: str | None = None,
     max_bytes: int | None = None,
+    place: BrowserLocation | None = None,
 ) -> IngestResult:
-    """Store one uploaded photo read from ``stream`` in job ``job_id``, or raise and store nothing."""
-    details = clean_details(description, tags, uploaded_by)
+    """Store one uploaded photo read from ``stream`` in job ``job_id``, or raise and store nothing.
+
+    ``place`` is the phone's position from the browser, kept only when the photo's EXIF has no GPS.
+    """
+    details = replace(clean_details(description, tags, uploaded_by), place=place)
     db.get_job(conn, job_id, live=True)
     folder = storage.job_folder(config.paths.data, job_id)
     fresh = not folder.is_dir()
@@ -317,7 +323,7 @@ def store(conn: sqlite3.Connection, job_id: int, prepared: Prepared, details: De
 
 def row_values(job_id: int, filename: str, prepared: Prepared, details: Details) -> dict:
     info = prepared.info
-    return {
+    return location_values(info.location, details.place) | {
         "job_id": job_id,
         "filename": filename,
         "description": details.description,
@@ -328,6 +334,18 @@ def row_values(job_id: int, filename: str, prepared: Prepared, details: Details)
         "height": info.height,
         "taken_at": info.taken_at,
         "taken_offset": info.taken_offset,
-        "location": info.location,
         "uploaded_by": details.uploaded_by,
     }
+
+
+def location_values(from_exif: str | None, from_browser: BrowserLocation | None) -> dict:
+    """The row's position and where it came from: the camera's GPS wins over the browser's."""
+    if from_exif is not None:
+        return {"location": from_exif, "location_source": "camera", "location_accuracy_m": None}
+    if from_browser is not None:
+        return {
+            "location": from_browser.text,
+            "location_source": "browser",
+            "location_accuracy_m": from_browser.accuracy_m,
+        }
+    return {"location": None, "location_source": None, "location_accuracy_m": None}

@@ -1,4 +1,4 @@
-"""Accounts for HTTP Basic: creating, checking and the first admin."""
+"""Accounts for HTTP Basic and the sign-in page: creating, checking, removing, their sessions, the first admin."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import re
 import sqlite3
 
 from jobgallery import db
-from jobgallery.errors import UsageError
+from jobgallery.errors import NotFound, UsageError
 from jobgallery.passwords import generate_password, hash_password, verify_password
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 FIRST_ADMIN = "admin"
+MIN_PASSWORD = 8
+MAX_PASSWORD = 1024
 
 
 def check_name(name: str) -> str:
@@ -21,16 +23,45 @@ def check_name(name: str) -> str:
 
 
 def check_password(password: str) -> str:
-    if len(password) < 8:
-        raise UsageError("a password needs at least 8 characters")
-    if len(password) > 1024:
-        raise UsageError("a password may have at most 1024 characters")
+    if len(password) < MIN_PASSWORD:
+        raise UsageError(f"a password needs at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise UsageError(f"a password may have at most {MAX_PASSWORD} characters")
     return password
 
 
 def add_user(conn: sqlite3.Connection, name: str, password: str, admin: bool) -> bool:
     """Create or reset a user; True when the user is new."""
     return db.save_user(conn, check_name(name), hash_password(check_password(password)), admin)
+
+
+def plausible(name: str, password: str) -> bool:
+    """Whether a sign-in could be right at all: a valid name and a password no longer than any we store."""
+    return NAME_PATTERN.fullmatch(name) is not None and len(password) <= MAX_PASSWORD
+
+
+def remove_user(conn: sqlite3.Connection, name: str) -> None:
+    """Remove a user; its sessions end in the same transaction. NotFound when there is no such user."""
+    db.delete_user(conn, check_name(name))
+
+
+def sessions_of(conn: sqlite3.Connection, name: str) -> list[db.SessionRow]:
+    """A user's live sessions, most recently used first; NotFound when there is no such user."""
+    require_user(conn, name)
+    return db.list_sessions(conn, name, db.now_iso())
+
+
+def revoke_sessions(conn: sqlite3.Connection, name: str) -> int:
+    """End every session of a user at once; how many were live."""
+    require_user(conn, name)
+    return db.delete_sessions(conn, name)
+
+
+def require_user(conn: sqlite3.Connection, name: str) -> db.User:
+    user = db.get_user(conn, check_name(name))
+    if user is None:
+        raise NotFound(f"there is no user named {name!r}")
+    return user
 
 
 def authenticate(conn: sqlite3.Connection, name: str, password: str) -> db.User | None:

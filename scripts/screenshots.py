@@ -425,9 +425,13 @@ def wait_healthy(process: subprocess.Popen, url: str, log: Path, timeout: float 
 
 def upload_form(browser, url: str, site: Site) -> bytes:
     """The form as a crew member sees it on a phone, a job chosen and two photos picked."""
-    context = browser.new_context(http_credentials=CREW, **PHONE)
+    context = browser.new_context(**PHONE)
     page = context.new_page()
-    page.goto(f"{url}/upload?job={site.job_id}")
+    page.goto(f"{url}/upload?job={site.job_id}")  # the sign-in page, which leads back here
+    page.fill("#username", CREW["username"])
+    page.fill("#password", CREW["password"])
+    with page.expect_navigation():
+        page.click("button.go")
     page.set_input_files("#photos", [str(path) for path in site.picked])
     page.fill("#description", "North slope after the storm")
     page.fill("#tags", "roof, leak")

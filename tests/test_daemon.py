@@ -66,7 +66,8 @@ class Site:
 def site(tmp_path_factory) -> Site:
     folder = tmp_path_factory.mktemp("daemon")
     config_path = folder / "config.yaml"
-    config_path.write_text(yaml.safe_dump(nest({"server.max_upload_mb": LIMIT_MB})), encoding="utf-8")
+    settings = {"server.max_upload_mb": LIMIT_MB, "server.trusted_proxies": "127.0.0.1"}
+    config_path.write_text(yaml.safe_dump(nest(settings)), encoding="utf-8")
     config = load_config(str(config_path))
     with db.open_db(config.db_path) as conn:
         users.add_user(conn, *ADMIN, admin=True)
@@ -339,7 +340,7 @@ def test_the_upload_pages_create_job_form_has_its_own_route_back_to_the_form(sit
 
 def test_the_create_job_forms_failures_are_pages_for_browsers(site: Site) -> None:
     blank = http("POST", site.url + "/upload/jobs", b"title=%20%20", {**FORM, **HTML_ACCEPT, **admin()})
-    assert blank.status == 400 and error_page(blank) == "Request not understood"
+    assert blank.status == 400 and error_page(blank) == "Please check the form and try again"
     crew_tries = http("POST", site.url + "/upload/jobs", b"title=Mine", {**FORM, **HTML_ACCEPT, **crew()})
     assert crew_tries.status == 403 and error_page(crew_tries) == "Not allowed"
     script = http("POST", site.url + "/upload/jobs", b"title=%20", {**FORM, **admin()})
@@ -594,8 +595,9 @@ def test_browser_facing_addresses_answer_browsers_with_pages(site: Site, method:
     reply = http(method, site.url + path, headers={**HTML_ACCEPT, **crew()})
     assert reply.status == status
     error_page(reply)
-    signed_out = http("GET", site.url + "/upload", headers=HTML_ACCEPT)
+    signed_out = http("POST", site.url + "/upload", b"", headers=HTML_ACCEPT)
     assert signed_out.status == 401 and error_page(signed_out) == "Sign-in needed"
+    assert signed_out.header("www-authenticate") is None
 
 
 def test_the_api_and_the_seed_route_answer_json_even_to_browsers(site: Site) -> None:

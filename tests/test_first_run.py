@@ -143,14 +143,19 @@ def test_first_run_reaches_a_published_photo_within_two_minutes(browser, tmp_pat
     with first_start(fresh_instance(tmp_path / "instance")) as first:
         admin = {"username": first.value("user"), "password": first.value("password")}
         gallery, upload = first.value("Gallery"), first.value("Upload form")
-        context = browser.new_context(http_credentials=admin, java_script_enabled=javascript)
+        context = browser.new_context(java_script_enabled=javascript)
         page = context.new_page()
 
-        # The gallery is empty and says where photos come from; its link leads to the upload form.
+        # The gallery is empty and says where photos come from; its link leads through sign-in to the upload form.
         page.goto(gallery)
         to_the_form = page.get_by_role("link", name="upload form", exact=True)
         reload_until(page, to_the_form, deadline)
         to_the_form.click()
+        assert page.get_by_role("heading", name="Sign in").is_visible()
+        page.get_by_label("User name").fill(admin["username"])
+        page.get_by_label("Password").fill(admin["password"])
+        with page.expect_navigation():
+            page.get_by_role("button", name="Sign in").click()
         assert page.url == upload
 
         # With no jobs yet, the admin creates the first one right on the form.

@@ -23,6 +23,7 @@ import yaml
 from conftest import free_port, require_binary
 from daemon_support import FilePart, basic, http, running_daemon, upload
 from maintenance_support import job_with_photos, run_cli
+from session_support import sign_in, sign_in_page
 
 from jobgallery import db, users
 from jobgallery.config import SETTINGS_BY_KEY, load_config
@@ -214,6 +215,24 @@ def test_only_the_daemons_paths_are_proxied(stack):
     assert http("POST", stack["url"] + "/1/other").status in (404, 405)
 
 
+def test_sign_in_through_nginx_and_a_spoofed_forwarded_header_does_not_help(stack):
+    """Nginx appends the address it saw and sets the scheme itself: only those reach the daemon's throttle."""
+    form = http("GET", stack["url"] + "/login")
+    assert form.status == 200 and 'action="/login"' in form.text
+    spoofed = {"X-Forwarded-Proto": "https"}
+    statuses = [
+        sign_in(stack["url"], "crew", "guess", {**spoofed, "X-Forwarded-For": f"10.8.{i}.1"}).status for i in range(11)
+    ]
+    assert statuses == [401] * 11
+    blocked = sign_in(stack["url"], "crew", "crew-pass-1", {"X-Forwarded-For": "10.8.99.1"})
+    assert blocked.status == 429
+    time.sleep(int(blocked.header("retry-after")) + 0.2)
+    reply = sign_in(stack["url"], "crew", "crew-pass-1", spoofed)
+    assert reply.status == 303 and "Secure" not in reply.header("set-cookie")
+    out = http("POST", stack["url"] + "/logout", b"", {"Cookie": reply.header("set-cookie").split(";")[0]})
+    assert out.status == 403  # reached the daemon, which wants the session's CSRF token
+
+
 def test_upload_through_nginx_reaches_the_daemon_and_the_page(stack):
     job = stack["job"]
     part = FilePart("new.jpg", photos.jpeg_bytes(500, 400, seed=77), content_type="image/jpeg")
@@ -280,11 +299,13 @@ def test_shipped_limits_match_the_default_config():
 def test_gallery_and_upload_form_satisfy_the_csp(stack, tmp_path, browser):
     photo = tmp_path / "from-phone.jpg"
     photo.write_bytes(photos.jpeg_bytes(640, 480, seed=99))
-    context = browser.new_context(http_credentials={"username": "crew", "password": "crew-pass-1"})
+    context = browser.new_context()
     try:
         page = context.new_page()
         violations: list[str] = []
         page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+        sign_in_page(page, stack["url"], {"username": "crew", "password": "crew-pass-1"})
+        assert page.url == stack["url"] + "/upload"
 
         page.goto(stack["url"] + "/" + stack["job"].gallery_path())
         page.click("a.photo-link >> nth=0")

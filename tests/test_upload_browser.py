@@ -20,6 +20,7 @@ import pytest
 import yaml
 from daemon_support import running_daemon
 from playwright.sync_api import expect
+from session_support import sign_in_page
 
 from jobgallery import db, users
 from jobgallery.config import load_config
@@ -46,16 +47,19 @@ def site(tmp_path_factory):
 
 
 @pytest.fixture
-def csp_violations(browser):
+def csp_violations(browser, site):
     """Console messages about the Content Security Policy, from every page of ``open_page``; none at the end."""
     found: list[str] = []
     contexts = []
+    site_url = site[0].url
 
-    def open_page(**options):
+    def open_page(http_credentials=None, **options):
         context = browser.new_context(**options)
         contexts.append(context)
         page = context.new_page()
         page.on("console", lambda m: found.append(m.text) if "Content Security Policy" in m.text else None)
+        if http_credentials:
+            sign_in_page(page, site_url, http_credentials)
         return page
 
     yield open_page
@@ -189,7 +193,8 @@ def test_the_form_has_labels_visible_focus_and_readable_contrast(site, csp_viola
     page.goto(daemon.url + "/upload")
     unlabelled = page.evaluate(
         """() => [...document.querySelectorAll('input, select, textarea')]
-              .filter(el => !document.querySelector(`label[for="${el.id}"]`)).map(el => el.name)"""
+              .filter(el => el.type !== 'hidden' && !document.querySelector(`label[for="${el.id}"]`))
+              .map(el => el.name)"""
     )
     assert unlabelled == []
     page.keyboard.press("Tab")

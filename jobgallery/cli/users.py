@@ -1,4 +1,4 @@
-"""``jobgallery user add NAME [--admin]``."""
+"""``jobgallery user add NAME [--admin]``, ``user remove NAME``, ``user sessions NAME [--revoke]``."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import argparse
 import getpass
 import sys
 
-from jobgallery import db
-from jobgallery.cli.commands import add_command, add_group
+from jobgallery import db, users
+from jobgallery.cli.commands import add_command, add_group, one_line
 from jobgallery.config import Config
 from jobgallery.errors import UsageError
-from jobgallery.users import add_user
+
+SESSION_ID_LENGTH = 12
 
 
 def register(commands) -> None:
@@ -19,12 +20,25 @@ def register(commands) -> None:
     add = add_command(
         sub,
         "add",
-        "Create a user or reset its password (read from stdin when piped).",
+        "Create a user or reset its password (read from stdin when piped); a reset signs its phones out.",
         "printf '%s\\n' 's3cret-pass' | jobgallery user add crew",
         user_add,
     )
-    add.add_argument("name", help="login name for HTTP Basic")
+    add.add_argument("name", help="login name for the sign-in page and HTTP Basic")
     add.add_argument("--admin", action="store_true", help="may create jobs and delete photos")
+    remove = add_command(
+        sub, "remove", "Remove a user; its sessions end at once.", "jobgallery user remove crew", user_remove
+    )
+    remove.add_argument("name", help="the user to remove")
+    sessions = add_command(
+        sub,
+        "sessions",
+        "List a user's browser sessions, tab-separated: id, created, last used, expires, address, browser.",
+        "jobgallery user sessions crew --revoke",
+        user_sessions,
+    )
+    sessions.add_argument("name", help="whose sessions")
+    sessions.add_argument("--revoke", action="store_true", help="end all of them now (sign the user out everywhere)")
 
 
 def read_password() -> str:
@@ -40,7 +54,27 @@ def read_password() -> str:
 def user_add(args: argparse.Namespace, config: Config) -> int:
     password = read_password()
     with db.open_db(config.db_path) as conn:
-        created = add_user(conn, args.name, password, args.admin)
+        created = users.add_user(conn, args.name, password, args.admin)
     role = "admin" if args.admin else "user"
     print(f"{'created' if created else 'reset'} {role} {args.name}")
+    return 0
+
+
+def user_remove(args: argparse.Namespace, config: Config) -> int:
+    with db.open_db(config.db_path) as conn:
+        users.remove_user(conn, args.name)
+    print(f"removed user {args.name}")
+    return 0
+
+
+def user_sessions(args: argparse.Namespace, config: Config) -> int:
+    """Print the live sessions (id: the first hex digits of the token's hash); with --revoke, end them."""
+    with db.open_db(config.db_path) as conn:
+        live = users.sessions_of(conn, args.name)
+        for row in live:
+            fields = (row.token_hash[:SESSION_ID_LENGTH], row.created_at, row.last_seen_at, row.expires_at)
+            print("\t".join((*fields, one_line(row.address), one_line(row.user_agent))))
+        if args.revoke:
+            ended = users.revoke_sessions(conn, args.name)
+            print(f"ended {ended} session{'' if ended == 1 else 's'} of {args.name}", file=sys.stderr)
     return 0

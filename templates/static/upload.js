@@ -131,6 +131,7 @@
       var xhr = new XMLHttpRequest();
       xhr.open("POST", apiBase + encodeURIComponent(jobId) + "/images");
       xhr.setRequestHeader("Accept", "application/json");
+      xhr.setRequestHeader("X-CSRF-Token", csrfToken());
       xhr.upload.onprogress = function (event) {
         if (event.lengthComputable) {
           item.bar.value = Math.min(99, Math.round((event.loaded * 100) / event.total));
@@ -174,6 +175,11 @@
       setState(item, "sending", attempt ? "Sending again" : "Sending");
       xhr.send(data);
     });
+  }
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
   }
 
   function retryAfter(xhr) {

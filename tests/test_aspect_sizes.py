@@ -1,0 +1,122 @@
+"""Derivative sizes follow the box they are shown in, for every shape from 1:20 to 20:1.
+
+The display image has the pixel budget of 1024 x 768 with a short edge of at
+least 640 px (so a panorama opens big enough to inspect); a thumbnail is what
+its 4:3 gallery cell shows, 300 x 225 and 600 x 450 for 2x screens. In a real
+Chromium at device pixel ratio 2, every thumbnail has at least two pixels per
+CSS pixel of its cell.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import io
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+from generator_support import add_photo
+from PIL import Image
+
+from generator.build import build_site
+from generator.derivatives import KINDS, PhotoTask, Recipe, derivative_name, display_fit, make_photo
+from jobgallery import db
+from jobgallery.config import load_config
+from jobgallery.images import Limits
+
+RECIPE = Recipe(display_size=1024, display_quality=85, thumb_size=300, thumb_quality=70)
+CELL, CELL_2X = (300, 225), (600, 450)
+
+# master size -> display size (by hand: budget 786,432 px, short edge >= 640, long edge <= 20 x 640)
+DISPLAY = {
+    (4000, 3000): (1024, 768),  # 4:3 keeps today's size
+    (3000, 4000): (768, 1024),
+    (6000, 4000): (1086, 724),  # 3:2: sqrt(786432 * 1.5) = 1086.1
+    (6000, 3375): (1182, 665),  # 16:9
+    (12000, 3000): (2560, 640),  # the reported panorama: was 1024 x 256
+    (20000, 1000): (12800, 640),  # the reported strip: was 1024 x 51
+    (1000, 20000): (640, 12800),
+    (40000, 1000): (12800, 320),  # beyond 20:1 the long edge stops at 12,800
+    (900, 300): (900, 300),  # small masters are never enlarged
+}
+
+
+def smooth_jpeg(size: tuple[int, int]) -> bytes:
+    """A picture with detail everywhere (gradients both ways), small enough to stay under 1 MB even at 40 MP."""
+    across = Image.linear_gradient("L").rotate(90).resize(size)
+    down = Image.linear_gradient("L").resize(size)
+    out = io.BytesIO()
+    Image.merge("RGB", (across, down, Image.new("L", size, 128))).save(out, "JPEG", quality=60)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("size", DISPLAY)
+def test_the_display_size_is_worked_out_by_area_and_short_edge(size: tuple[int, int]) -> None:
+    assert display_fit(size, 1024) == DISPLAY[size]
+
+
+@pytest.mark.parametrize("size", [(4000, 3000), (3000, 4000), (12000, 3000), (20000, 1000), (1000, 20000)])
+def test_published_sizes_for_every_shape(tmp_path: Path, size: tuple[int, int]) -> None:
+    data = smooth_jpeg(size)
+    assert len(data) <= 1 << 20
+    (tmp_path / "master.jpg").write_bytes(data)
+    outputs = tuple((kind, derivative_name(5, "ef" * 32, kind, RECIPE)) for kind in KINDS)
+    task = PhotoTask(5, "master.jpg", str(tmp_path / "master.jpg"), str(tmp_path), outputs, RECIPE, Limits(10**8, 384))
+    result = make_photo(task)
+    assert result.error is None, result.error
+    assert result.sizes == {"display": DISPLAY[size], "thumb": CELL, "thumb2x": CELL_2X}
+    for kind, name in outputs:
+        assert Image.open(tmp_path / name).size == result.sizes[kind]
+    # The thumbnail is the middle of the photo: the centre of a left-to-right gradient stays mid-grey.
+    middle = Image.open(tmp_path / outputs[2][1]).convert("RGB").getpixel((300, 225))
+    assert abs(middle[0] - 128) <= 12 and abs(middle[1] - 128) <= 12
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def shapes_site(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("shapes-site")
+    (folder / "config.yaml").write_text(yaml.safe_dump({"build": {"workers": 1}}))
+    config = load_config(str(folder / "config.yaml"))
+    with db.open_db(config.db_path) as conn:
+        job = db.create_job(conn, "Every shape")
+        for size in [(4000, 3000), (3000, 4000), (12000, 3000), (20000, 1000), (1000, 20000), (1500, 1500)]:
+            add_photo(config, conn, job.id, smooth_jpeg(size), size=size, description=f"{size[0]}x{size[1]}")
+    assert build_site(config).ok
+    handler = functools.partial(QuietHandler, directory=str(config.paths.output))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/{job.gallery_path()}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 800}, {"width": 390, "height": 844}])
+def test_thumbnails_are_sharp_at_2x_in_their_cells(browser, shapes_site: str, viewport: dict) -> None:
+    context = browser.new_context(viewport=viewport, device_scale_factor=2)
+    page = context.new_page()
+    try:
+        page.goto(shapes_site, wait_until="load")
+        page.evaluate("Promise.all([...document.images].map(i => (i.loading = 'eager', i.decode())))")
+        cells = page.evaluate(
+            """[...document.querySelectorAll('.photo img')].map(i => ({
+                alt: i.alt, src: i.currentSrc, w: i.naturalWidth, h: i.naturalHeight,
+                cw: i.clientWidth, ch: i.clientHeight}))"""
+        )
+    finally:
+        context.close()
+    assert len(cells) == 6
+    for cell in cells:
+        assert "-thumb2x-" in cell["src"], cell
+        assert abs(cell["cw"] / cell["ch"] - 4 / 3) < 0.02, cell
+        # naturalWidth of a "2x" srcset candidate is in CSS pixels (half its pixels); object-fit: cover
+        # scales the picture by the larger ratio, and a 4:3 thumbnail fills the 4:3 cell exactly.
+        shown = max(cell["cw"] / (2 * cell["w"]), cell["ch"] / (2 * cell["h"]))
+        assert shown <= 0.5 * 1.01, f"{cell['alt']}: {1 / shown:.2f} image pixels per CSS pixel"
