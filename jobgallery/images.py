@@ -14,11 +14,12 @@ is worked out from the header and anything over ``images.max_decode_mb`` is
 refused; the decodes that are allowed share that budget process-wide, so the
 daemon's threads cannot each hold a big one at once.
 
-libjpeg only warns when a scan's data stops early at an EOI marker (it fills
-the rest with grey), and Pillow drops its warnings, so a cut JPEG with an EOI
-appended would pass. A single-scan JPEG is therefore decoded with that EOI
-replaced by a little filler: a whole scan needs none of it, while a cut one
-runs out of data and Pillow reports it as truncated.
+Before any of that, the container is walked (``containers``, ``jpeg_scans``): a
+file that ends early is refused in every format, and so is one with more
+parts than any camera writes (JPEG scans, PNG chunks, WebP frames, HEIC tiles),
+which would cost a decoder far more CPU than its size suggests. JPEGs are then
+decoded strictly, so a scan cut short shows even when an end marker was put
+back after the cut.
 """
 
 from __future__ import annotations
@@ -26,9 +27,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
-import io
 import math
-import re
 import threading
 import warnings
 from collections.abc import Iterator
@@ -38,7 +37,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
-from jobgallery import capture_time
+from jobgallery import capture_time, containers, jpeg_scans
 from jobgallery.errors import BadImage, UnsupportedImage
 
 if TYPE_CHECKING:
@@ -281,120 +280,24 @@ class DecodeBudget:
 DECODES = DecodeBudget()
 
 
-# ---------------------------------------------------------------- JPEG: a scan cut short
-
-EOI = 0xD9
-SOS = 0xDA
-# Markers that stand alone, without a length: TEM and the eight restart markers.
-STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8)})
-# In entropy-coded data 0xFF is followed by 0x00 (a stuffed byte) or a restart marker; anything else
-# but another 0xFF (a fill byte) is a marker that ends it.
-SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
-SEARCH_CHUNK = 1 << 20
-# Enough bytes for libjpeg's bit reader to fill up after the last block (it reads ahead up to 8);
-# too few to stand in for more than a few blocks of a scan that was cut short.
-FILLER = bytes(16)
-
-
-def scan_start(handle: BinaryIO) -> int | None:
-    """Offset of the first scan's entropy-coded data, just past its SOS header; None when the markers break off."""
-    handle.seek(2)
-    while (byte := handle.read(1)) == b"\xff":
-        while byte == b"\xff":
-            byte = handle.read(1)
-        if not byte:
-            return None
-        if byte[0] in STANDALONE_MARKERS:
-            continue
-        length = int.from_bytes(handle.read(2), "big")
-        if length < 2:
-            return None
-        handle.seek(length - 2, io.SEEK_CUR)
-        if byte[0] == SOS:
-            return handle.tell()
-    return None
-
-
-def single_scan_end(handle: BinaryIO) -> int | None:
-    """Where a single-scan JPEG's entropy-coded data meets its EOI marker; None for any other layout.
-
-    Progressive and other multi-scan JPEGs end their first scan at another
-    marker; libjpeg needs their EOI to finish, so they are decoded as they are.
-    Read in chunks, so checking a photo never holds the whole file.
-    """
-    start = scan_start(handle)
-    if start is None:
-        return None
-    handle.seek(start)
-    offset, block = start, b""
-    while chunk := handle.read(SEARCH_CHUNK):
-        block += chunk
-        found = SCAN_END.search(block)
-        if found:
-            return offset + fill_start(block, found.start()) if block[found.end() - 1] == EOI else None
-        fill = len(block) - len(block.rstrip(b"\xff"))  # keep a trailing run of 0xFF: a marker may follow
-        offset += len(block) - fill
-        block = block[len(block) - fill :]
-    return None
-
-
-def fill_start(block: bytes, at: int) -> int:
-    """Step back over the fill bytes (extra 0xFF) that may stand before a marker."""
-    while at > 0 and block[at - 1] == 0xFF:
-        at -= 1
-    return at
-
-
-class WithoutEnd(io.RawIOBase):
-    """A JPEG read up to the marker that closes its scan, then ``FILLER``, then nothing more."""
-
-    def __init__(self, handle: BinaryIO, end: int) -> None:
-        super().__init__()
-        self.handle = handle
-        self.end = end
-        self.size = end + len(FILLER)
-        self.pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
-        self.pos = max(0, base + offset)
-        return self.pos
-
-    def readinto(self, buffer) -> int:
-        start = min(self.pos, self.size)
-        stop = min(self.size, start + len(buffer))
-        self.handle.seek(start)
-        chunk = self.handle.read(max(0, min(stop, self.end) - start))
-        chunk += FILLER[max(0, start - self.end) : max(0, stop - self.end)]
-        buffer[: len(chunk)] = chunk
-        self.pos = start + len(chunk)
-        return len(chunk)
-
-
 # ---------------------------------------------------------------- validation
 
 
 def inspect(path: Path, limits: Limits) -> PhotoInfo:
     """Prove that the file at ``path`` is a whole, allowed image and read what we keep about it."""
+    check_structure(path)
     with open_image(path, limits.max_pixels) as image:
         fmt = format_of(image)
         width, height = image.size
-        if fmt != "JPEG":
+        if fmt == "JPEG":
+            decode_jpeg_once(image, path, limits.max_decode_mb)
+        else:
             decode_once(image, limits.max_decode_mb)
+        if fmt == "PNG":
+            containers.check_png_pixels(path)
         # Only now: Pillow decodes a whole PNG to look for EXIF after its pixels.
         exif = read_exif(image)
         taken = capture_time.read(path, fmt, image.info, exif)
-    if fmt == "JPEG":
-        decode_jpeg_once(path, limits.max_decode_mb)
     orientation = exif_orientation(exif)
     if orientation in QUARTER_TURNS:
         width, height = height, width
@@ -403,31 +306,46 @@ def inspect(path: Path, limits: Limits) -> PhotoInfo:
 
 
 def decode_once(image: Image.Image, max_decode_mb: int) -> None:
-    """Decode every compressed byte (JPEGs at 1/8 scale) so damage shows before we store."""
-    full_size = image.size
-    if format_of(image) == "JPEG":
-        width, height = full_size
-        image.draft(None, (max(1, width // JPEG_DRAFT_SCALE), max(1, height // JPEG_DRAFT_SCALE)))
+    """Decode every compressed byte of a PNG, WebP or HEIC so damage shows before we store."""
+    with decoding(image, image.size, max_decode_mb):
+        load(image)
+
+
+def decode_jpeg_once(image: Image.Image, path: Path, max_decode_mb: int) -> None:
+    """Decode the JPEG ``image`` (opened from ``path``) at 1/8 scale, strictly, within the decode budget.
+
+    libjpeg-turbo decodes it, not Pillow: Pillow drops the warnings that tell a
+    scan cut short (``jpeg_scans``). Pillow's header gives the cost, and Pillow
+    decodes the few files whose harmless warnings stop the strict decode.
+    """
+    full_size = width, height = image.size
+    image.draft(None, (max(1, width // JPEG_DRAFT_SCALE), max(1, height // JPEG_DRAFT_SCALE)))
     with decoding(image, full_size, max_decode_mb):
-        try:
-            image.load()
-        except DECODE_ERRORS:
-            label = LABELS[format_of(image)]
-            raise BadImage(f"the {label} image is damaged or cut short and cannot be decoded") from None
+        if not jpeg_scans.decode_strictly(path):
+            load(image)
 
 
-def decode_jpeg_once(path: Path, max_decode_mb: int) -> None:
-    """Decode a JPEG at 1/8 scale; a single-scan one without its closing EOI, so a scan cut short shows."""
-    with open(path, "rb") as handle:
-        end = single_scan_end(handle)
-        source = handle if end is None else WithoutEnd(handle, end)
-        handle.seek(0)
-        try:
-            image = Image.open(source, formats=("JPEG",))
-        except (UnidentifiedImageError, *DECODE_ERRORS):
-            raise BadImage("the JPEG image is damaged and cannot be read") from None
-        with image:
-            decode_once(image, max_decode_mb)
+def load(image: Image.Image) -> None:
+    try:
+        image.load()
+    except DECODE_ERRORS:
+        label = LABELS[format_of(image)]
+        raise BadImage(f"the {label} image is damaged or cut short and cannot be decoded") from None
+
+
+STRUCTURE_CHECKS = {
+    "JPEG": jpeg_scans.check_scans,
+    "PNG": containers.check_png,
+    "WEBP": containers.check_webp,
+    "HEIF": containers.check_heif,
+}
+
+
+def check_structure(path: Path) -> None:
+    """Walk the container of an allowed format before any decoder sees it (nothing for other content)."""
+    claimed = signature_format(path)
+    if claimed is not None:
+        STRUCTURE_CHECKS[claimed](path)
 
 
 # ---------------------------------------------------------------- EXIF

@@ -34,7 +34,7 @@ from ingest_support import (
 )
 from PIL import ExifTags, Image
 
-from jobgallery import db, images, ingest, storage
+from jobgallery import db, images, ingest, jpeg_scans, storage
 from jobgallery.errors import BadImage, EmptyUpload, NotFound, TooLarge, UnsupportedImage, UsageError
 
 
@@ -256,14 +256,14 @@ def scan_bytes(entropy: bytes, end: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("before_boundary", [0, 1, 2, 5])
-def test_the_scan_end_is_found_across_read_chunks(before_boundary: int) -> None:
-    """Fill bytes (0xFF) before the EOI may straddle the search's chunk boundary; the end is the first of them."""
+def test_markers_are_found_across_read_chunks(before_boundary: int) -> None:
+    """Fill bytes (0xFF) before a marker may straddle the search's chunk boundary; the marker is still found."""
     header = len(scan_bytes(b"", b""))
-    entropy = b"\x12\xff\x00\xff\xd3" * ((images.SEARCH_CHUNK - before_boundary) // 5)
-    entropy += b"\x12" * (images.SEARCH_CHUNK - before_boundary - len(entropy))
-    data = scan_bytes(entropy, b"\xff" * 4 + b"\xd9")
-    assert images.single_scan_end(io.BytesIO(data)) == header + len(entropy)
-    assert images.single_scan_end(io.BytesIO(scan_bytes(entropy, b"\xff\xc4\x00\x02\xff\xd9"))) is None
+    entropy = b"\x12\xff\x00\xff\xd3" * ((jpeg_scans.SEARCH_CHUNK - before_boundary) // 5)
+    entropy += b"\x12" * (jpeg_scans.SEARCH_CHUNK - before_boundary - len(entropy))
+    data = scan_bytes(entropy, b"\xff" * 4 + b"\xda\x00\x08" + bytes(6) + b"\x12\xff\xd9")
+    assert jpeg_scans.next_marker(io.BytesIO(data), header) == (header + len(entropy) + 3, 0xDA)
+    assert jpeg_scans.read_progression(io.BytesIO(data)).scans == 2
 
 
 # ---------------------------------------------------------------- memory for decoding

@@ -1,0 +1,176 @@
+"""A JPEG's scans: counted before any is decoded, then decoded strictly, so a scan cut short shows.
+
+Cost. A progressive decoder passes over every coefficient of the picture once
+per scan, so a small file that repeats one tiny scan thousands of times costs
+minutes of CPU (8,000 scans of a 48 MP picture: about 76 s with Pillow).
+Encoders write few scans: the progressive files of libjpeg and Pillow have
+10 (6 for grey), camera and phone JPEGs one per picture, and libjpeg-turbo's
+own guard (``TJFLAG_LIMITSCANS``) stops at 500. More than ``MAX_SCANS`` is
+refused after a walk over the markers that reads the file in chunks and
+decodes nothing. The same walk reads each scan's header: together they must
+carry every coefficient of every component to full precision (libjpeg will
+not write less), so a file cut between two scans is refused as well.
+
+Completeness. libjpeg only warns when a scan's data stops early (it fills the
+rest with grey) and Pillow drops its warnings, so a file cut inside any scan
+with an end marker put back decodes "fine" there. The check decodes with
+libjpeg-turbo through simplejpeg in strict mode instead, which turns those
+warnings into errors, at 1/8 scale (every compressed byte of every scan is
+still read). A few warnings say nothing about missing data (an unknown JFIF
+revision, an unknown Adobe transform code, stray bytes between segments, an
+unusual SOS header in a sequential file, a broken ICC chunk); files with one
+of those are decoded by Pillow, leniently, rather than refused.
+"""
+
+from __future__ import annotations
+
+import mmap
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import simplejpeg
+
+from jobgallery.errors import BadImage
+
+MAX_SCANS = 100
+SOS = 0xDA
+# Start-of-frame markers libjpeg decodes: baseline, extended, progressive; Huffman and arithmetic coding.
+FRAMES = frozenset({0xC0, 0xC1, 0xC2, 0xC9, 0xCA})
+PROGRESSIVE_FRAMES = frozenset({0xC2, 0xCA})
+EOI = 0xD9
+# Markers that stand alone, without a length: TEM, the restart markers, SOI.
+STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD9)})
+# The next marker that is not a restart marker: 0xFF followed by anything but a stuffed 0x00, a restart
+# code or another 0xFF (a fill byte). libjpeg looks for the next marker the same way, inside a scan's
+# entropy-coded data and between segments alike.
+NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+SEARCH_CHUNK = 1 << 20
+# Between segments the next marker follows at once: a small first read finds it without reading a chunk.
+FIRST_READ = 64
+# Segments before the end of the picture: a phone JPEG has 10 to 30 (a 255-part ICC profile, extended XMP
+# and a multi-picture index included); Pillow reads each one in Python, so 25 MiB of tiny ones cost minutes.
+MAX_SEGMENTS = 10_000
+# libjpeg-turbo warnings that are no sign of missing or damaged picture data (jerror.h, 2.1 and 3.x).
+HARMLESS_WARNINGS = (
+    "unknown JFIF revision",
+    "Unknown Adobe color transform",
+    "extraneous bytes before marker",
+    "Invalid SOS parameters for sequential JPEG",
+    "bad ICC marker",
+)
+CUT_SHORT = "the JPEG image is damaged or cut short and cannot be decoded"
+
+
+def next_marker(handle: BinaryIO, start: int) -> tuple[int, int] | None:
+    """Offset and code of the first marker at or after ``start`` (restart markers skipped); None at the end.
+
+    Read in chunks, so a 25 MiB scan is never held whole; a run of 0xFF at a
+    chunk's end is kept, since a marker code may follow it in the next chunk.
+    """
+    handle.seek(start)
+    offset, block, size = start, b"", FIRST_READ
+    while chunk := handle.read(size):
+        size = SEARCH_CHUNK
+        block += chunk
+        found = NEXT_MARKER.search(block)
+        if found:
+            return offset + found.end() - 2, block[found.end() - 1]
+        keep = len(block) - len(block.rstrip(b"\xff"))
+        offset += len(block) - keep
+        block = block[len(block) - keep :]
+    return None
+
+
+@dataclass
+class Progression:
+    """What a JPEG's frame and scan headers promise and deliver, read without decoding.
+
+    ``levels`` maps (component id, coefficient 0-63) to the point transform
+    (Al) of the last scan that carried it: 0 means the coefficient is complete.
+    """
+
+    progressive: bool = False
+    components: tuple[int, ...] = ()
+    scans: int = 0
+    levels: dict[tuple[int, int], int] = field(default_factory=dict)
+
+    def add_frame(self, code: int, header: bytes) -> None:
+        self.progressive = code in PROGRESSIVE_FRAMES
+        count = header[5] if len(header) > 5 else 0
+        self.components = tuple(header[6 + 3 * i] for i in range(count) if 6 + 3 * i < len(header))
+
+    def add_scan(self, header: bytes) -> None:
+        """One SOS header: Ns, Ns pairs of (component id, tables), Ss, Se, Ah/Al."""
+        self.scans += 1
+        count = header[0] if header else 0
+        if len(header) < 4 + 2 * count:
+            return
+        first, last, approximation = header[1 + 2 * count : 4 + 2 * count]
+        band = range(first, last + 1) if self.progressive else range(64)
+        for component in header[1 : 1 + 2 * count : 2]:
+            for coefficient in band:
+                self.levels[(component, coefficient)] = approximation & 15
+
+    def complete(self) -> bool:
+        """Every coefficient of every component sent to full precision (libjpeg refuses to write less)."""
+        return all(self.levels.get((component, k)) == 0 for component in self.components for k in range(64))
+
+
+def read_progression(handle: BinaryIO, limit: int = MAX_SCANS) -> Progression:
+    """The frame and scan headers up to EOI; BadImage beyond ``limit`` scans or ``MAX_SEGMENTS`` segments.
+
+    Segments are skipped by their length, as libjpeg skips them, so an EXIF
+    thumbnail's own markers are never read. A file that ends early simply
+    ends the walk, with the scans it has.
+    """
+    progression, position, segments = Progression(), 2, 0
+    while (found := next_marker(handle, position)) is not None:
+        at, code = found
+        if code == EOI:
+            break
+        position = at + 2
+        if code in STANDALONE_MARKERS:
+            continue
+        segments += 1
+        if segments > MAX_SEGMENTS:
+            raise BadImage(f"the JPEG image has more than {MAX_SEGMENTS} segments; no camera writes that many")
+        handle.seek(position)
+        length = int.from_bytes(handle.read(2), "big")
+        if length < 2:
+            break
+        position += length
+        if code in FRAMES:
+            progression.add_frame(code, handle.read(min(length - 2, 3 * 256 + 6)))
+        elif code == SOS:
+            progression.add_scan(handle.read(min(length - 2, 2 * 4 + 4)))
+            if progression.scans > limit:
+                raise BadImage(f"the JPEG image has more than {limit} scans; no camera or program writes that many")
+    return progression
+
+
+def check_scans(path: Path, limit: int = MAX_SCANS) -> None:
+    """Refuse a JPEG with more than ``limit`` scans, or whose scans stop before the picture is complete."""
+    with open(path, "rb") as handle:
+        progression = read_progression(handle, limit)
+    if not progression.complete():
+        raise BadImage("the JPEG image is cut short: its scans end before the whole picture was sent")
+
+
+def decode_strictly(path: Path) -> bool:
+    """Decode the JPEG at 1/8 scale, refusing any scan whose data stops early (BadImage).
+
+    False when libjpeg-turbo stopped at one of the harmless warnings: the
+    caller then decodes it leniently. The file is mapped, not read: simplejpeg
+    needs one buffer, and a mapping costs no memory of its own. The picture at
+    1/8 scale is thrown away.
+    """
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        try:
+            simplejpeg.decode_jpeg(data, min_height=1, min_width=1, strict=True)
+        except ValueError as exc:
+            if any(text.lower() in str(exc).lower() for text in HARMLESS_WARNINGS):
+                return False
+            raise BadImage(CUT_SHORT) from None
+    return True
