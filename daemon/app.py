@@ -50,7 +50,7 @@ from daemon.sessions import CSRF_FIELD, CSRF_KEY, SessionStore
 from daemon.sheet import qr_svg, upload_address
 from daemon.signin import SignIn
 from daemon.static import OutputFiles
-from daemon.upload import Stored, read_form, store_upload
+from daemon.upload import Stored, form_field, read_form, store_upload
 from jobgallery import db, jobs
 from jobgallery.config import Config
 from jobgallery.errors import NotFound, TooLarge, UsageError
@@ -178,7 +178,7 @@ class UploadDaemon:
 
     def create_job_from_form(self) -> bottle.HTTPResponse:
         """The upload page's "create job" form (works without JavaScript): back to the form, job chosen."""
-        job = self.new_job(bottle.request.forms.getunicode("title"))
+        job = self.new_job(form_field(bottle.request.environ, "title", FORM_BODY_MAX))
         return bottle.HTTPResponse(status=303, Location=f"{root()}/upload?job={job.id}&created=1")
 
     def new_job(self, title: object) -> db.Job:

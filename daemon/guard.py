@@ -34,7 +34,7 @@ import bottle
 
 from daemon.accesslog import USER_KEY, request_line
 from daemon.auth import Authenticator, AuthError, NotSignedIn, require_admin
-from daemon.responses import Pages, script_root, wants_html
+from daemon.responses import Pages, expected_fault, script_root, wants_html
 from daemon.sessions import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -100,7 +100,11 @@ class Guard:
             except JobGalleryError as exc:
                 headers = getattr(exc, "headers", None)
                 return with_cookie(environ, self.pages.error(exc.status, str(exc), environ, headers))
-            except Exception:
+            except Exception as exc:
+                fault = expected_fault(exc)
+                if fault is not None:
+                    log.warning("answered %d to %s: %s", fault.status, request_line(environ), exc)
+                    return self.pages.error(fault.status, fault.message, environ, fault.headers)
                 log.exception("unexpected error answering %s", request_line(environ))
                 return self.pages.error(500, "internal error", environ)
 

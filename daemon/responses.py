@@ -11,9 +11,11 @@ everyone else with the same JSON; never a traceback.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import re
+import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -37,7 +39,11 @@ TITLES = {
     422: "Photo cannot be read",
     429: "Too many attempts",
     500: "Something went wrong",
+    503: "Try again shortly",
 }
+BUSY_RETRY_SECONDS = 5
+FULL_RETRY_SECONDS = 60
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,50 @@ class Pages:
         response.content_type = content_type
         response.set_header("Cache-Control", "no-store")
         return response
+
+
+@dataclass(frozen=True)
+class Fault:
+    """An exception that is not a bug: what to answer (a 4xx, or 503 and when to try again)."""
+
+    status: int
+    message: str
+    retry_after: int | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+
+
+def expected_fault(exc: BaseException) -> Fault | None:
+    """What to tell the client about ``exc`` when it is not a bug in the daemon; None when it is.
+
+    Passing faults answer 503 with ``Retry-After``, and nothing was stored:
+    SQLite says SQLITE_BUSY/SQLITE_LOCKED when another process held the
+    database past the busy timeout, SQLITE_FULL when the disk filled during
+    a write; the filesystem says ENOSPC or EDQUOT. The upload form and
+    scripts retry after the wait. A UnicodeDecodeError comes from the
+    client's bytes (Bottle's form parser decodes part headers as UTF-8 and
+    raises): 400.
+    """
+    if isinstance(exc, UnicodeDecodeError):
+        return Fault(400, "the request's form fields and headers must be UTF-8 text")
+    if isinstance(exc, sqlite3.OperationalError):
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            message = f"the database is busy with other work; try again in {BUSY_RETRY_SECONDS} seconds"
+            return Fault(503, message, BUSY_RETRY_SECONDS)
+        if name.startswith("SQLITE_FULL"):
+            return disk_full()
+    if isinstance(exc, OSError) and exc.errno in NO_SPACE:
+        return disk_full()
+    return None
+
+
+def disk_full() -> Fault:
+    minutes = FULL_RETRY_SECONDS // 60
+    message = f"the server's disk is full, so nothing was stored; try again in {minutes} minute or later"
+    return Fault(503, message, FULL_RETRY_SECONDS)
 
 
 def script_root(environ: Mapping) -> str:

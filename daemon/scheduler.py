@@ -22,6 +22,7 @@ job is being built.
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import time
@@ -45,6 +46,8 @@ REBUILD_GRACE_SECONDS = 3600
 # One rebuild of a job may run while one more waits; requests during a build are caught by the generation check.
 REBUILD_INSTANCES = 2
 ALL_JOBS = "all"
+MAX_RETRY_SECONDS = 600.0
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 def make_scheduler() -> BackgroundScheduler:
@@ -108,6 +111,12 @@ class Rebuilds:
     records the generation it started from; a run that finds its generation
     already built skips, and a request that arrives mid-build schedules a
     fresh run that will not skip. Runs for the same job never overlap.
+
+    Each photo a run could not render is logged with its reason. A run cut
+    short by a full disk (a photo's derivatives, or a page) is tried again
+    by its own job (``rebuild-retry-<id>``, so an upload's rebuild does not
+    push it back) after ``server.rebuild_retry_seconds``, doubling up to
+    ``MAX_RETRY_SECONDS`` while the disk stays full.
     """
 
     def __init__(
@@ -120,8 +129,10 @@ class Rebuilds:
         self.config = config
         self.build = build
         self.delay = config.server.rebuild_delay_seconds
+        self.first_retry = config.server.rebuild_retry_seconds
         self.requested: dict[int | str, int] = {}
         self.built: dict[int | str, int] = {}
+        self.retry_delay: dict[int | str, float] = {}
         self.running: dict[int | str, threading.Lock] = {}
         self.lock = threading.Lock()
 
@@ -137,11 +148,11 @@ class Rebuilds:
         """Bring the whole site up to date at once (at start: catches rebuilds lost to a restart or power cut)."""
         self.schedule(ALL_JOBS, 0)
 
-    def schedule(self, key: int | str, delay: float) -> None:
+    def schedule(self, key: int | str, delay: float, name: str | None = None) -> None:
         with self.lock:
             self.requested[key] = self.requested.get(key, 0) + 1
             self.running.setdefault(key, threading.Lock())
-        name = f"rebuild-{key}"
+        name = name or f"rebuild-{key}"
         self.scheduler.add_job(
             run_logged,
             "date",
@@ -162,7 +173,32 @@ class Rebuilds:
                 wanted = self.requested[key]
                 if self.built.get(key) == wanted:
                     return None
-            result = self.build(self.config, None if key == ALL_JOBS else key)
+            try:
+                result = self.build(self.config, None if key == ALL_JOBS else key)
+            except OSError as exc:
+                if exc.errno not in NO_SPACE:
+                    raise
+                log.warning("rebuild-%s: stopped: %s", key, exc)
+                self.retry(key)
+                return None
             with self.lock:
                 self.built[key] = wanted
+            self.log_failures(key, result)
             return result
+
+    def log_failures(self, key: int | str, result: object) -> None:
+        for filename, reason in getattr(result, "failed", ()):
+            log.warning("rebuild-%s: %s could not be rendered: %s", key, filename, reason)
+        if getattr(result, "short_of_space", False):
+            self.retry(key)
+        else:
+            with self.lock:
+                self.retry_delay.pop(key, None)
+
+    def retry(self, key: int | str) -> None:
+        """Build ``key`` again later: the disk was full."""
+        with self.lock:
+            delay = self.retry_delay.get(key, self.first_retry)
+            self.retry_delay[key] = min(delay * 2, MAX_RETRY_SECONDS)
+        log.warning("rebuild-%s: the disk is full; trying again in %.0f s", key, delay)
+        self.schedule(key, delay, f"rebuild-retry-{key}")

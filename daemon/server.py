@@ -1,11 +1,17 @@
 """Running the daemon: waitress (threaded, one process), the scheduler, signals, a clean stop.
 
-waitress reads each request completely before a worker thread sees it, so
-the one place that can refuse an oversized body *before reading it* is
-waitress itself: ``max_request_body_size`` is set to the upload limit, and
-its refusal (like its other protocol errors) is answered in our JSON shape,
-or as a page for browsers, by ``JsonErrorTask``, with the same security
-headers as every other answer.
+waitress reads each request completely before a worker thread sees it. So
+slow and idle connections cost a socket and a little memory each, never a
+thread: ``server.connection_limit`` (default 500, well under the 1024 open
+files systemd allows) says how many it holds at once, and
+``server.channel_timeout_seconds`` closes the ones where nothing moves
+(waitress' own defaults, 100 connections kept for 120 s, let 101 idle
+sockets take the daemon off the air). And the one place that can refuse an
+oversized body *before reading it* is waitress itself:
+``max_request_body_size`` is set to the upload limit, and its refusal (like
+its other protocol errors) is answered in our JSON shape, or as a page for
+browsers, by ``JsonErrorTask``, with the same security headers as every
+other answer.
 
 On SIGTERM or SIGINT the daemon stops listening at once, lets requests that
 are being received or answered finish (at most ``DRAIN_SECONDS``; a second
@@ -48,6 +54,10 @@ MIB = 1024 * 1024
 DRAIN_SECONDS = 20.0
 LOOP_SECONDS = 0.5
 THREAD_EXIT_SECONDS = 5.0
+# How often idle connections are looked for (at most; half the idle timeout when that is shorter).
+CLEANUP_SECONDS = 30
+# A request body in waitress' hands moves to a temp file past this: 500 slow uploads hold 32 MiB, not 250.
+BODY_MEMORY_BYTES = 64 * 1024
 
 WAITRESS_MESSAGES = {
     400: "the request could not be understood",
@@ -67,9 +77,11 @@ def channel_class(render: Callable[[int, str, dict], tuple[str, bytes]], limit_m
         def execute(self) -> None:
             error = self.request.error
             message = WAITRESS_MESSAGES.get(error.code, "the request could not be read").format(limit=limit_mb)
-            asked = {"HTTP_ACCEPT": self.request.headers.get("ACCEPT", ""), "PATH_INFO": self.request.path or ""}
+            # A request line waitress could not parse leaves no ``path`` (nor ``command``) on the request.
+            path, command = getattr(self.request, "path", None), getattr(self.request, "command", None)
+            asked = {"HTTP_ACCEPT": self.request.headers.get("ACCEPT", ""), "PATH_INFO": path or ""}
             content_type, body = render(error.code, message, asked)
-            line = printable(f"{self.request.command or '-'} {self.request.path or '-'}")
+            line = printable(f"{command or '-'} {path or '-'}")
             log.info('%s - "%s" %d (refused before reading the body)', self.channel.addr[0], line, error.code)
             self.status = f"{error.code} {error.reason}"
             self.response_headers[:] = with_security_headers([*self.response_headers, ("Content-Type", content_type)])
@@ -97,6 +109,10 @@ def make_server(config: Config, app, socket_map: dict) -> BaseWSGIServer:
             # X-Forwarded-For/-Proto reach the app, which believes them from server.trusted_proxies only.
             clear_untrusted_proxy_headers=False,
             asyncore_use_poll=True,
+            connection_limit=config.server.connection_limit,
+            channel_timeout=config.server.channel_timeout_seconds,
+            cleanup_interval=max(1, min(CLEANUP_SECONDS, config.server.channel_timeout_seconds // 2)),
+            inbuf_overflow=BODY_MEMORY_BYTES,
         )
     except OSError as exc:
         where = f"{config.server.host}:{config.server.port}"
@@ -256,7 +272,7 @@ def run(config: Config, out: TextIO = sys.stdout) -> int:
     """``jobgallery serve``: serve until SIGTERM/SIGINT, then stop cleanly and return 0."""
     setup_logging(config)
     tune_malloc()
-    connections = ThreadConnections(config.db_path)
+    connections = ThreadConnections(config.db_path, config.server.busy_timeout_seconds)
     connections.get()  # create and migrate the database before the first request
     remove_crash_leftovers(config)
     scheduler = make_scheduler()

@@ -1,13 +1,15 @@
 """Reading an upload form and storing its photos: all of them, or none.
 
-Bottle 0.13's ``request.POST`` uses ``MEMFILE_MAX`` both as the size at
-which one part moves to a temp file and as the cap on all in-memory parts
-together (bottle issue #1470), so three 400 KB photos fail with "Memory
-limit reached" whatever it is set to. ``read_form`` runs Bottle's own
-multipart parser with the two limits set apart: any part over
-``PART_SPOOL_BYTES`` goes to an anonymous temp file, and at most
-``FORM_MEMORY_BYTES`` of small parts stay in memory. It reads straight from
-the server's input stream, so the body is not copied once more first.
+``read_form`` parses the multipart body as it arrives, with
+``multipart``'s push parser, and decides what each part may cost before
+it is read: a text field (``description``, ``tags``, ``job_id``...) is
+refused with 413 as soon as it passes ``FIELD_MAX_BYTES`` (any description
+ingest accepts fits, in UTF-8), so a 24 MB "description" costs 8 KB of
+memory, not 24 MB; part headers are bounded by the parser (``HEADER_MAX_BYTES``,
+``HEADER_MAX_COUNT``) and the number of parts by ``MAX_PARTS``. Photos go to
+a spooled temp file that moves to an anonymous file on disk past
+``PART_SPOOL_BYTES``, or as soon as the form's parts in memory would pass
+``FORM_MEMORY_BYTES``. File parts not named ``image`` are counted and dropped.
 
 ``store_upload`` checks every part before storing any, then ingests them in
 order; if one fails, the photos this request already stored are taken out
@@ -19,26 +21,33 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import bottle
+import multipart
 
-from daemon.multipart import MultipartParser
 from jobgallery import db, filenames, storage
 from jobgallery.config import Config
 from jobgallery.errors import BadImage, EmptyUpload, TooLarge, UnsupportedImage, UsageError
-from jobgallery.ingest import IngestResult, ingest_stream, remove_folder_if_empty
+from jobgallery.ingest import MAX_DESCRIPTION, IngestResult, ingest_stream, remove_folder_if_empty
 from jobgallery.location import BrowserLocation, parse_browser_location
 
 log = logging.getLogger("daemon.upload")
 
 MIB = 1024 * 1024
+READ_BYTES = 64 * 1024
 PART_SPOOL_BYTES = 256 * 1024
 FORM_MEMORY_BYTES = 4 * MIB
+# UTF-8 takes at most 4 bytes a character: every description ingest accepts fits.
+FIELD_MAX_BYTES = 4 * MAX_DESCRIPTION
+# A part's header line may hold a 10 KB file name (names are only metadata: never a reason to refuse a photo).
+HEADER_MAX_BYTES = 16 * 1024
+HEADER_MAX_COUNT = 8
 MAX_PARTS = 1000
-# Headers are read byte for byte; file names are decoded leniently (jobgallery.filenames), text fields as UTF-8.
+# Header bytes are read as they are; file names are decoded leniently (jobgallery.filenames), text fields as UTF-8.
 HEADER_CHARSET = "latin1"
 IMAGE_FIELD = "image"
 FILE_ERRORS = (EmptyUpload, UnsupportedImage, BadImage, TooLarge)
@@ -57,6 +66,7 @@ class FilePart:
 class UploadForm:
     files: list[FilePart] = field(default_factory=list)
     fields: dict[str, str] = field(default_factory=dict)
+    memory: int = 0
 
     def text(self, name: str) -> str:
         return self.fields.get(name, "")
@@ -79,61 +89,142 @@ class Stored:
 
 @contextlib.contextmanager
 def read_form(environ: Mapping, limit_bytes: int) -> Iterator[UploadForm]:
-    """Parse a multipart body into files and text fields; temp files are closed when the block ends."""
+    """Parse a multipart body into files and text fields; temp files are closed when the block ends.
+
+    Raises EmptyUpload (400) when the body is not multipart, UsageError (400)
+    when it is malformed, cut short or not UTF-8, TooLarge (413) when the body
+    or one of its text fields is over its limit.
+    """
     form = UploadForm()
     try:
-        for part in parse_parts(environ, limit_bytes):
-            if len(form.files) + len(form.fields) >= MAX_PARTS:
-                part.close()
-                raise UsageError(f"a form may have at most {MAX_PARTS} fields")
-            add_part(form, part)
+        boundary, length = multipart_body(environ, limit_bytes)
+        parse_body(environ["wsgi.input"], boundary, length, form)
         yield form
     finally:
         for item in form.files:
             item.stream.close()
 
 
-def parse_parts(environ: Mapping, limit_bytes: int) -> Iterator:
-    content_type, options = bottle._parse_http_header(environ.get("CONTENT_TYPE", ""))[0]
+def multipart_body(environ: Mapping, limit_bytes: int) -> tuple[str, int]:
+    """The boundary and the byte count of a multipart request, checked before a byte of it is read."""
+    content_type, options = multipart.parse_options_header(environ.get("CONTENT_TYPE", ""))
     if content_type != "multipart/form-data" or not options.get("boundary"):
         raise EmptyUpload("no photo was sent: post a multipart form with one or more 'image' files")
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    if length > limit_bytes:
+    length = str(environ.get("CONTENT_LENGTH") or "0").strip()
+    if not (length.isascii() and length.isdigit()):
+        raise UsageError("the request's Content-Length is not a number")
+    if int(length) > limit_bytes:
         raise TooLarge(f"the upload is larger than {limit_bytes // MIB} MiB")
-    parser = MultipartParser(
-        environ["wsgi.input"],
-        options["boundary"],
-        length,
-        mem_limit=FORM_MEMORY_BYTES,
-        memfile_limit=PART_SPOOL_BYTES,
-        charset=HEADER_CHARSET,
-    )
+    return options["boundary"], int(length)
+
+
+def parse_body(stream: BinaryIO, boundary: str, length: int, form: UploadForm) -> None:
+    """Feed the body to the push parser chunk by chunk; each part goes to a ``PartReader``."""
     try:
-        yield from parser.parse()
-    except bottle.MultipartError as exc:
-        if "limit" in str(exc):
-            raise TooLarge("the form's text fields are too large") from None
+        parser = multipart.PushMultipartParser(
+            boundary,
+            length,
+            max_header_size=HEADER_MAX_BYTES,
+            max_header_count=HEADER_MAX_COUNT,
+            max_segment_count=MAX_PARTS,
+            header_charset=HEADER_CHARSET,
+        )
+        reader = None
+        with parser:
+            for chunk in body_chunks(stream, length):
+                for event in parser.parse(chunk):
+                    reader = take_event(form, reader, event)
+    except multipart.ParserLimitReached:
+        raise UsageError(f"a form may have at most {MAX_PARTS} parts, each with short headers") from None
+    except multipart.MultipartError:
         raise UsageError("the upload is not valid form data or was cut short") from None
-    except ValueError:
-        raise UsageError("the upload is not valid form data: a part's headers are malformed") from None
 
 
-def add_part(form: UploadForm, part) -> None:
-    filename = filenames.sent_name(part.headers.get("Content-Disposition", ""))
-    if filename is None:
-        form.fields[part.name or ""] = text_value(part)
-    elif part.name == IMAGE_FIELD:
-        form.files.append(FilePart(filename, part.file, part.size))
-    else:
-        part.close()
+def body_chunks(stream: BinaryIO, length: int) -> Iterator[bytes]:
+    """``length`` bytes of the body in chunks; stops early when the client stops sending."""
+    remaining = length
+    while remaining > 0:
+        chunk = stream.read(min(READ_BYTES, remaining))
+        if not chunk:
+            return
+        remaining -= len(chunk)
+        yield chunk
 
 
-def text_value(part) -> str:
-    """A text field's bytes as UTF-8 (headers are read as Latin-1 so that any file name gets through)."""
+def take_event(form: UploadForm, reader: PartReader | None, event: object) -> PartReader | None:
+    """One parser event: a new part (its headers), a chunk of its body, or its end (None)."""
+    if isinstance(event, multipart.MultipartSegment):
+        return PartReader.start(form, event)
+    if event is None:
+        reader.finish(form)
+        return None
+    reader.write(form, event)
+    return reader
+
+
+@dataclass
+class PartReader:
+    """Where one part's bytes go: a bounded buffer for a text field, a spooled file for a photo, or nowhere."""
+
+    name: str
+    sink: BinaryIO | bytearray | None
+    size: int = 0
+    in_memory: bool = True
+
+    @classmethod
+    def start(cls, form: UploadForm, segment: multipart.MultipartSegment) -> PartReader:
+        filename = filenames.sent_name(segment.header("Content-Disposition", ""))
+        if filename is None:
+            return cls(segment.name or "", bytearray())
+        if segment.name != IMAGE_FIELD:
+            return cls(segment.name or "", None)
+        spool = tempfile.SpooledTemporaryFile(max_size=PART_SPOOL_BYTES)  # noqa: SIM115 - read_form closes it
+        form.files.append(FilePart(filename, spool, 0))
+        return cls(segment.name, spool)
+
+    def write(self, form: UploadForm, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if isinstance(self.sink, bytearray):
+            if self.size > FIELD_MAX_BYTES:
+                raise TooLarge(f"the form field '{self.name}' is longer than {FIELD_MAX_BYTES} bytes")
+            self.sink += chunk
+            form.memory += len(chunk)
+        elif self.sink is not None:
+            self.sink.write(chunk)
+            self.spill_if_needed(form, len(chunk))
+
+    def spill_if_needed(self, form: UploadForm, added: int) -> None:
+        """Keep the form's parts in memory under ``FORM_MEMORY_BYTES``: past it, this photo moves to disk."""
+        if not self.in_memory:
+            return
+        form.memory += added
+        if self.size > PART_SPOOL_BYTES or form.memory > FORM_MEMORY_BYTES:
+            self.sink.rollover()
+            form.memory -= self.size
+            self.in_memory = False
+
+    def finish(self, form: UploadForm) -> None:
+        if isinstance(self.sink, bytearray):
+            form.fields[self.name] = text_value(self.name, bytes(self.sink))
+        elif self.sink is not None:
+            self.sink.seek(0)
+            form.files[-1].size = self.size
+
+
+def form_field(environ: Mapping, name: str, limit_bytes: int) -> str | None:
+    """One text field of a small form the page posts (url-encoded, or multipart read like an upload's)."""
+    content_type, _ = multipart.parse_options_header(environ.get("CONTENT_TYPE", ""))
+    if content_type != "multipart/form-data":
+        return bottle.request.forms.getunicode(name)
+    with read_form(environ, limit_bytes) as form:
+        return form.fields.get(name)
+
+
+def text_value(name: str, data: bytes) -> str:
     try:
-        return part.raw.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise UsageError(f"the form field '{filenames.from_header(part.name or '')}' must be UTF-8 text") from None
+        raise UsageError(f"the form field '{filenames.from_header(name)}' must be UTF-8 text") from None
 
 
 # ---------------------------------------------------------------- storing the photos

@@ -13,7 +13,9 @@ builds never write at once (the second waits, then finds little to do).
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -29,6 +31,8 @@ from jobgallery.images import Limits
 from jobgallery.progress import Progress
 
 JOBS_FOLDER = "jobs"
+# Derivative write failures carry the OS's words (generator/derivatives.py, ``OutputError``).
+NO_SPACE = os.strerror(errno.ENOSPC)
 
 
 @dataclass
@@ -45,6 +49,11 @@ class BuildReport:
     @property
     def ok(self) -> bool:
         return not self.failed
+
+    @property
+    def short_of_space(self) -> bool:
+        """Whether a photo failed because the output's disk was full (worth trying again later)."""
+        return any(NO_SPACE in reason for _, reason in self.failed)
 
     def summary(self) -> str:
         return (
@@ -126,14 +135,21 @@ class Build:
         return [job for job in self.jobs if job.id == job_id or self.out_of_date(job)]
 
     def out_of_date(self, job: db.Job) -> bool:
+        """Published elsewhere or in another state, or showing fewer photos than it has.
+
+        The last clause retries photos that failed in an earlier build (the
+        disk was full, say) at the next build of any job, not only at ``--full``.
+        """
         known = self.manifest.jobs.get(str(job.id))
-        return known is None or known.get("path") != self.path_of(job) or known.get("archived") != job.archived
+        if known is None or known.get("path") != self.path_of(job) or known.get("archived") != job.archived:
+            return True
+        return not job.archived and (known.get("card") or {}).get("count", 0) < job.image_count
 
     # ------------------------------------------------------------ 2. assets
 
     def publish_assets(self) -> None:
         for path, data in self.assets.values():
-            write_if_changed(self.output / path, data)
+            write_if_changed(self.output / path, data, self.output)
 
     # ------------------------------------------------------------ 3. derivatives
 
@@ -181,7 +197,7 @@ class Build:
         moved = {"job": entry["job"], "dir": path}
         for kind, name in wanted.items():
             if entry.get(kind, [None])[0] == name and link_file(
-                self.output / entry["dir"] / name, self.output / path / name
+                self.output / entry["dir"] / name, self.output / path / name, self.output
             ):
                 moved[kind] = entry[kind]
                 present.add(name)
@@ -247,15 +263,17 @@ class Build:
         target = self.output / page.path
         if not self.full and self.manifest.pages.get(page.path) == key and target.is_file():
             return
-        if write_if_changed(target, self.renderer.render(page)):
+        if write_if_changed(target, self.renderer.render(page), self.output):
             self.report.pages_written += 1
         self.manifest.pages[page.path] = key
 
     # ------------------------------------------------------------ 5. stale files
 
     def remove_stale(self) -> None:
-        removed = prune_folder(self.output / STATIC_FOLDER, {p.split("/", 1)[1] for p, _ in self.assets.values()})
-        removed += prune_folder(self.output, set(), {n for n in list_names(self.output) if storage.is_temp(n)})
+        assets = {p.split("/", 1)[1] for p, _ in self.assets.values()}
+        temps = {n for n in list_names(self.output) if storage.is_temp(n)}
+        removed = prune_folder(self.output / STATIC_FOLDER, assets, self.output)
+        removed += prune_folder(self.output, set(), self.output, temps)
         for job in self.scope:
             removed += self.prune_job_folder(job)
         removed += self.remove_old_folders()
@@ -270,7 +288,7 @@ class Build:
             entry = self.manifest.photos.get(str(image.id))
             if entry and entry.get("dir") == path:
                 keep.update(entry[kind][0] for kind in KINDS if kind in entry)
-        return prune_folder(self.output / path, keep, self.present.get(path))
+        return prune_folder(self.output / path, keep, self.output, self.present.get(path))
 
     def remove_old_folders(self) -> int:
         """Folders of jobs that moved (public_index flipped) or no longer exist."""
@@ -282,7 +300,7 @@ class Build:
             path = f"{JOBS_FOLDER}/{name}/"
             owner = name.split("-", 1)[0]
             if path not in current and (everything or owner in in_scope or owner not in self.known_ids):
-                removed += remove_tree(self.output / path)
+                removed += remove_tree(self.output / path, self.output)
         return removed
 
     @property

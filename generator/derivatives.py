@@ -220,15 +220,15 @@ def load_display(path: Path, display_size: int, limits: Limits) -> Display:
         drafted = master.draft(None, target) if format_of(master) == "JPEG" else None
         if drafted:
             box = tuple(float(v) for v in drafted[1])
-        with decoding(master, full_size, limits.max_decode_mb):
+        with decoding(master, full_size, limits.max_decode_mb):  # held until the full-size pixels are gone
             master.load()
-        description = colour.describe(master)
-        orientation = exif_orientation(master)
-        image = resizable(master)
-        if image.size == target and box == (0.0, 0.0, float(image.width), float(image.height)):
-            image = image.copy()
-        else:
-            image = resize_lean(image, master, target, box)
+            description = colour.describe(master)
+            orientation = exif_orientation(master)
+            image = resizable(master)
+            if image.size == target and box == (0.0, 0.0, float(image.width), float(image.height)):
+                image = image.copy()
+            else:
+                image = resize_lean(image, master, target, box)
     return finish(image, description, orientation)
 
 

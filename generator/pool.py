@@ -3,7 +3,9 @@
 The daemon runs builds from a thread, and forking a process that has threads
 can deadlock, so the pool never uses ``fork``: workers come from a fork
 server (a small single-threaded process started once) that has already
-loaded the imaging code, so each worker starts warm.
+loaded the imaging code, so each worker starts warm. Workers die with the
+process that owns the pool, even when it is killed with SIGKILL (``lifeline``),
+and their big decodes take their share of the owner's box-wide decode budget.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ import multiprocessing
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 from generator.derivatives import PhotoResult, PhotoTask, make_photo
+from jobgallery.decode_budget import DECODES
+from jobgallery.lifeline import die_with_owner
 
 # Below this many photos a pool costs more to start than it saves.
 POOL_THRESHOLD = 4
@@ -48,7 +53,9 @@ def in_pool(tasks: Sequence[PhotoTask], workers: int) -> Iterator[PhotoResult]:
     photos does not hold thousands of pending futures.
     """
     queue = iter(tasks)
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=pool_context()) as pool:
+    size = min(workers, len(tasks))
+    context = pool_context()
+    with ProcessPoolExecutor(size, mp_context=context, initializer=start_worker, initargs=(DECODES.path,)) as pool:
         running = {pool.submit(make_photo, task): task for task in itertools.islice(queue, IN_FLIGHT * workers)}
         while running:
             done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -56,6 +63,12 @@ def in_pool(tasks: Sequence[PhotoTask], workers: int) -> Iterator[PhotoResult]:
                 yield outcome(future, running.pop(future))
             for task in itertools.islice(queue, len(done)):
                 running[pool.submit(make_photo, task)] = task
+
+
+def start_worker(budget_file: Path | None) -> None:
+    """In each worker: die with the pool's owner, and decode within the owner's box-wide budget."""
+    die_with_owner()
+    DECODES.share_through(budget_file)
 
 
 def outcome(future: Future, task: PhotoTask) -> PhotoResult:

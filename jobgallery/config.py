@@ -46,6 +46,19 @@ SETTINGS: tuple[Setting, ...] = (
         "server.rebuild_delay_seconds", 3.0, "float", "quiet time after an upload before its job is rebuilt", 0, 3600
     ),
     Setting("server.log_level", "info", "str", "debug, info, warning or error"),
+    Setting(
+        "server.busy_timeout_seconds",
+        2.0,
+        "float",
+        "how long a request waits for the database while another process writes; then 503",
+        0.05,
+        60,
+    ),
+    Setting(
+        "server.rebuild_retry_seconds", 30.0, "float", "a rebuild short of disk space is retried after this", 1, 3600
+    ),
+    Setting("server.connection_limit", 500, "int", "open connections accepted at once; more wait to be accepted", 10),
+    Setting("server.channel_timeout_seconds", 30, "int", "a connection idle this long is closed", 1, 3600),
     Setting("server.session_days", 30, "int", "a browser's sign-in lasts this long after its last use", 1, 3650),
     Setting(
         "server.trusted_proxies",
@@ -55,7 +68,13 @@ SETTINGS: tuple[Setting, ...] = (
         "false), none, or a comma-separated list of addresses and networks",
     ),
     Setting("images.max_pixels", 100_000_000, "int", "larger images are refused as decompression bombs", 1_000_000),
-    Setting("images.max_decode_mb", 384, "int", "MiB one image may take to decode; larger ones are refused", 1),
+    Setting(
+        "images.max_decode_mb",
+        384,
+        "int",
+        "MiB one image may take to decode (larger ones are refused), and all decodes on the box at once",
+        1,
+    ),
     Setting(
         "images.master_max_px",
         0,

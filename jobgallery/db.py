@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from jobgallery import capture_time
-from jobgallery.errors import NotFound
-from jobgallery.storage import ensure_dir
+from jobgallery.errors import NotFound, UnsafePath
+from jobgallery.storage import create_private_file, ensure_dir
 
 BUSY_TIMEOUT_MS = 30_000
 R = TypeVar("R")
@@ -108,8 +108,15 @@ class Job:
         return self.archived_at is not None
 
     def gallery_path(self, public_index: bool = True) -> str:
-        """Path of the job's page under ``output/``; private sites add an unguessable token."""
-        return f"jobs/{self.id}-{self.slug if public_index else self.token}/"
+        """Path of the job's page under ``output/``; private sites add an unguessable token.
+
+        The row's slug and token become a folder name, so a row that was not
+        made by ``create_job`` (a crafted database) raises UnsafePath here.
+        """
+        name = self.slug if public_index else self.token
+        if not (valid_slug(self.slug) and valid_token(self.token)) or type(self.id) is not int:
+            raise UnsafePath(f"job {self.id!r} has a slug or token that is not a plain name: {name[:80]!r}")
+        return f"jobs/{self.id}-{name}/"
 
 
 @dataclass(frozen=True)
@@ -175,18 +182,35 @@ def normalize_tags(text: str | None) -> str:
     return ",".join(seen)
 
 
+MAX_SLUG = 40
+SLUG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+TOKEN_BYTES = 12
+TOKEN_PATTERN = re.compile(rf"[0-9a-f]{{{2 * TOKEN_BYTES}}}")
+
+
 def slugify(title: str) -> str:
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
-    return slug[:40].rstrip("-") or "job"
+    return slug[:MAX_SLUG].rstrip("-") or "job"
+
+
+def valid_slug(slug: object) -> bool:
+    """A slug as ``slugify`` makes them: lower-case ASCII words joined by single hyphens."""
+    return isinstance(slug, str) and len(slug) <= MAX_SLUG and SLUG_PATTERN.fullmatch(slug) is not None
+
+
+def valid_token(token: object) -> bool:
+    """A page token as ``create_job`` makes them: 24 lower-case hex digits."""
+    return isinstance(token, str) and TOKEN_PATTERN.fullmatch(token) is not None
 
 
 # ---------------------------------------------------------------- connections
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """Open (creating and migrating if needed) the database at ``path``."""
-    ensure_dir(path.parent)
+    """Open (creating and migrating if needed) the database at ``path``; a new one and its folder are private."""
+    ensure_dir(path.parent, private=True)
+    create_private_file(path)
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -251,7 +275,7 @@ def create_job(conn: sqlite3.Connection, title: str) -> Job:
     with write(conn):
         cursor = conn.execute(
             "INSERT INTO job (title, slug, token, created_at) VALUES (?, ?, ?, ?)",
-            (title, slugify(title), secrets.token_hex(12), now_iso()),
+            (title, slugify(title), secrets.token_hex(TOKEN_BYTES), now_iso()),
         )
     return get_job(conn, cursor.lastrowid)
 

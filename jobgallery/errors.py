@@ -69,3 +69,7 @@ class LockBusy(JobGalleryError):
 
 class ArchiveError(JobGalleryError):
     """An archive could not be written, verified or restored."""
+
+
+class UnsafePath(JobGalleryError):
+    """A path made from stored data would leave the folder it belongs in (a crafted row or archive)."""

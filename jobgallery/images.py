@@ -11,8 +11,9 @@ Memory is bounded before decoding. JPEGs are decoded at 1/8 scale
 needs a few MiB instead of 150. PNG, WebP and HEIC have no such mode, and a
 progressive JPEG keeps every coefficient of the whole picture, so their cost
 is worked out from the header and anything over ``images.max_decode_mb`` is
-refused; the decodes that are allowed share that budget process-wide, so the
-daemon's threads cannot each hold a big one at once.
+refused; the decodes that are allowed share that budget box-wide
+(``decode_budget``), so the daemon's threads and the build's workers cannot
+each hold a big one at once.
 
 Before any of that, the container is walked (``containers``, ``jpeg_scans``): a
 file that ends early is refused in every format, and so is one with more
@@ -24,7 +25,6 @@ back after the cut.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import functools
 import math
@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from PIL import Image, UnidentifiedImageError
 
 from jobgallery import capture_time, containers, jpeg_scans
+from jobgallery.decode_budget import DECODES
 from jobgallery.errors import BadImage, UnsupportedImage
 
 if TYPE_CHECKING:
@@ -237,47 +238,6 @@ def decoding(image: Image.Image, full_size: tuple[int, int], max_decode_mb: int)
         return
     with DECODES.hold(cost, max_decode_mb * MIB):
         yield
-
-
-class DecodeBudget:
-    """Lets big decodes run together only while their costs add up to at most the budget; first come, first served.
-
-    One decode over the whole budget never gets here (it is refused first);
-    a decode alone always runs, so a smaller budget in another caller cannot
-    stall it.
-    """
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._held = 0
-        self._queue: collections.deque[object] = collections.deque()
-
-    @contextlib.contextmanager
-    def hold(self, cost: int, budget: int) -> Iterator[None]:
-        ticket = object()
-        with self._changed:
-            self._queue.append(ticket)
-            self._changed.wait_for(lambda: self._queue[0] is ticket and self.fits(cost, budget))
-            self._queue.popleft()
-            self._held += cost
-            self._changed.notify_all()
-        try:
-            yield
-        finally:
-            with self._changed:
-                self._held -= cost
-                self._changed.notify_all()
-
-    def fits(self, cost: int, budget: int) -> bool:
-        return self._held == 0 or self._held + cost <= budget
-
-    @property
-    def held(self) -> int:
-        """Bytes held by the decodes running now."""
-        return self._held
-
-
-DECODES = DecodeBudget()
 
 
 # ---------------------------------------------------------------- validation

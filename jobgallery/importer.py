@@ -29,7 +29,9 @@ from pathlib import Path
 
 from jobgallery import db, filenames, images, ingest, storage
 from jobgallery.config import Config, build_workers
+from jobgallery.decode_budget import DECODES
 from jobgallery.errors import EmptyUpload, JobGalleryError, UsageError
+from jobgallery.lifeline import die_with_owner
 
 # Files that only describe a photo or a video beside them; importing them is never wanted.
 SIDECAR_SUFFIXES = frozenset({".xmp", ".aae", ".thm", ".lrv", ".json", ".dop", ".pp3"})
@@ -236,16 +238,21 @@ def checker(config: Config, files: int) -> Iterator[Checker]:
         return
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["jobgallery.ingest"])
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=ignore_interrupts)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker, initargs=(DECODES.path,))
     try:
         yield lambda staged: pool.submit(ingest.prepare, staged, *limits)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def ignore_interrupts() -> None:
-    """Ctrl-C is for the main process, which stops the workers itself after cleaning up its temp files."""
+def start_worker(budget_file: Path | None) -> None:
+    """Ctrl-C is for the main process, which stops the workers itself; a killed main process takes them along.
+
+    Big decodes take their share of the main process's box-wide budget.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_owner()
+    DECODES.share_through(budget_file)
 
 
 def run_now(func: Callable, *args) -> Future:

@@ -210,7 +210,7 @@ def create_temp(folder: Path) -> tuple[Path, BinaryIO]:
         try:
             with _folders:
                 temp = storage.temp_path(storage.ensure_dir(folder))
-                return temp, open(temp, "xb", buffering=0)
+                return temp, storage.create_file(temp, buffering=0)
         except (FileNotFoundError, FileExistsError):
             # Another process removed the folder between ensure_dir and open (or inside ensure_dir).
             if tries == TEMP_TRIES:
@@ -258,7 +258,7 @@ def shrink(staged: Staged, info: images.PhotoInfo, limits: images.Limits, master
     """
     smaller = storage.temp_path(staged.temp.parent)
     try:
-        with open(smaller, "xb") as handle:
+        with storage.create_file(smaller) as handle:
             width, height = images.shrink_master(staged.temp, handle, master_max_px, limits)
             handle.flush()
             os.fsync(handle.fileno())

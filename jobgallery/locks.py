@@ -27,7 +27,7 @@ def lock_path(data_dir: Path) -> Path:
 @contextlib.contextmanager
 def maintenance_lock(data_dir: Path, wait: bool = True, timeout: float | None = None) -> Iterator[None]:
     """Hold the lock for the block; wait for it (up to ``timeout`` seconds) or raise LockBusy."""
-    path = lock_path(ensure_dir(data_dir))
+    path = lock_path(ensure_dir(data_dir, private=True))
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         acquire(fd, wait, timeout)

@@ -11,11 +11,17 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from jobgallery.errors import UnsafePath
+
 TEMP_PREFIX = ".tmp-"
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+PUBLIC_FILE = 0o644
 
 
 def masters_root(data_dir: Path) -> Path:
@@ -38,6 +44,31 @@ def safe_name(filename: str) -> str:
     return filename
 
 
+def within(root: Path, path: Path) -> Path:
+    """``path`` itself when it stays inside ``root`` once every ``..`` and symlink is resolved.
+
+    The last check before a write or delete whose path was made from stored
+    data (a row, a manifest): whatever the row says, nothing outside the folder
+    it belongs in is touched. Raises UnsafePath otherwise, NULs included.
+    """
+    try:
+        real_root = os.path.realpath(root)
+        real = os.path.realpath(path)
+    except (ValueError, OSError):
+        raise UnsafePath(f"refused an unusable path under {root}") from None
+    if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+        raise UnsafePath(f"refused {str(path)[:200]!r}: it leads outside {root}")
+    return path
+
+
+def refuse_upward(path: Path) -> Path:
+    """Refuse a path with a ``..`` part or a NUL: no writer or deleter here ever needs one."""
+    text = os.fspath(path)
+    if "\0" in text or ".." in Path(text).parts:
+        raise UnsafePath(f"refused {text[:200]!r}: it climbs out of its folder")
+    return path
+
+
 def is_temp(name: str) -> bool:
     return name.startswith(TEMP_PREFIX)
 
@@ -58,25 +89,32 @@ def temp_owner(name: str) -> int | None:
     return int(head) if head.isdigit() else None
 
 
-def process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool | None:
+    """True when ``pid`` is a process of this user, False when there is none, None when another user's has it."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        return None
     return True
 
 
 def process_started(pid: int) -> float | None:
-    """When process ``pid`` started (Unix time), from /proc; None when that cannot be read."""
+    """When process ``pid`` started (Unix time); None when its /proc entry cannot be read.
+
+    Reads only ``/proc/<pid>/stat`` (its start in clock ticks since boot): the
+    shipped units mount /proc with ``ProcSubset=pid``, which hides
+    ``/proc/stat`` and ``/proc/uptime``. The boot time comes from
+    ``CLOCK_BOOTTIME``, the clock that start time is counted in.
+    """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        boot = next(line for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
-    except (OSError, StopIteration):
+    except OSError:
         return None
     ticks = int(stat.rsplit(")", 1)[1].split()[19])
-    return int(boot.split()[1]) + ticks / os.sysconf("SC_CLK_TCK")
+    booted = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+    return booted + ticks / os.sysconf("SC_CLK_TCK")
 
 
 def temp_is_dead(path: Path) -> bool:
@@ -84,17 +122,23 @@ def temp_is_dead(path: Path) -> bool:
 
     After a power cut a new process may have the dead writer's pid, so a
     living pid counts only when that process started before the file was
-    last written (with a little slack for clock granularity).
+    last written (with a little slack for clock granularity). A pid that
+    another user's process holds now is not the writer of a file this user
+    owns: the writer made the file as itself. (Under the units'
+    ``ProtectProc=invisible`` such a process is not even in /proc.)
     """
     owner = temp_owner(path.name)
-    if owner is None or not process_alive(owner):
+    alive = process_alive(owner) if owner is not None else False
+    if alive is False:
         return True
-    started = process_started(owner)
     try:
-        written = path.stat().st_mtime
+        info = path.stat()
     except FileNotFoundError:
         return False
-    return started is not None and started > written + 2
+    if alive is None:
+        return info.st_uid == os.geteuid()
+    started = process_started(owner)
+    return started is not None and started > info.st_mtime + 2
 
 
 def remove_dead_temps(data_dir: Path) -> list[Path]:
@@ -115,22 +159,74 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def ensure_dir(folder: Path) -> Path:
-    """Create ``folder`` (and parents) and make the new entry durable."""
-    if not folder.is_dir():
-        folder.mkdir(parents=True, exist_ok=True)
-        fsync_dir(folder.parent)
+def ensure_dir(folder: Path, private: bool = False) -> Path:
+    """Create ``folder`` (and parents) and make each new entry durable.
+
+    A new folder is private (0700, whatever the umask) when asked for or when
+    the folder it is made in is private: ``data/`` is made private, so every
+    job folder of masters under it is too, while ``output/`` stays readable.
+    """
+    refuse_upward(folder)
+    if folder.is_dir():
+        return folder
+    parent = folder.parent
+    if parent != folder and not os.path.lexists(parent):
+        ensure_dir(parent)
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        if folder.is_dir():  # made meanwhile by another writer
+            return folder
+        raise
+    if private or is_private(parent):
+        with contextlib.suppress(PermissionError):  # a FAT or exFAT drive keeps no modes
+            os.chmod(folder, PRIVATE_DIR)
+    fsync_dir(parent)
     return folder
 
 
+def is_private(folder: Path) -> bool:
+    """Only its owner may enter ``folder`` (no group or other bits)."""
+    try:
+        return folder.stat().st_mode & 0o077 == 0
+    except OSError:
+        return False
+
+
+def file_mode(folder: Path) -> int:
+    """The mode of a new file in ``folder``: private (0600) in a private folder, else readable (0644)."""
+    return PRIVATE_FILE if is_private(folder) else PUBLIC_FILE
+
+
+def create_file(path: Path, mode: int | None = None, buffering: int = -1) -> BinaryIO:
+    """A new file at ``path`` (which must not exist); private files get exactly 0600, umask or not."""
+    refuse_upward(path)
+    mode = file_mode(path.parent) if mode is None else mode
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    if mode == PRIVATE_FILE:
+        with contextlib.suppress(PermissionError):  # a FAT or exFAT drive keeps no modes
+            os.fchmod(fd, mode)
+    return os.fdopen(fd, "wb", buffering=buffering, closefd=True)
+
+
+def create_private_file(path: Path) -> None:
+    """An empty 0600 file at ``path`` unless one is there (SQLite fills it and gives its WAL the same mode)."""
+    with contextlib.suppress(FileExistsError):
+        create_file(path, PRIVATE_FILE).close()
+
+
 @contextlib.contextmanager
-def atomic_writer(target: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
-    """Yield a binary file that replaces ``target`` only when the block ends without error."""
+def atomic_writer(target: Path, mode: int | None = None) -> Iterator[BinaryIO]:
+    """Yield a binary file that replaces ``target`` only when the block ends without error.
+
+    Its mode is ``file_mode`` of its folder unless given: masters in ``data/`` are 0600.
+    """
+    refuse_upward(target)
     folder = ensure_dir(target.parent)
     tmp = temp_path(folder, target.suffix)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    raw = create_file(tmp, mode)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with raw as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -142,7 +238,7 @@ def atomic_writer(target: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
     fsync_dir(folder)
 
 
-def atomic_write(target: Path, data: bytes | Iterable[bytes], mode: int = 0o644) -> None:
+def atomic_write(target: Path, data: bytes | Iterable[bytes], mode: int | None = None) -> None:
     """Write ``data`` (bytes or chunks) to ``target`` atomically and durably."""
     with atomic_writer(target, mode) as handle:
         if isinstance(data, (bytes, bytearray, memoryview)):
@@ -154,12 +250,14 @@ def atomic_write(target: Path, data: bytes | Iterable[bytes], mode: int = 0o644)
 
 def publish_file(tmp: Path, target: Path) -> None:
     """Durably move an already-fsynced temp file over ``target`` in the same folder."""
+    refuse_upward(target)
     os.replace(tmp, target)
     fsync_dir(target.parent)
 
 
 def remove_file(path: Path) -> bool:
     """Unlink ``path`` durably; False when it was already gone."""
+    refuse_upward(path)
     try:
         os.unlink(path)
     except FileNotFoundError:

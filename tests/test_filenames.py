@@ -115,13 +115,13 @@ def test_text_fields_must_still_be_utf8(site: tuple[Daemon, object, db.Job]) -> 
     assert len(db.list_images(conn, job.id)) == before
 
 
-def test_a_malformed_disposition_is_a_clear_400_not_a_crash(site: tuple[Daemon, object, db.Job]) -> None:
+def test_a_disposition_without_a_file_name_is_a_clear_400(site: tuple[Daemon, object, db.Job]) -> None:
     daemon, conn, job = site
     before = len(db.list_images(conn, job.id))
     headers, body = body_with(b"; filename;;", photos.jpeg_bytes(64, 48, seed=401), job.id)
     body = body.replace(b'form-data; name="image"', b"form-data; name=image")
     reply = http("POST", f"{daemon.url}/api/jobs/{job.id}/images", body, {**headers, **basic(*CREW)})
-    assert reply.status == 400 and "form data" in reply.json()["error"]
+    assert reply.status == 400 and "'image'" in reply.json()["error"]  # a text field of photo bytes: not UTF-8
     assert len(db.list_images(conn, job.id)) == before
 
 

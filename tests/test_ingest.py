@@ -341,39 +341,6 @@ def test_big_decodes_wait_for_the_budget_while_jpeg_drafts_go_on(config, tmp_pat
     assert finished["png"] >= released
 
 
-def test_the_decode_budget_is_shared_first_come_first_served() -> None:
-    budget = images.DecodeBudget()
-    order: list[str] = []
-    inside = {name: threading.Event() for name in ("small", "big", "tiny")}
-    leave = threading.Event()
-
-    def decode(name: str, cost: int) -> None:
-        with budget.hold(cost, 100):
-            order.append(name)
-            inside[name].set()
-            leave.wait(timeout=20)
-
-    def start(name: str, cost: int) -> threading.Thread:
-        thread = threading.Thread(target=decode, args=(name, cost))
-        thread.start()
-        return thread
-
-    with budget.hold(60, 100):
-        started = [start("small", 30)]
-        assert inside["small"].wait(timeout=10), "30 fits beside 60"
-        started.append(start("big", 60))
-        time.sleep(0.1)
-        started.append(start("tiny", 10))
-        assert not inside["tiny"].wait(timeout=0.3), "10 would fit, but waits behind the 60 that came first"
-        assert not inside["big"].is_set()
-    assert inside["big"].wait(timeout=10) and inside["tiny"].wait(timeout=10)
-    assert order == ["small", "big", "tiny"] and budget.held == 100
-    leave.set()
-    for thread in started:
-        thread.join(timeout=10)
-    assert budget.held == 0
-
-
 def test_an_upload_over_max_bytes_is_refused_while_streaming(config, conn, job) -> None:
     data = photos.jpeg_bytes(1600, 1200)
     with pytest.raises(TooLarge):

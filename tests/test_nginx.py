@@ -21,6 +21,7 @@ import photos
 import pytest
 import yaml
 from conftest import free_port, require_binary
+from connection_support import slow_connections
 from daemon_support import FilePart, basic, http, running_daemon, upload
 from maintenance_support import job_with_photos, run_cli
 from session_support import sign_in, sign_in_page
@@ -39,7 +40,7 @@ LIMIT_MB = SETTINGS_BY_KEY["server.max_upload_mb"].default
 WRAPPER = """{user}worker_processes 1;
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
-events {{ worker_connections 64; }}
+events {{ worker_connections 1024; }}
 http {{
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
@@ -337,3 +338,18 @@ def test_proxied_answers_carry_each_security_header_once(stack):
     assert answer.status == 200
     for name in ("content-security-policy", "x-content-type-options", "x-frame-options", "referrer-policy"):
         assert names.count(name) == 1, (name, names)
+
+
+def test_two_hundred_slow_clients_at_nginx_leave_health_checks_and_uploads_working(stack):
+    """Idle sockets, cut-off headers and trickling bodies at the front door; the daemon never sees them."""
+    port = int(stack["url"].rsplit(":", 1)[1])
+    with slow_connections(port, 200):
+        started = time.monotonic()
+        health = http("GET", stack["url"] + "/healthz", timeout=10)
+        waited = time.monotonic() - started
+        part = FilePart("IMG_0200.jpg", photos.jpeg_bytes(640, 480, seed=200), content_type="image/jpeg")
+        stored = upload(f"{stack['url']}/api/jobs/{stack['job'].id}/images", [part], basic("crew", "crew-pass-1"))
+        direct = http("GET", stack["daemon"].url + "/healthz", timeout=10)
+    assert health.status == 200 and waited < 5, (health.status, waited)
+    assert stored.status == 201, stored.body
+    assert direct.status == 200

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from jobgallery import __version__
 from jobgallery.cli import build, imports, jobs, maintenance, serve, users
 from jobgallery.config import load_config
+from jobgallery.decode_budget import share_box_wide
 from jobgallery.errors import JobGalleryError
 
 COMMAND_MODULES = (serve, jobs, users, imports, build, maintenance)
@@ -46,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
         config = load_config(args.config)
+        share_box_wide(config.paths.data)
         return args.func(args, config) or 0
     except JobGalleryError as exc:
         print(f"jobgallery: {exc}", file=sys.stderr)

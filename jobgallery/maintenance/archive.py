@@ -147,8 +147,7 @@ def write_verified(
     folder = storage.ensure_dir(target.parent)
     tmp = storage.temp_path(folder, ".tar")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-        with os.fdopen(fd, "wb") as handle:
+        with storage.create_file(tmp, storage.PRIVATE_FILE) as handle:
             sums = archive_format.write_archive(handle, job, images, masters, archived_at, tick)
             handle.flush()
             os.fsync(handle.fileno())

@@ -7,6 +7,9 @@ copying it back::
     DEST_DIR/images/job_<id>/<filename>  the masters its rows name (mtimes kept)
     DEST_DIR/SHA256SUMS                  checksums of those masters as they were copied
 
+Everything is private whatever the umask (files 0600, folders 0700): the
+database holds password hashes and the masters GPS.
+
 The database is copied first through SQLite's backup API (a consistent
 snapshot even while the daemon takes uploads, since a master is always
 durable before its row commits), into a temp file. The masters named by the
@@ -55,13 +58,14 @@ def backup(
     report = Report("backup")
     dest = outside_the_box(config, dest.resolve())
     with maintenance_lock(config.paths.data):
-        storage.ensure_dir(dest)
+        storage.ensure_dir(dest, private=True)
+        storage.ensure_dir(dest / "images", private=True)
         snapshot = storage.temp_path(dest, ".db")
         try:
             copy_database(conn, snapshot)
             images = snapshot_images(snapshot)
             sums = copy_masters(config, dest, images, report, progress)
-            storage.atomic_write(dest / SUMS_NAME, sums_text(sums))
+            storage.atomic_write(dest / SUMS_NAME, sums_text(sums), storage.PRIVATE_FILE)
             storage.publish_file(snapshot, dest / DB_NAME)
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -85,7 +89,8 @@ def outside_the_box(config: Config, dest: Path) -> Path:
 
 
 def copy_database(conn: sqlite3.Connection, target: Path) -> None:
-    """SQLite's online backup in one step: a consistent snapshot, standalone (no WAL), fsynced."""
+    """SQLite's online backup in one step: a consistent snapshot, standalone (no WAL), fsynced, 0600."""
+    storage.create_private_file(target)
     copy = sqlite3.connect(target)
     try:
         conn.backup(copy)
@@ -164,12 +169,12 @@ def same_file(info: os.stat_result, target: Path) -> bool:
 
 
 def copy_file(source: Path, target: Path, info: os.stat_result) -> str:
-    """Atomic copy, fsynced, that keeps the mtime (the next run compares it); the caller fsyncs the folder."""
-    folder = storage.ensure_dir(target.parent)
+    """Atomic copy, fsynced, 0600, that keeps the mtime (the next run compares it); the caller fsyncs the folder."""
+    folder = storage.ensure_dir(target.parent, private=True)
     tmp = storage.temp_path(folder, target.suffix)
     digest = hashlib.sha256()
     try:
-        with open(source, "rb") as src, open(tmp, "xb") as dst:
+        with open(source, "rb") as src, storage.create_file(tmp, storage.PRIVATE_FILE) as dst:
             while chunk := src.read(CHUNK):
                 digest.update(chunk)
                 dst.write(chunk)
@@ -236,7 +241,7 @@ def verify_backup(config: Config, dest: Path, report: Report) -> None:
             continue
         repaired |= repair(config.paths.data / name, dest / name, image, sums, problem, report)
     if repaired:
-        storage.atomic_write(dest / SUMS_NAME, sums_text(sums))
+        storage.atomic_write(dest / SUMS_NAME, sums_text(sums), storage.PRIVATE_FILE)
 
 
 def repair(source: Path, target: Path, image: db.Image, sums: dict[str, str], problem: str, report: Report) -> bool:

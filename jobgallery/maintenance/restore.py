@@ -111,7 +111,8 @@ def restore_masters(
     written = 0
     with tarfile.open(archive_file, mode="r:") as tar:
         for image, name in planned:
-            target = storage.master_path(config.paths.data, image.job_id, image.filename)
+            path = storage.master_path(config.paths.data, image.job_id, image.filename)
+            target = storage.within(storage.masters_root(config.paths.data), path)
             if target.exists():
                 continue
             copy_checked(tar.extractfile(name), target, contents.sums[name])
