@@ -1,7 +1,8 @@
 """Summed peak memory of the daemon and its build workers for big PNG uploads, against the decode budget.
 
-The reproduction: four 81 MP PNGs (9000x9000 RGBA, about 309 MiB each to
-decode, inside the default 384 MiB budget) uploaded at once to a real
+The reproduction: four 48 MP PNGs (6900x6900 RGBA: 182 MiB to decode plus
+the premultiplied copy Pillow resizes through, 363 MiB in all, the most the
+default 384 MiB budget admits; an 81 MP RGBA PNG is refused) uploaded at once to a real
 ``jobgallery serve`` with two build workers, then a fifth while the rebuild
 that follows is running. A sampler adds up the resident memory (VmRSS) of the
 daemon and every process under it (fork server, resource tracker, workers)
@@ -36,7 +37,7 @@ import yaml
 from jobgallery import db, users
 from jobgallery.config import load_config
 
-SIDE = 9000
+SIDE = 6900
 CREW = ("crew", "crew-password-1")
 MIB = 1 << 20
 

@@ -29,7 +29,7 @@ from typing import BinaryIO
 import bottle
 import multipart
 
-from jobgallery import db, storage
+from jobgallery import db, filenames, storage
 from jobgallery.config import Config
 from jobgallery.errors import BadImage, EmptyUpload, TooLarge, UnsupportedImage, UsageError
 from jobgallery.ingest import MAX_DESCRIPTION, IngestResult, ingest_stream, remove_folder_if_empty
@@ -43,10 +43,12 @@ PART_SPOOL_BYTES = 256 * 1024
 FORM_MEMORY_BYTES = 4 * MIB
 # UTF-8 takes at most 4 bytes a character: every description ingest accepts fits.
 FIELD_MAX_BYTES = 4 * MAX_DESCRIPTION
-HEADER_MAX_BYTES = 4096
+# A part's header line may hold a 10 KB file name (names are only metadata: never a reason to refuse a photo).
+HEADER_MAX_BYTES = 16 * 1024
 HEADER_MAX_COUNT = 8
 MAX_PARTS = 1000
-MAX_FILENAME = 200
+# Header bytes are read as they are; file names are decoded leniently (jobgallery.filenames), text fields as UTF-8.
+HEADER_CHARSET = "latin1"
 IMAGE_FIELD = "image"
 FILE_ERRORS = (EmptyUpload, UnsupportedImage, BadImage, TooLarge)
 
@@ -125,6 +127,7 @@ def parse_body(stream: BinaryIO, boundary: str, length: int, form: UploadForm) -
             max_header_size=HEADER_MAX_BYTES,
             max_header_count=HEADER_MAX_COUNT,
             max_segment_count=MAX_PARTS,
+            header_charset=HEADER_CHARSET,
         )
         reader = None
         with parser:
@@ -133,9 +136,7 @@ def parse_body(stream: BinaryIO, boundary: str, length: int, form: UploadForm) -
                     reader = take_event(form, reader, event)
     except multipart.ParserLimitReached:
         raise UsageError(f"a form may have at most {MAX_PARTS} parts, each with short headers") from None
-    except multipart.MultipartError as exc:
-        if any(isinstance(arg, UnicodeDecodeError) for arg in exc.args):
-            raise UsageError("the form's part headers and file names must be UTF-8") from None
+    except multipart.MultipartError:
         raise UsageError("the upload is not valid form data or was cut short") from None
 
 
@@ -172,12 +173,13 @@ class PartReader:
 
     @classmethod
     def start(cls, form: UploadForm, segment: multipart.MultipartSegment) -> PartReader:
-        if segment.filename is None:
+        filename = filenames.sent_name(segment.header("Content-Disposition", ""))
+        if filename is None:
             return cls(segment.name or "", bytearray())
         if segment.name != IMAGE_FIELD:
             return cls(segment.name or "", None)
         spool = tempfile.SpooledTemporaryFile(max_size=PART_SPOOL_BYTES)  # noqa: SIM115 - read_form closes it
-        form.files.append(FilePart(display_name(segment.filename), spool, 0))
+        form.files.append(FilePart(filename, spool, 0))
         return cls(segment.name, spool)
 
     def write(self, form: UploadForm, chunk: bytes) -> None:
@@ -222,14 +224,7 @@ def text_value(name: str, data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise UsageError(f"the form field '{name}' must be UTF-8 text") from None
-
-
-def display_name(filename: str) -> str:
-    """The last path component of a client's file name, trimmed; only ever shown or logged."""
-    name = filename.replace("\\", "/").rsplit("/", 1)[-1].strip()
-    name = "".join(ch for ch in name if ch.isprintable())
-    return name[:MAX_FILENAME]
+        raise UsageError(f"the form field '{filenames.from_header(name)}' must be UTF-8 text") from None
 
 
 # ---------------------------------------------------------------- storing the photos

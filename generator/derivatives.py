@@ -220,7 +220,7 @@ def load_display(path: Path, display_size: int, limits: Limits) -> Display:
         drafted = master.draft(None, target) if format_of(master) == "JPEG" else None
         if drafted:
             box = tuple(float(v) for v in drafted[1])
-        with decoding(master, full_size, limits.max_decode_mb):  # held until the full-size pixels are gone
+        with decoding(master, full_size, limits.max_decode_mb, resizing=True):  # held until full-size pixels are gone
             master.load()
             description = colour.describe(master)
             orientation = exif_orientation(master)

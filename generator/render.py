@@ -13,11 +13,12 @@ import hashlib
 import json
 import traceback
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import jinja2
 
-from jobgallery import db
+from jobgallery import capture_time, db
 from jobgallery.config import Config
 from jobgallery.errors import JobGalleryError
 from jobgallery.templating import make_environment, template_dirs
@@ -111,15 +112,16 @@ def templates_fingerprint(config: Config) -> str:
 def photo_view(image: db.Image, entry: dict) -> dict:
     """What a job page shows of one photo; derivative names are relative to the job's folder."""
     display, thumb, thumb2x = entry["display"], entry["thumb"], entry["thumb2x"]
-    label = time_label(image)
+    taken = capture_time.stored(image.taken_at, image.taken_offset)
+    label = time_label(image, taken)
     return {
         "id": image.id,
         "description": image.description,
         "tags": image.tag_list,
         "alt": image.description or f"Photo {label}",
-        "time": image.taken_at or image.timestamp,
+        "time": taken_datetime(taken) if taken else image.timestamp,
         "time_label": label,
-        "date": (image.taken_at or image.timestamp)[:10],
+        "date": taken.taken_at[:10] if taken else image.timestamp[:10],
         "display": display[0],
         "display_size": [display[1], display[2]],
         "thumb": thumb[0],
@@ -128,15 +130,33 @@ def photo_view(image: db.Image, entry: dict) -> dict:
         "height": thumb[2],
         "color": entry["color"],
         "ink": ink_on(entry["color"]),
-        "taken": bool(image.taken_at),
+        "taken": taken is not None,
     }
 
 
-def time_label(image: db.Image) -> str:
-    """Capture time as the camera's clock showed it, else the upload time (stored in UTC)."""
-    if image.taken_at:
-        return "taken " + image.taken_at.replace("T", " ")[:16]
-    return "uploaded " + image.timestamp.replace("T", " ")[:16] + " UTC"
+def time_label(image: db.Image, taken: capture_time.CaptureTime | None) -> str:
+    """What a page says of a photo's time: consistent zone forms whether taken or only uploaded.
+
+    ``taken 2024-03-05 07:10 (UTC+01:00)`` is the wall time where it was taken
+    with its zone when known; without a capture time, ``uploaded 2024-06-01
+    08:00 (UTC)`` (upload times are stored in UTC).
+    """
+    if taken is None:
+        return "uploaded " + image.timestamp.replace("T", " ")[:16] + " (UTC)"
+    wall = taken.local.isoformat(sep=" ", timespec="minutes")  # strftime drops a year's leading zeros
+    return " ".join(filter(None, ("taken", wall, zone_label(taken.offset))))
+
+
+def zone_label(offset: timedelta | None) -> str:
+    """``(UTC)``, ``(UTC+01:00)``, ``(UTC-05:30)``; empty when the zone is unknown."""
+    if offset is None:
+        return ""
+    return "(UTC)" if not offset else f"(UTC{capture_time.offset_text(offset)})"
+
+
+def taken_datetime(taken: capture_time.CaptureTime) -> str:
+    """The value of a ``<time datetime>``: a global date and time with the offset, else a local one."""
+    return taken.taken_at + (taken.offset_text or "")
 
 
 def job_card(job: db.Job, path: str, photos: list[dict]) -> dict:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+from jobgallery import capture_time
 from jobgallery.errors import NotFound, UnsafePath
 from jobgallery.storage import create_private_file, ensure_dir
 
@@ -84,6 +85,8 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE job_image ADD COLUMN location_accuracy_m REAL;
     UPDATE job_image SET location_source = 'camera' WHERE location IS NOT NULL;
     """,
+    # The capture time's UTC offset ("+01:00") when the photo says; taken_at stays the wall time there.
+    "ALTER TABLE job_image ADD COLUMN taken_offset TEXT",
 )
 
 
@@ -134,6 +137,7 @@ class Image:
     compressed_at: str | None
     location_source: str | None = None
     location_accuracy_m: float | None = None
+    taken_offset: str | None = None
 
     @property
     def tag_list(self) -> list[str]:
@@ -401,9 +405,9 @@ def find_by_hash(conn: sqlite3.Connection, job_id: int, sha256: str) -> Image | 
 
 
 def list_images(conn: sqlite3.Connection, job_id: int) -> list[Image]:
-    """A job's images in gallery order: capture time (upload time when unknown), then id."""
+    """A job's images in gallery order: the instant each was taken (upload time when unknown), then id."""
     rows = conn.execute(f"SELECT * FROM job_image WHERE job_id = ? {IMAGE_ORDER}", (job_id,))
-    return [record(Image, row) for row in rows]
+    return capture_time.in_order(record(Image, row) for row in rows)
 
 
 def images_by_job(conn: sqlite3.Connection, job_ids: list[int]) -> dict[int, list[Image]]:
@@ -416,7 +420,7 @@ def images_by_job(conn: sqlite3.Connection, job_ids: list[int]) -> dict[int, lis
     grouped: dict[int, list[Image]] = {job_id: [] for job_id in job_ids}
     for row in rows:
         grouped[row[1]].append(Image(*row))
-    return grouped
+    return {job_id: capture_time.in_order(images) for job_id, images in grouped.items()}
 
 
 def delete_image(conn: sqlite3.Connection, image_id: int) -> Image:

@@ -44,8 +44,6 @@ BUDGET_FILE = ".decode-budget"
 # What a unit's MemoryMax must leave room for besides the budget (bench/memory_budget.py, 2 workers):
 # the daemon (about 48 MiB), fork server (12), resource tracker (31) and two idle workers (40 each).
 RESIDENT_MIB = 192
-# Resizing a picture with transparency premultiplies a second full-size copy, outside the decode's cost.
-COPIES_AT_PEAK = 2
 GATE = 0
 # struct flock: l_type, l_whence, l_start, l_len, l_pid, padded to its alignment ("0q"); off_t is 64-bit.
 FLOCK = "hhqqi0q"

@@ -32,13 +32,12 @@ import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
-from jobgallery import containers, jpeg_scans
+from jobgallery import capture_time, containers, jpeg_scans
 from jobgallery.decode_budget import DECODES
 from jobgallery.errors import BadImage, UnsupportedImage
 
@@ -54,9 +53,6 @@ SAME_AS = {"MPO": "JPEG"}
 ORIENTATION = 0x0112
 EXIF_IFD = 0x8769
 GPS_IFD = 0x8825
-DATETIME_ORIGINAL = 0x9003
-DATETIME_DIGITIZED = 0x9004
-EXIF_TIME = "%Y:%m:%d %H:%M:%S"
 # Orientations 5 to 8 turn the picture a quarter, so width and height swap.
 QUARTER_TURNS = (5, 6, 7, 8)
 
@@ -69,6 +65,8 @@ MIB = 1 << 20
 # pillow-heif 1.8: PNG decodes straight into it; libheif keeps its own plane beside it; WebP's
 # decoder keeps a canvas and the previous frame, and Pillow copies the frame once more.
 DECODE_COPIES = {"PNG": 1, "HEIF": 2, "WEBP": 4}
+# Bytes per pixel of the full-size copies made before a resize (``resize_cost``): an expanded mode, a premultiplied one.
+RESIZE_COPY_BYTES = {"RGBA": 4, "LA": 4, "RGBa": 8, "La": 8, "PA": 8, "P": 4, "1": 1, "YCbCr": 4, "LAB": 4, "HSV": 4}
 # Decodes smaller than this (every baseline JPEG at 1/8 scale up to 130 MP) run without waiting.
 FREE_DECODE_BYTES = 8 * MIB
 # libjpeg keeps 64 two-byte coefficients per 8x8 block of each component for a progressive scan.
@@ -90,6 +88,7 @@ class PhotoInfo:
     orientation: int
     taken_at: str | None
     location: str | None
+    taken_offset: str | None = None
 
     @property
     def extension(self) -> str:
@@ -226,20 +225,44 @@ def decode_cost(image: Image.Image, full_size: tuple[int, int]) -> int:
     return picture + (coefficient_bytes(image, full_size) if image.info.get("progressive") else 0)
 
 
+def resize_cost(image: Image.Image) -> int:
+    """Bytes of the full-size copies a derivative build makes of ``image``'s decoded pixels before shrinking them.
+
+    Palette, bilevel and premultiplied modes are expanded first
+    (generator/derivatives.py ``resizable``), and Pillow resizes a picture
+    with transparency through a premultiplied copy of it (``Image.resize``
+    converts RGBA to RGBa and LA to La). An upload is refused when its decode
+    and these copies together exceed the budget, so every accepted master
+    can also be published within it.
+    """
+    mode = image.mode
+    if mode == "P" and "transparency" in image.info:
+        mode = "PA"
+    return image.width * image.height * RESIZE_COPY_BYTES.get(mode, 0)
+
+
 @contextlib.contextmanager
-def decoding(image: Image.Image, full_size: tuple[int, int], max_decode_mb: int) -> Iterator[None]:
-    """Refuse a decode that would need more than ``max_decode_mb``; hold its share of the budget while it runs."""
+def decoding(
+    image: Image.Image, full_size: tuple[int, int], max_decode_mb: int, *, resizing: bool = False
+) -> Iterator[None]:
+    """Refuse a decode whose peak (decode plus ``resize_cost``) exceeds ``max_decode_mb``; hold its share meanwhile.
+
+    A check only decodes, so it holds the decode's cost; a derivative build
+    (``resizing``) holds the copies too, so the box-wide sum stays within the budget.
+    """
     cost = decode_cost(image, full_size)
-    if cost > max_decode_mb * MIB:
+    peak = cost + resize_cost(image)
+    if peak > max_decode_mb * MIB:
         width, height = full_size
         raise BadImage(
-            f"the {LABELS[format_of(image)]} image is too large: decoding its {width}x{height} pixels would take "
-            f"about {math.ceil(cost / MIB)} MiB of memory, and at most {max_decode_mb} MiB are allowed"
+            f"the {LABELS[format_of(image)]} image is too large: decoding and resizing its {width}x{height} pixels "
+            f"would take about {math.ceil(peak / MIB)} MiB of memory, and at most {max_decode_mb} MiB are allowed"
         )
-    if cost < FREE_DECODE_BYTES:
+    held = peak if resizing else cost
+    if held < FREE_DECODE_BYTES:
         yield
         return
-    with DECODES.hold(cost, max_decode_mb * MIB):
+    with DECODES.hold(held, max_decode_mb * MIB):
         yield
 
 
@@ -260,10 +283,12 @@ def inspect(path: Path, limits: Limits) -> PhotoInfo:
             containers.check_png_pixels(path)
         # Only now: Pillow decodes a whole PNG to look for EXIF after its pixels.
         exif = read_exif(image)
+        taken = capture_time.read(path, fmt, image.info, exif)
     orientation = exif_orientation(exif)
     if orientation in QUARTER_TURNS:
         width, height = height, width
-    return PhotoInfo(fmt, width, height, orientation, exif_taken_at(exif), exif_location(exif))
+    taken_at, offset = (taken.taken_at, taken.offset_text) if taken else (None, None)
+    return PhotoInfo(fmt, width, height, orientation, taken_at, exif_location(exif), offset)
 
 
 def decode_once(image: Image.Image, max_decode_mb: int) -> None:
@@ -327,33 +352,6 @@ def exif_orientation(exif: Image.Exif | None) -> int:
     except EXIF_ERRORS:
         return 1
     return value if 1 <= value <= 8 else 1
-
-
-def exif_taken_at(exif: Image.Exif | None) -> str | None:
-    """DateTimeOriginal (else DateTimeDigitized) as ``YYYY-MM-DDTHH:MM:SS``, local camera time."""
-    if exif is None:
-        return None
-    try:
-        ifd = exif.get_ifd(EXIF_IFD)
-        values = (ifd.get(DATETIME_ORIGINAL), ifd.get(DATETIME_DIGITIZED))
-    except EXIF_ERRORS:
-        return None
-    for value in values:
-        taken = parse_exif_time(value)
-        if taken:
-            return taken
-    return None
-
-
-def parse_exif_time(value: object) -> str | None:
-    if isinstance(value, bytes):
-        value = value.decode("ascii", "replace")
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.strptime(value.strip("\0 ")[:19], EXIF_TIME).isoformat(timespec="seconds")
-    except ValueError:
-        return None
 
 
 def exif_location(exif: Image.Exif | None) -> str | None:

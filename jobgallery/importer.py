@@ -27,7 +27,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobgallery import db, images, ingest, storage
+from jobgallery import db, filenames, images, ingest, storage
 from jobgallery.config import Config, build_workers
 from jobgallery.decode_budget import DECODES
 from jobgallery.errors import EmptyUpload, JobGalleryError, UsageError
@@ -53,7 +53,8 @@ class Scan:
     refused: list[tuple[str, str]] = field(default_factory=list)
 
     def name(self, path: Path | str) -> str:
-        return Path(path).relative_to(self.folder).as_posix()
+        """The path relative to the folder, decoded leniently for reports (a name never stops an import)."""
+        return filenames.for_display(filenames.from_file_system(Path(path).relative_to(self.folder).as_posix()))
 
 
 @dataclass

@@ -333,6 +333,7 @@ def row_values(job_id: int, filename: str, prepared: Prepared, details: Details)
         "width": info.width,
         "height": info.height,
         "taken_at": info.taken_at,
+        "taken_offset": info.taken_offset,
         "uploaded_by": details.uploaded_by,
     }
 

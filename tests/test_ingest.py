@@ -34,6 +34,7 @@ from ingest_support import (
 )
 from PIL import ExifTags, Image
 
+from generator import derivatives
 from jobgallery import db, images, ingest, jpeg_scans, storage
 from jobgallery.errors import BadImage, EmptyUpload, NotFound, TooLarge, UnsupportedImage, UsageError
 
@@ -270,15 +271,48 @@ def test_markers_are_found_across_read_chunks(before_boundary: int) -> None:
 
 
 def test_a_png_too_large_to_decode_is_refused_before_any_pixel_is_decoded(make_config) -> None:
-    """10000x9999 RGBA at 16 bits: under the pixel limit, but 382 MiB once Pillow decodes it to 8-bit RGBA."""
+    """10000x9999 RGBA at 16 bits: under the pixel limit, but 382 MiB as 8-bit RGBA, as much again resized."""
     config = make_config(images__max_decode_mb=256)
     hostile = png_header(10000, 9999, depth=16, colour=6, rows=2)
-    expected = "PNG image is too large: decoding its 10000x9999 pixels would take about 382 MiB of memory"
+    expected = "PNG image is too large: decoding and resizing its 10000x9999 pixels would take about 763 MiB of memory"
     with db.open_db(config.db_path) as conn:
         job = db.create_job(conn, "budget")
         with pytest.raises(BadImage, match=f"{expected}, and at most 256 MiB are allowed"):
             put(config, conn, job, hostile)
         assert nothing_stored(config, conn, job.id)
+
+
+def rgba_png(size: tuple[int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGBA", size, (200, 80, 40, 128)).save(out, "PNG")
+    return out.getvalue()
+
+
+def palette_png(size: tuple[int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("P", size, 3).save(out, "PNG", transparency=3)
+    return out.getvalue()
+
+
+TRANSPARENT_CASES = [("RGBA", rgba_png, (500, 500), (350, 350)), ("P+tRNS", palette_png, (400, 400), (340, 340))]
+TRANSPARENT_IDS = [case[0] for case in TRANSPARENT_CASES]
+
+
+@pytest.mark.parametrize(("name", "make", "refused", "accepted"), TRANSPARENT_CASES, ids=TRANSPARENT_IDS)
+def test_the_budget_counts_the_copies_a_build_resizes_through(
+    make_config, name: str, make, refused: tuple[int, int], accepted: tuple[int, int]
+) -> None:
+    """1 MiB decodes 500x500 RGBA (0.95 MiB) but not its premultiplied copy too; what is accepted is published."""
+    config = make_config(images__max_decode_mb=1)
+    with db.open_db(config.db_path) as conn:
+        job = db.create_job(conn, "budget")
+        with pytest.raises(BadImage, match=r"decoding and resizing .* at most 1 MiB are allowed"):
+            put(config, conn, job, make(refused))
+        assert nothing_stored(config, conn, job.id)
+        stored = put(config, conn, job, make(accepted)).image
+    master = storage.job_folder(config.paths.data, job.id) / stored.filename
+    display = derivatives.load_display(master, 1024, images.Limits.from_config(config))
+    assert display.image.size == accepted and display.image.mode == "RGB"
 
 
 def test_a_48_megapixel_png_fits_the_default_budget(config, conn, job) -> None:

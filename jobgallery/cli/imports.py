@@ -51,5 +51,7 @@ def print_report(report: importer.ImportReport) -> None:
 
 
 def printable(name: str) -> str:
-    """File names may hold control characters or undecodable bytes; never send those to a terminal."""
-    return "".join(ch if ch.isprintable() else "?" for ch in name)
+    """File names may hold control characters or characters the terminal cannot show; never send those to it."""
+    encoding = sys.stdout.encoding or "utf-8"
+    shown = "".join(ch if ch.isprintable() else "?" for ch in name)
+    return shown.encode(encoding, "replace").decode(encoding)

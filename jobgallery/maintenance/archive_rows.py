@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from jobgallery import db, jobs, users
+from jobgallery import capture_time, db, jobs, users
 from jobgallery.errors import ArchiveError, JobGalleryError
 from jobgallery.ingest import clean_details
 from jobgallery.text import has_controls
@@ -63,8 +63,17 @@ def check_image(image: db.Image, job_id: int) -> db.Image:
             raise ArchiveError(f"photo {image.id} in the archive has a bad {name}: {str(value)[:40]!r}")
     for name in STAMP_FIELDS:
         check_stamp(name, getattr(image, name), required=name == "timestamp")
+    check_capture_time(image)
     check_details(image)
     return image
+
+
+def check_capture_time(image: db.Image) -> None:
+    """A wall time without a zone in ``taken_at``, its offset (``+01:00``) apart, as ingest stores them."""
+    if image.taken_at is not None and capture_time.wall_time(image.taken_at) is None:
+        raise ArchiveError(f"photo {image.id} in the archive has a capture time with a zone in it")
+    if not capture_time.valid_offset(image.taken_offset):
+        raise ArchiveError(f"photo {image.id} in the archive has a malformed capture time offset")
 
 
 def check_details(image: db.Image) -> None:
