@@ -22,9 +22,7 @@ returns 0.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
-import os
 import signal
 import socket
 import sys
@@ -47,6 +45,7 @@ from daemon.scheduler import Rebuilds, make_scheduler
 from jobgallery import db, storage, users
 from jobgallery.config import Config
 from jobgallery.errors import JobGalleryError
+from jobgallery.malloc import tune_malloc
 
 log = logging.getLogger("daemon.server")
 
@@ -181,37 +180,6 @@ def drain(server: BaseWSGIServer, socket_map: dict, stop: StopSignal) -> int:
     server.task_dispatcher.shutdown(timeout=THREAD_EXIT_SECONDS)
     server.asyncore.close_all(socket_map)
     return cut_off
-
-
-# ---------------------------------------------------------------- memory
-
-
-M_MMAP_THRESHOLD = -3
-M_ARENA_MAX = -8
-MMAP_THRESHOLD_BYTES = 128 * 1024
-ARENAS = 2
-
-
-def tune_malloc() -> None:
-    """Keep upload buffers from piling up in glibc's heaps (a Pi has 1 GB).
-
-    glibc raises its mmap threshold each time a large block is freed, so
-    after the first upload every 1 MiB read buffer comes from a heap, and
-    each thread's heap keeps its high-water mark. A fixed threshold sends
-    large blocks back to the system when freed, and two arenas cap the
-    per-thread heaps. Measured by bench/upload_load.py: 16 concurrent 4 MB
-    uploads peak at ~81 MiB instead of ~116 MiB. An operator who sets
-    ``GLIBC_TUNABLES`` or a ``MALLOC_*`` variable is left alone. Not glibc:
-    nothing to do.
-    """
-    if any(name == "GLIBC_TUNABLES" or name.startswith("MALLOC_") for name in os.environ):
-        return
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
-    mallopt(M_ARENA_MAX, ARENAS)
 
 
 # ---------------------------------------------------------------- first start and the banner

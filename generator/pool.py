@@ -15,11 +15,10 @@ import multiprocessing
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 
 from generator.derivatives import PhotoResult, PhotoTask, make_photo
 from jobgallery.decode_budget import DECODES
-from jobgallery.lifeline import die_with_owner
+from jobgallery.workers import start_worker
 
 # Below this many photos a pool costs more to start than it saves.
 POOL_THRESHOLD = 4
@@ -63,12 +62,6 @@ def in_pool(tasks: Sequence[PhotoTask], workers: int) -> Iterator[PhotoResult]:
                 yield outcome(future, running.pop(future))
             for task in itertools.islice(queue, len(done)):
                 running[pool.submit(make_photo, task)] = task
-
-
-def start_worker(budget_file: Path | None) -> None:
-    """In each worker: die with the pool's owner, and decode within the owner's box-wide budget."""
-    die_with_owner()
-    DECODES.share_through(budget_file)
 
 
 def outcome(future: Future, task: PhotoTask) -> PhotoResult:

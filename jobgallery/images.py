@@ -275,15 +275,13 @@ def inspect(path: Path, limits: Limits) -> PhotoInfo:
     with open_image(path, limits.max_pixels) as image:
         fmt = format_of(image)
         width, height = image.size
-        if fmt == "JPEG":
-            decode_jpeg_once(image, path, limits.max_decode_mb)
-        else:
-            decode_once(image, limits.max_decode_mb)
-        if fmt == "PNG":
-            containers.check_png_pixels(path)
-        # Only now: Pillow decodes a whole PNG to look for EXIF after its pixels.
-        exif = read_exif(image)
-        taken = capture_time.read(path, fmt, image.info, exif)
+        with decoded(image, path, limits.max_decode_mb):
+            if fmt == "PNG":
+                containers.check_png_pixels(path)
+            # Only now: Pillow decodes a whole PNG to look for EXIF after its pixels.
+            exif = read_exif(image)
+            taken = capture_time.read(path, fmt, image.info, exif)
+            image.close()  # the pixels go before the budget's share does
     orientation = exif_orientation(exif)
     if orientation in QUARTER_TURNS:
         width, height = height, width
@@ -291,24 +289,31 @@ def inspect(path: Path, limits: Limits) -> PhotoInfo:
     return PhotoInfo(fmt, width, height, orientation, taken_at, exif_location(exif), offset)
 
 
-def decode_once(image: Image.Image, max_decode_mb: int) -> None:
-    """Decode every compressed byte of a PNG, WebP or HEIC so damage shows before we store."""
-    with decoding(image, image.size, max_decode_mb):
-        load(image)
+@contextlib.contextmanager
+def decoded(image: Image.Image, path: Path, max_decode_mb: int) -> Iterator[None]:
+    """Decode every compressed byte of ``image`` (opened from ``path``) so damage shows before we store.
 
+    The decode's share of the budget is held until the block ends: the
+    pixels stay in memory until the caller closes the image, so releasing
+    the share when the decode returned let four checks of 182 MiB each run
+    at once under a 384 MiB budget (bench/memory_budget.py).
 
-def decode_jpeg_once(image: Image.Image, path: Path, max_decode_mb: int) -> None:
-    """Decode the JPEG ``image`` (opened from ``path``) at 1/8 scale, strictly, within the decode budget.
-
-    libjpeg-turbo decodes it, not Pillow: Pillow drops the warnings that tell a
-    scan cut short (``jpeg_scans``). Pillow's header gives the cost, and Pillow
-    decodes the few files whose harmless warnings stop the strict decode.
+    A JPEG is decoded at 1/8 scale by libjpeg-turbo, not Pillow: Pillow drops
+    the warnings that tell a scan cut short (``jpeg_scans``). Pillow's header
+    gives the cost, and Pillow decodes the few files whose harmless warnings
+    stop the strict decode.
     """
+    if format_of(image) != "JPEG":
+        with decoding(image, image.size, max_decode_mb):
+            load(image)
+            yield
+        return
     full_size = width, height = image.size
     image.draft(None, (max(1, width // JPEG_DRAFT_SCALE), max(1, height // JPEG_DRAFT_SCALE)))
     with decoding(image, full_size, max_decode_mb):
         if not jpeg_scans.decode_strictly(path):
             load(image)
+        yield
 
 
 def load(image: Image.Image) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-import signal
 import sqlite3
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -31,7 +30,7 @@ from jobgallery import db, filenames, images, ingest, storage
 from jobgallery.config import Config, build_workers
 from jobgallery.decode_budget import DECODES
 from jobgallery.errors import EmptyUpload, JobGalleryError, UsageError
-from jobgallery.lifeline import die_with_owner
+from jobgallery.workers import start_worker
 
 # Files that only describe a photo or a video beside them; importing them is never wanted.
 SIDECAR_SUFFIXES = frozenset({".xmp", ".aae", ".thm", ".lrv", ".json", ".dop", ".pp3"})
@@ -243,16 +242,6 @@ def checker(config: Config, files: int) -> Iterator[Checker]:
         yield lambda staged: pool.submit(ingest.prepare, staged, *limits)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def start_worker(budget_file: Path | None) -> None:
-    """Ctrl-C is for the main process, which stops the workers itself; a killed main process takes them along.
-
-    Big decodes take their share of the main process's box-wide budget.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    die_with_owner()
-    DECODES.share_through(budget_file)
 
 
 def run_now(func: Callable, *args) -> Future:

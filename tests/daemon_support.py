@@ -46,6 +46,8 @@ import yaml
 from conftest import cli_command, free_port
 from PIL import Image
 
+from jobgallery.config import Config
+
 # ---------------------------------------------------------------- the daemon process
 
 
@@ -142,6 +144,19 @@ def running_daemon(
 
 
 # ---------------------------------------------------------------- HTTP
+
+
+@dataclass
+class Site:
+    """A running daemon, its config and a connection to its database; test modules add their own helpers."""
+
+    daemon: Daemon
+    config: Config
+    conn: object
+
+    @property
+    def url(self) -> str:
+        return self.daemon.url
 
 
 @dataclass

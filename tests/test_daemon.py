@@ -13,7 +13,6 @@ import json
 import re
 import socket
 import time
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -21,13 +20,14 @@ import photos
 import pytest
 import yaml
 from conftest import nest
-from daemon_support import Daemon, FilePart, Reply, basic, http, running_daemon, stored_files, upload
+from daemon_support import FilePart, Reply, basic, http, running_daemon, stored_files, upload
+from daemon_support import Site as RunningSite
 from ingest_support import HTML, SVG, png_header
 from PIL import Image
 
 from daemon.auth import FREE_FAILURES
 from jobgallery import db, storage, users
-from jobgallery.config import Config, load_config
+from jobgallery.config import load_config
 
 ADMIN = ("boss", "boss-password-1")
 CREW = ("crew", "crew-password-1")
@@ -36,16 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 HTML_ACCEPT = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
 
-@dataclass
-class Site:
-    daemon: Daemon
-    config: Config
-    conn: object
-
-    @property
-    def url(self) -> str:
-        return self.daemon.url
-
+class Site(RunningSite):
     def job(self, title: str = "Roof, 12 Elm St") -> db.Job:
         return db.create_job(self.conn, title)
 

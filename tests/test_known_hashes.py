@@ -14,14 +14,14 @@ import hashlib
 import json
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import photos
 import pytest
 import yaml
 from conftest import nest
-from daemon_support import Daemon, FilePart, basic, http, phone_photo, running_daemon, upload
+from daemon_support import FilePart, basic, http, phone_photo, running_daemon, upload
+from daemon_support import Site as RunningSite
 from session_support import cookie, csrf_of, session_token, sign_in, sign_in_page
 
 from jobgallery import db, users
@@ -32,16 +32,7 @@ JSON = {"Content-Type": "application/json"}
 BERLIN = ("52.520008", "13.404954")
 
 
-@dataclass
-class Site:
-    daemon: Daemon
-    config: Config
-    conn: object
-
-    @property
-    def url(self) -> str:
-        return self.daemon.url
-
+class Site(RunningSite):
     def known(self, job_id: int, body: object, headers: dict | None = None):
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         return http(

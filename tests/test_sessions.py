@@ -12,19 +12,19 @@ import hashlib
 import re
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import photos
 import pytest
 import yaml
 from conftest import cli_command, nest
-from daemon_support import Daemon, FilePart, basic, http, running_daemon, upload
+from daemon_support import FilePart, basic, http, running_daemon, upload
+from daemon_support import Site as RunningSite
 from session_support import FORM, cookie, csrf_of, session_token, sign_in
 
 from daemon.auth import FREE_FAILURES
 from jobgallery import db, users
-from jobgallery.config import Config, load_config
+from jobgallery.config import load_config
 
 CREW = ("crew", "crew-password-1")
 BOSS = ("boss", "boss-password-1")
@@ -33,16 +33,7 @@ JSON = {"Content-Type": "application/json"}
 DAY = 86400
 
 
-@dataclass
-class Site:
-    daemon: Daemon
-    config: Config
-    conn: object
-
-    @property
-    def url(self) -> str:
-        return self.daemon.url
-
+class Site(RunningSite):
     def cli(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
         command = [*cli_command(), "--config", str(self.daemon.config_path), *args]
         return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=60)
