@@ -196,6 +196,7 @@ def stage(folder: Path, stream: BinaryIO, max_bytes: int | None = None) -> Stage
                 digest.update(chunk)
                 handle.write(chunk)
                 chunk = stream.read(CHUNK)
+            handle.flush()
             os.fsync(handle.fileno())
     except BaseException:
         discard(temp)
@@ -210,7 +211,7 @@ def create_temp(folder: Path) -> tuple[Path, BinaryIO]:
         try:
             with _folders:
                 temp = storage.temp_path(storage.ensure_dir(folder))
-                return temp, storage.create_file(temp, buffering=0)
+                return temp, storage.create_file(temp)
         except (FileNotFoundError, FileExistsError):
             # Another process removed the folder between ensure_dir and open (or inside ensure_dir).
             if tries == TEMP_TRIES:

@@ -198,15 +198,22 @@ def file_mode(folder: Path) -> int:
     return PRIVATE_FILE if is_private(folder) else PUBLIC_FILE
 
 
-def create_file(path: Path, mode: int | None = None, buffering: int = -1) -> BinaryIO:
-    """A new file at ``path`` (which must not exist); private files get exactly 0600, umask or not."""
+def create_file(path: Path, mode: int | None = None) -> BinaryIO:
+    """A new buffered file at ``path`` (which must not exist).
+
+    Always buffered: a raw file's ``write`` may take only part of the bytes
+    (a disk with less room left than the chunk) and say so only in its return
+    value, so a caller that ignores it keeps a file cut short. A buffered file
+    writes everything or raises (ENOSPC on a full disk). Callers flush before
+    they fsync.
+    """
     refuse_upward(path)
     mode = file_mode(path.parent) if mode is None else mode
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     if mode == PRIVATE_FILE:
         with contextlib.suppress(PermissionError):  # a FAT or exFAT drive keeps no modes
             os.fchmod(fd, mode)
-    return os.fdopen(fd, "wb", buffering=buffering, closefd=True)
+    return os.fdopen(fd, "wb", closefd=True)
 
 
 def create_private_file(path: Path) -> None:

@@ -9,7 +9,9 @@ which CI has).
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import random
 import subprocess
 import sys
 import time
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import photos
 import pytest
+from PIL import Image
 from conftest import IN_CI
 from daemon_support import FilePart, basic, http, running_daemon, stored_files, upload
 from maintenance_support import run_cli
@@ -236,3 +239,58 @@ def test_an_incremental_build_retries_photos_an_earlier_build_could_not_render(m
         filler.unlink()
         assert run_cli(config, "build", "--job", str(other.id)).returncode == 0
         assert shown_photos(config, job) == 1
+
+
+def noise_jpeg(width: int, height: int) -> bytes:
+    """Random pixels at quality 95: about 1.2 bytes a pixel, so the size follows the pixel count."""
+    out = io.BytesIO()
+    Image.frombytes("RGB", (width, height), random.Random(width).randbytes(width * height * 3)).save(
+        out, "JPEG", quality=95
+    )
+    return out.getvalue()
+
+
+def leave_free(filler: Path, free: int) -> None:
+    """Shrink a filler that took every byte so that about ``free`` bytes (whole pages) are left."""
+    os.truncate(filler, max(0, filler.stat().st_size - free))
+
+
+@pytest.mark.parametrize("pixels", [(500, 400), (900, 700), (1200, 1000), (1600, 1300)])
+def test_a_photo_that_does_not_fit_in_the_space_left_gets_503_and_fits_after(make_config, instance, pixels) -> None:
+    """A write cut short by a full disk is a full disk, whatever the size: never a damaged photo (422)."""
+    body = noise_jpeg(*pixels)
+    with tiny_tmpfs(instance / "data", "8m") as data:
+        config = make_config()
+        job = prepared(config)
+        with running_daemon(instance / "config.yaml") as daemon:
+            filler = fill(data)
+            leave_free(filler, len(body) // 2)
+            url = f"{daemon.url}/api/jobs/{job.id}/images"
+            part = FilePart("IMG_0001.jpg", body, content_type="image/jpeg")
+            assert "disk is full" in assert_try_again(upload(url, [part], CREW))
+            assert rows(config, job) == [] and stored_files(config.paths.data) == []
+            filler.unlink()
+            after = upload(url, [part], CREW)
+            assert after.status == 201, after.body
+        assert len(rows(config, job)) == 1
+
+
+@pytest.mark.parametrize("pixels", [(900, 700), (1600, 1300)])
+def test_the_command_line_says_a_cut_short_write_is_a_full_disk_in_one_line(make_config, instance, pixels) -> None:
+    card = instance / "card"
+    card.mkdir()
+    (card / "IMG_0001.jpg").write_bytes(noise_jpeg(*pixels))
+    with tiny_tmpfs(instance / "data", "8m") as data:
+        config = make_config()
+        job = prepared(config)
+        filler = fill(data)
+        leave_free(filler, (card / "IMG_0001.jpg").stat().st_size // 2)
+        failed = run_cli(config, "import", str(card), "--job", str(job.id))
+        assert failed.returncode == 1, (failed.stdout, failed.stderr)
+        said = failed.stdout + failed.stderr
+        assert "No space left on device" in said and "damaged" not in said, said
+        assert "Traceback" not in failed.stderr and len(failed.stderr.strip().splitlines()) == 1, failed.stderr
+        assert rows(config, job) == [] and stored_files(config.paths.data) == []
+        filler.unlink()
+        assert run_cli(config, "import", str(card), "--job", str(job.id)).returncode == 0
+        assert len(rows(config, job)) == 1
