@@ -21,6 +21,7 @@ from jobgallery.errors import UnsafePath
 TEMP_PREFIX = ".tmp-"
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
+PUBLIC_DIR = 0o755
 PUBLIC_FILE = 0o644
 
 
@@ -162,9 +163,11 @@ def fsync_dir(folder: Path) -> None:
 def ensure_dir(folder: Path, private: bool = False) -> Path:
     """Create ``folder`` (and parents) and make each new entry durable.
 
-    A new folder is private (0700, whatever the umask) when asked for or when
-    the folder it is made in is private: ``data/`` is made private, so every
-    job folder of masters under it is too, while ``output/`` stays readable.
+    A new folder is private (0700) when asked for or when the folder it is
+    made in is private: ``data/`` is made private, so every job folder of
+    masters under it is too. Any other folder (``output/`` and all under it)
+    is 0755. Both whatever the umask: 000 would leave the public site
+    writable by every local user, 077 would hide it from the web server.
     """
     refuse_upward(folder)
     if folder.is_dir():
@@ -178,9 +181,8 @@ def ensure_dir(folder: Path, private: bool = False) -> Path:
         if folder.is_dir():  # made meanwhile by another writer
             return folder
         raise
-    if private or is_private(parent):
-        with contextlib.suppress(PermissionError):  # a FAT or exFAT drive keeps no modes
-            os.chmod(folder, PRIVATE_DIR)
+    with contextlib.suppress(PermissionError):  # a FAT or exFAT drive keeps no modes
+        os.chmod(folder, PRIVATE_DIR if private or is_private(parent) else PUBLIC_DIR)
     fsync_dir(parent)
     return folder
 
@@ -210,9 +212,8 @@ def create_file(path: Path, mode: int | None = None) -> BinaryIO:
     refuse_upward(path)
     mode = file_mode(path.parent) if mode is None else mode
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    if mode == PRIVATE_FILE:
-        with contextlib.suppress(PermissionError):  # a FAT or exFAT drive keeps no modes
-            os.fchmod(fd, mode)
+    with contextlib.suppress(PermissionError):  # exactly ``mode`` whatever the umask; FAT or exFAT keeps none
+        os.fchmod(fd, mode)
     return os.fdopen(fd, "wb", closefd=True)
 
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import photos
+import pytest
 from conftest import cli_command
+from daemon_support import FilePart, basic, running_daemon, upload
 
-from jobgallery import db
+from jobgallery import db, users
 
 PERMISSIVE = 0o000
 
@@ -115,3 +118,48 @@ def test_an_existing_database_is_opened_as_it_is(make_config):
     with db.open_db(config.db_path):
         pass
     assert mode(config.db_path) == 0o640 and mode(config.paths.data) == 0o750
+
+
+def assert_public(output: Path) -> None:
+    """Every folder of the public site 0755 and every file 0644: readable by the web server, writable by nobody else."""
+    found = modes_under(output)
+    folders = {n: m for n, m in found.items() if (output / n).is_dir()}
+    files = {n: m for n, m in found.items() if (output / n).is_file() and not n.endswith(".lock")}
+    assert any(n.startswith("jobs/") and n.count("/") == 1 for n in folders), folders
+    assert any(n.endswith(".jpg") for n in files) and "index.html" in files, files
+    assert set(folders.values()) == {0o755}, folders
+    assert set(files.values()) == {0o644}, {n: oct(m) for n, m in files.items() if m != 0o644}
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o077])
+def test_a_build_makes_the_public_site_0755_and_0644_whatever_the_umask(make_config, tmp_path, umask):
+    config = make_config(**{"gallery.public_index": True})
+    card = tmp_path / "card"
+    card.mkdir()
+    (card / "IMG_0001.jpg").write_bytes(photos.jpeg_bytes(640, 480))
+    assert run(config, "job", "add", "Roof", umask=umask).returncode == 0
+    assert run(config, "import", str(card), "--job", "1", umask=umask).returncode == 0
+    result = run(config, "build", umask=umask)
+    assert result.returncode == 0, result.stderr
+    assert_public(config.paths.output)
+
+
+def test_the_daemon_makes_the_public_site_0755_and_0644_whatever_the_umask(make_config, instance):
+    config = make_config(**{"gallery.public_index": True, "server.rebuild_delay_seconds": 0.2})
+    with db.open_db(config.db_path) as conn:
+        users.add_user(conn, "crew", "crew-password-1", admin=False)
+        job = db.create_job(conn, "Roof, 12 Elm St")
+    before = os.umask(PERMISSIVE)  # the daemon inherits it when it starts
+    try:
+        with running_daemon(instance / "config.yaml") as daemon:
+            os.umask(before)
+            part = FilePart("IMG_0001.jpg", photos.jpeg_bytes(640, 480), content_type="image/jpeg")
+            reply = upload(f"{daemon.url}/api/jobs/{job.id}/images", [part], basic("crew", "crew-password-1"))
+            assert reply.status == 201, reply.body
+            page = config.paths.output / job.gallery_path(True) / "index.html"
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and "<img" not in (page.read_text() if page.is_file() else ""):
+                time.sleep(0.1)
+    finally:
+        os.umask(before)
+    assert_public(config.paths.output)

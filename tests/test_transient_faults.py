@@ -21,10 +21,10 @@ from pathlib import Path
 
 import photos
 import pytest
-from PIL import Image
 from conftest import IN_CI
 from daemon_support import FilePart, basic, http, running_daemon, stored_files, upload
 from maintenance_support import run_cli
+from PIL import Image
 
 from jobgallery import db, users
 from jobgallery.config import Config
