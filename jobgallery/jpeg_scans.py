@@ -35,6 +35,11 @@ import simplejpeg
 from jobgallery.errors import BadImage
 
 MAX_SCANS = 100
+MAX_COEFFICIENT_PASSES = 1_500_000_000
+TOO_MANY_PASSES = (
+    f"the JPEG image's scans go over its coefficients more than {MAX_COEFFICIENT_PASSES:,} times"
+    " (the sum of blocks times coefficients over its scans); no camera or program writes that many"
+)
 SOS = 0xDA
 # Start-of-frame markers libjpeg decodes: baseline, extended, progressive; Huffman and arithmetic coding.
 FRAMES = frozenset({0xC0, 0xC1, 0xC2, 0xC9, 0xCA})
@@ -95,11 +100,17 @@ class Progression:
     components: tuple[int, ...] = ()
     scans: int = 0
     levels: dict[tuple[int, int], int] = field(default_factory=dict)
+    blocks: dict[int, int] = field(default_factory=dict)
+    passes: int = 0
 
     def add_frame(self, code: int, header: bytes) -> None:
+        """One SOF header: precision, height, width, Nf, Nf triples of (component id, Hi/Vi, table)."""
         self.progressive = code in PROGRESSIVE_FRAMES
         count = header[5] if len(header) > 5 else 0
-        self.components = tuple(header[6 + 3 * i] for i in range(count) if 6 + 3 * i < len(header))
+        triples = [header[6 + 3 * i : 9 + 3 * i] for i in range(count) if 9 + 3 * i <= len(header)]
+        self.components = tuple(triple[0] for triple in triples)
+        height, width = int.from_bytes(header[1:3], "big"), int.from_bytes(header[3:5], "big")
+        self.blocks = component_blocks(width, height, [(t[0], t[1] >> 4, t[1] & 15) for t in triples])
 
     def add_scan(self, header: bytes) -> None:
         """One SOS header: Ns, Ns pairs of (component id, tables), Ss, Se, Ah/Al."""
@@ -110,12 +121,21 @@ class Progression:
         first, last, approximation = header[1 + 2 * count : 4 + 2 * count]
         band = range(first, last + 1) if self.progressive else range(64)
         for component in header[1 : 1 + 2 * count : 2]:
+            self.passes += self.blocks.get(component, 0) * len(band)
             for coefficient in band:
                 self.levels[(component, coefficient)] = approximation & 15
 
     def complete(self) -> bool:
         """Every coefficient of every component sent to full precision (libjpeg refuses to write less)."""
         return all(self.levels.get((component, k)) == 0 for component in self.components for k in range(64))
+
+
+def component_blocks(width: int, height: int, sampling: list[tuple[int, int, int]]) -> dict[int, int]:
+    """The 8x8 blocks of each component (id, Hi, Vi), counted as libjpeg pads them to whole MCUs."""
+    wide = max((h for _, h, _ in sampling), default=1) or 1
+    tall = max((v for _, _, v in sampling), default=1) or 1
+    columns, rows = -(-width // (8 * wide)), -(-height // (8 * tall))
+    return {component: columns * h * rows * v for component, h, v in sampling}
 
 
 def read_progression(handle: BinaryIO, limit: int = MAX_SCANS) -> Progression:
@@ -147,6 +167,8 @@ def read_progression(handle: BinaryIO, limit: int = MAX_SCANS) -> Progression:
             progression.add_scan(handle.read(min(length - 2, 2 * 4 + 4)))
             if progression.scans > limit:
                 raise BadImage(f"the JPEG image has more than {limit} scans; no camera or program writes that many")
+            if progression.passes > MAX_COEFFICIENT_PASSES:
+                raise BadImage(TOO_MANY_PASSES)
     return progression
 
 

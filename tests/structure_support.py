@@ -212,6 +212,49 @@ def scan_flood(scans: int = 8000, width: int = 8000, height: int = 6000) -> byte
     return whole[:-2] + huffman_table(1, 1, {1: b"\xe0"}) + scan * scans + b"\xff\xd9"
 
 
+GREY_PROGRESSIVE_SCANS = 6
+
+
+def grey_progressive(width: int, height: int) -> bytes:
+    """Pillow's flat grey progressive JPEG: 6 scans, every coefficient sent to full precision."""
+    return saved("JPEG", Image.new("L", (width, height), 128), progressive=True)
+
+
+def last_scan_repeated(times: int, width: int = 10000, height: int = 9999) -> bytes:
+    """A grey progressive JPEG whose last scan (a refinement of coefficients 1-63) comes ``times`` more times.
+
+    Under the scan limit, yet each copy makes the decoder visit all 63
+    coefficients of every block again; libjpeg warns of the progression only
+    after the whole file is decoded (9 to 12 s for 93 copies of a 100 MP picture).
+    """
+    whole = grey_progressive(width, height)
+    last = whole[scan_starts(whole)[-1] : -2]
+    return whole[:-2] + last * times + b"\xff\xd9"
+
+
+def refinement_flood(extra: int, width: int = 10000, height: int = 9999) -> bytes:
+    """A valid grey progressive JPEG with ``extra`` more scans, mostly refinements, that leave it complete.
+
+    Each round sends coefficients 1-63 again at point transform Al (a first
+    scan, Ah = 0) and refines them bit by bit down to 0: Al + 1 scans, each
+    over every block, all consistent, so libjpeg decodes it without a
+    warning. Rounds of Al = 10 or less (10 is the most 8-bit coefficients
+    allow) add up to exactly ``extra`` (at least 2).
+    """
+    blocks = -(-width // 8) * -(-height // 8)
+    table = huffman_table(1, 1, {1: b"\xe0"})
+    runs = end_of_band_runs(blocks)
+    scans = b""
+    while extra >= 2:
+        shift = min(10, extra - 1)
+        shift -= extra - shift - 1 == 1  # never leave a single scan over
+        levels = [(0, shift)] + [(ah, ah - 1) for ah in range(shift, 0, -1)]
+        for ah, al in levels:
+            scans += b"\xff\xda" + struct.pack(">HB", 8, 1) + bytes([1, 0x01, 1, 63, ah << 4 | al]) + runs
+        extra -= len(levels)
+    return grey_progressive(width, height)[:-2] + table + scans + b"\xff\xd9"
+
+
 def jpeg_segment_flood(segments: int = 200_000) -> bytes:
     """A 64x48 JPEG with ``segments`` empty comment segments before its picture (Pillow reads each one)."""
     small = saved("JPEG", photos.photo(64, 48))

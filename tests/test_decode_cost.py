@@ -11,6 +11,7 @@ must be checked within the same bound.
 from __future__ import annotations
 
 import functools
+import io
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,7 @@ import pytest
 import structure_support as hostile
 from daemon_support import FilePart, basic, running_daemon, stored_files, upload
 from ingest_support import nothing_stored, write
+from PIL import Image
 
 from jobgallery import containers, db, ingest, jpeg_scans, users
 from jobgallery.errors import BadImage
@@ -30,10 +32,18 @@ MAX_SECONDS = 5.0
 MAX_GROWTH_MIB = 100
 # Pillow's progressive grey JPEG has 6 scans of its own; the flood adds the rest.
 GREY_SCANS = 6
+MP_12 = (4000, 3000)
+# A 100 MP grey picture (10000x9999, 1,562,500 blocks): Pillow's 6 scans pass 191 times over each block,
+# each extra scan over 1-63 another 63 times; this many extra scans fit under the limit, one more does not.
+REFINEMENTS = (jpeg_scans.MAX_COEFFICIENT_PASSES // 1_562_500 - 191) // 63
+PASSES = "go over its coefficients more than"
 
 REFUSED: dict[str, tuple[Callable[[], bytes], str]] = {
-    "jpeg-8000-scans": (lambda: hostile.scan_flood(8000), "more than 100 scans"),
-    "jpeg-one-scan-too-many": (lambda: hostile.scan_flood(jpeg_scans.MAX_SCANS + 1 - GREY_SCANS), "scans"),
+    "jpeg-8000-scans": (lambda: hostile.scan_flood(8000), "no camera or program writes that many"),
+    "jpeg-one-scan-too-many": (lambda: hostile.scan_flood(jpeg_scans.MAX_SCANS + 1 - GREY_SCANS, *MP_12), "100 scans"),
+    "jpeg-last-scan-repeated-93-times": (lambda: hostile.last_scan_repeated(93), PASSES),
+    "jpeg-one-refinement-too-many": (lambda: hostile.refinement_flood(REFINEMENTS + 1), PASSES),
+    "jpeg-last-scan-repeated-within-the-passes": (lambda: hostile.last_scan_repeated(REFINEMENTS), "damaged"),
     "jpeg-200000-segments": (lambda: hostile.jpeg_segment_flood(200_000), "segments"),
     "png-200000-chunks": (lambda: hostile.png_chunk_flood(200_000), "chunks"),
     "png-200000-pixel-chunks": (lambda: hostile.png_idat_flood(200_000), "chunks"),
@@ -47,7 +57,9 @@ REFUSED: dict[str, tuple[Callable[[], bytes], str]] = {
     "heic-1024-tiles": (lambda: hostile.heic_of_tiles(32), "tiles"),
 }
 ACCEPTED: dict[str, Callable[[], bytes]] = {
-    "jpeg-100-scans-48-mp": lambda: hostile.scan_flood(jpeg_scans.MAX_SCANS - GREY_SCANS),
+    "jpeg-100-scans-12-mp": lambda: hostile.scan_flood(jpeg_scans.MAX_SCANS - GREY_SCANS, *MP_12),
+    "jpeg-100-refining-scans-12-mp": lambda: hostile.refinement_flood(jpeg_scans.MAX_SCANS - GREY_SCANS, *MP_12),
+    "jpeg-refinements-up-to-the-passes-100-mp": lambda: hostile.refinement_flood(REFINEMENTS),
     "jpeg-10000-segments": lambda: hostile.jpeg_segment_flood(jpeg_scans.MAX_SEGMENTS - 10),
     "png-10000-chunks": lambda: hostile.png_chunk_flood(containers.MAX_PNG_CHUNKS - 2),
     "png-100000-pixel-chunks": lambda: hostile.png_idat_flood(containers.MAX_PNG_PIXEL_CHUNKS),
@@ -113,3 +125,15 @@ def test_four_text_chunk_uploads_at_once_leave_the_daemons_memory_flat(make_conf
         assert all("iTXt chunk holds" in reply.json()["error"] for reply in replies)
         assert grown_mib < MAX_GROWTH_MIB, f"peak RSS grew by {grown_mib:.0f} MiB"
         assert db.list_images(conn, job.id) == [] and stored_files(config.paths.data) == []
+
+
+@pytest.mark.parametrize("options", [{}, {"optimize": True}, {"subsampling": 0}, {"subsampling": 0, "optimize": True}])
+@pytest.mark.parametrize(("size", "margin"), [((8000, 6000), 4), ((10000, 10000), 2)])
+def test_real_progressive_photos_of_48_and_100_mp_pass_the_coefficient_limit_with_room(options, size, margin) -> None:
+    """Pillow's (libjpeg's) scan scripts depend only on the components and their sampling, not on the picture."""
+    out = io.BytesIO()
+    Image.new("RGB", size, (90, 120, 150)).save(out, "JPEG", progressive=True, **options)
+    out.seek(0)
+    progression = jpeg_scans.read_progression(out)
+    assert progression.scans == 10 and progression.complete()
+    assert progression.passes * margin < jpeg_scans.MAX_COEFFICIENT_PASSES, progression.passes
