@@ -46,7 +46,10 @@ INPUTS = {
     "jpeg: 12 MP phone photo (accepted)": lambda: phone_photo(1),
     "jpeg: 12 MP progressive (accepted)": lambda: progressive(phone_photo(2)),
     "jpeg: 8000 scans, 48 MP grey": lambda: hostile.scan_flood(8000),
-    "jpeg: 100 scans, 48 MP grey (accepted)": lambda: hostile.scan_flood(94),
+    "jpeg: 100 scans, 12 MP grey (accepted)": lambda: hostile.scan_flood(94, 4000, 3000),
+    "jpeg: last scan 93 more times, 100 MP grey": lambda: hostile.last_scan_repeated(93),
+    "jpeg: 12 refinements, 100 MP grey (accepted)": lambda: hostile.refinement_flood(12),
+    "jpeg: 48 MP progressive 4:4:4 photo (accepted)": lambda: progressive_48_mp(),
     "jpeg: 200,000 empty comment segments": lambda: hostile.jpeg_segment_flood(200_000),
     "png: 200,000 empty chunks": lambda: hostile.png_chunk_flood(200_000),
     "png: 200,000 IDAT chunks": lambda: hostile.png_idat_flood(200_000),
@@ -66,6 +69,14 @@ def progressive(jpeg: bytes) -> bytes:
 
 
 # ---------------------------------------------------------------- the two checks, run in a child process
+
+
+def progressive_48_mp() -> bytes:
+    """A 48 MP photo saved progressive at 4:4:4 with optimised tables: the most passes a real 48 MP JPEG needs."""
+    out = io.BytesIO()
+    picture = Image.open(io.BytesIO(phone_photo(3))).convert("RGB").resize((8000, 6000))
+    picture.save(out, "JPEG", quality=92, progressive=True, optimize=True, subsampling=0)
+    return out.getvalue()
 
 
 def naive_check(path: Path) -> None:

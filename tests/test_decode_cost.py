@@ -36,7 +36,7 @@ MP_12 = (4000, 3000)
 # A 100 MP grey picture (10000x9999, 1,562,500 blocks): Pillow's 6 scans pass 191 times over each block,
 # each extra scan over 1-63 another 63 times; this many extra scans fit under the limit, one more does not.
 REFINEMENTS = (jpeg_scans.MAX_COEFFICIENT_PASSES // 1_562_500 - 191) // 63
-PASSES = "go over its coefficients more than"
+PASSES = "pass over its coefficients more than"
 
 REFUSED: dict[str, tuple[Callable[[], bytes], str]] = {
     "jpeg-8000-scans": (lambda: hostile.scan_flood(8000), "no camera or program writes that many"),
