@@ -12,23 +12,17 @@
  * picked, each keeping the job, description and tags it was picked under.
  * Photos left held by another page or an earlier visit are shown at the top
  * ("Send to <job>" / "Discard"); photos picked by another user are never
- * sent under this one (they wait for that user, or are discarded). Signing
- * out with photos on the phone asks first, and drops the worker's copy of
- * this page so the next user never sees it.
+ * sent under this one (they wait for that user, or are discarded; signing
+ * out is in signout.js).
  * Without this script the form still posts all photos in one request.
  * Text from files and the server is only ever set with textContent.
  */
 (function () {
   "use strict";
 
-  var SHELL_CACHE = "jobgallery-upload-shell";
   var form = document.getElementById("upload-form");
   var Queue = window.UploadQueue;
-  if (!Queue || !window.indexedDB || !window.Promise) {
-    return;
-  }
-  watchSignOut();
-  if (!form || !window.FormData) {
+  if (!form || !Queue || !window.indexedDB || !window.FormData || !window.Promise) {
     return;
   }
 
@@ -608,64 +602,6 @@
           return Queue.remove(record.id);
         })
       ).then(render);
-    });
-  }
-
-  // ------------------------------------------------------------ signing out
-
-  // Signing out with photos on the phone asks first; then the worker's copy of this page and the sender's
-  // settings are dropped, so the next user neither sees "Signed in as" this user nor sends with this sign-in.
-  function watchSignOut() {
-    var signOut = document.querySelector("form.sign-out");
-    if (!signOut) {
-      return;
-    }
-    signOut.addEventListener("submit", function (event) {
-      event.preventDefault();
-      var name = signedInAs();
-      Queue.all()
-        .catch(function () {
-          return [];
-        })
-        .then(function (records) {
-          var left = records.filter(function (record) {
-            return record.user === name;
-          }).length;
-          if (left && !window.confirm(signOutWarning(left, name))) {
-            return null;
-          }
-          return forgetSignIn(new URL(signOut.action).pathname.replace(/\/logout$/, "")).then(function () {
-            signOut.submit();
-          });
-        });
-    });
-  }
-
-  function signOutWarning(count, name) {
-    return (
-      photoCount(count) + " picked by " + name + (count === 1 ? " has" : " have") + " not been sent. " +
-      "They stay on this phone and are sent when " + name + " signs in here again. Sign out anyway?"
-    );
-  }
-
-  function forgetSignIn(base) {
-    var dropped = window.caches
-      ? caches.keys().then(function (names) {
-          return Promise.all(
-            names
-              .filter(function (name) {
-                return name.indexOf(SHELL_CACHE) === 0;
-              })
-              .map(function (name) {
-                return caches.open(name).then(function (cache) {
-                  return cache.delete(base + "/upload", { ignoreSearch: true });
-                });
-              })
-          );
-        })
-      : Promise.resolve();
-    return Promise.all([dropped, Queue.setMeta("settings", null)]).catch(function () {
-      return null; // signing out goes ahead; the worker also drops its copy when the server sends it to /login
     });
   }
 
