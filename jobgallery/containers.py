@@ -48,7 +48,8 @@ READ_PIECE = 1 << 20
 PNG_PIXELS = frozenset({b"IDAT", b"fdAT"})
 # Samples per pixel of each PNG colour type: grey, RGB, palette, grey + alpha, RGBA.
 PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
-ADAM7_PASSES = 7
+# The seven Adam7 passes: first column and row, then the step between columns and between rows.
+ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
 PNG_COMPRESSED = frozenset({b"iCCP", b"zTXt", b"iTXt"})
 WEBP_METADATA = frozenset({b"ICCP", b"EXIF", b"XMP "})
 HEIF_METADATA = frozenset({b"Exif", b"mime"})
@@ -104,30 +105,49 @@ def png_chunks(path: Path) -> Iterator[tuple[BinaryIO, bytes, int]]:
 
 
 def check_png_pixels(path: Path) -> None:
-    """The pixel data (the IDAT chunks' one zlib stream) must end, and not run on past the picture.
+    """The pixel data (the IDAT chunks' one zlib stream) must end, and inflate to exactly the picture's rows.
 
     Pillow stops reading once it has every row, so a stream cut after them
-    (or one that goes on) passes it. Run after Pillow decoded the picture,
-    which proved it within the pixel and memory limits: the stream is then
-    inflated (and thrown away) at most to the picture's size plus filter bytes.
+    (or one that goes on) passes it; and a stream that ends cleanly before
+    the last row passes it too, the missing rows left black. Run after
+    Pillow decoded the picture, which proved it within the pixel and memory
+    limits: the stream is then inflated (and thrown away) at most to one
+    byte past the picture's size.
     """
-    inflater, room = zlib.decompressobj(), 0
+    inflater, expected, produced = zlib.decompressobj(), 0, 0
     for handle, kind, length in png_chunks(path):
         if kind == b"IHDR":
-            room = png_stream_size(handle.read(13))
+            expected = png_stream_size(handle.read(13))
         elif kind == b"IDAT":
-            room -= inflate_away(inflater, handle, length, room)
-            if room < 0:
+            produced += inflate_away(inflater, handle, length, expected - produced)
+            if produced > expected:
                 raise BadImage("the PNG image is damaged: its pixel data runs on past the picture")
     if not inflater.eof:
         raise cut_short("PNG", "its pixel data stops before its end")
+    if produced < expected:
+        raise cut_short("PNG", f"its pixel data holds {produced} of the {expected} bytes its rows take")
 
 
 def png_stream_size(header: bytes) -> int:
-    """Most bytes an IHDR's picture inflates to: rows of samples plus a filter byte per row and pass (Adam7)."""
-    width, height, depth, colour = struct.unpack(">IIBB", header[:10])
-    row = -(-width * PNG_CHANNELS.get(colour, 4) * depth // 8)
-    return height * (1 + row) + ADAM7_PASSES * (height + 8) + KIB
+    """Bytes an IHDR's picture inflates to: each row's samples plus its filter byte, per Adam7 pass if interlaced.
+
+    An Adam7 pass that has no column or no row holds no rows at all, not
+    even filter bytes (PNG specification, section 8.2).
+    """
+    width, height, depth, colour, _compression, _filter, interlace = struct.unpack(">IIBBBBB", header[:13])
+    bits = PNG_CHANNELS.get(colour, 4) * depth
+    if interlace != 1:
+        return png_rows_size(width, height, bits)
+    return sum(
+        png_rows_size(-(-(width - left) // step_x), -(-(height - top) // step_y), bits)
+        for left, top, step_x, step_y in ADAM7
+        if width > left and height > top
+    )
+
+
+def png_rows_size(width: int, height: int, bits: int) -> int:
+    """``height`` rows of ``width`` pixels of ``bits`` bits each, every row a filter byte and whole bytes."""
+    return height * (1 + -(-width * bits // 8))
 
 
 def inflate_away(inflater: zlib._Decompress, handle: BinaryIO, length: int, room: int) -> int:
