@@ -10,11 +10,15 @@ raises BadImage for:
   chunks, WebP animation frames, HEIC items and grid tiles, ISOBMFF boxes;
 - metadata too big to read whole (Pillow reads every PNG chunk before the
   pixels), or compressed metadata that inflates past a small cap (PNG
-  ``iCCP``, ``zTXt``, ``iTXt``; HEIC items with a content encoding).
+  ``zTXt``, ``iTXt``; HEIC items with a content encoding);
+- an ICC profile larger than ``MAX_ICC_BYTES``, the one limit for profiles
+  in every format (``icc_too_large``; JPEG and HEIC profiles are measured
+  once Pillow opened the file, ``jobgallery.images.open_image``).
 
 Figures for the caps: a 48 MP iPhone HEIC holds about 110 items (48 tiles,
 thumbnail, EXIF, gain map); phone PNGs and WebPs hold fewer than 20 chunks;
-ICC profiles of RGB and grey pictures are 0.5 to 60 KiB, EXIF at most 64 KiB.
+ICC profiles of RGB and grey pictures are 0.5 to 60 KiB, press CMYK profiles
+with lookup tables up to 2 MiB; EXIF is at most 64 KiB.
 libheif 1.18 and later stop at 1,000 references too; the tile cap here holds
 whatever libheif is installed.
 """
@@ -33,7 +37,13 @@ from jobgallery.errors import BadImage
 KIB = 1 << 10
 # Any one metadata chunk or item as stored (ICC, EXIF, XMP, text, unknown chunks).
 MAX_METADATA_BYTES = 1 << 20
-# Compressed metadata once inflated, per chunk; and all metadata of one picture, as stored plus inflated.
+# One ICC profile, in any format: generator/colour.py converts through any profile up to this size, and a file
+# carrying a larger one is refused, so no accepted photo is published unconverted.
+MAX_ICC_BYTES = 4 << 20
+# An iCCP chunk besides its profile: keyword (at most 79 bytes), two separators and zlib's own bytes.
+ICCP_OVERHEAD = KIB
+# Compressed metadata other than a profile once inflated, per chunk; and all metadata of one picture besides its
+# profile, as stored plus inflated.
 MAX_INFLATED_BYTES = 256 * KIB
 MAX_METADATA_TOTAL = 4 << 20
 MAX_PNG_CHUNKS = 10_000
@@ -59,21 +69,33 @@ def cut_short(label: str, detail: str) -> BadImage:
     return BadImage(f"the {label} image is cut short: {detail}")
 
 
+def icc_too_large(label: str) -> BadImage:
+    return BadImage(f"the {label} image's ICC profile is larger than {MAX_ICC_BYTES} bytes (4 MiB), the most allowed")
+
+
 # ---------------------------------------------------------------- PNG
 
 
 def check_png(path: Path) -> None:
     """Walk every chunk up to IEND: each within the file, not too many, metadata within its caps.
 
-    Pillow reads every chunk whole (and inflates compressed ones up to 1 MiB
-    each, 64 MiB in all) before the pixels; no chunk gets that far unmeasured.
+    Pillow reads every chunk whole (and inflates compressed ones) before the
+    pixels; no chunk gets that far unmeasured. The one ICC profile a PNG may
+    carry has its own cap and counts apart from the rest of the metadata.
     """
-    total = 0
+    total, profiles = 0, 0
     for handle, kind, length in png_chunks(path):
-        if kind not in PNG_PIXELS:
-            total += png_metadata_size(handle, kind, length)
-            if total > MAX_METADATA_TOTAL:
-                raise BadImage(f"the PNG image carries more than {MAX_METADATA_TOTAL} bytes of metadata")
+        if kind in PNG_PIXELS:
+            continue
+        size = png_metadata_size(handle, kind, length)
+        if kind == b"iCCP":
+            profiles += 1
+            if profiles > 1:
+                raise BadImage("the PNG image has more than one ICC profile (iCCP chunk)")
+            continue
+        total += size
+        if total > MAX_METADATA_TOTAL:
+            raise BadImage(f"the PNG image carries more than {MAX_METADATA_TOTAL} bytes of metadata")
 
 
 def png_chunks(path: Path) -> Iterator[tuple[BinaryIO, bytes, int]]:
@@ -169,9 +191,15 @@ def inflate_away(inflater: zlib._Decompress, handle: BinaryIO, length: int, room
 
 
 def png_metadata_size(handle: BinaryIO, kind: bytes, length: int) -> int:
-    """Bytes a chunk other than pixels takes once read (and inflated); BadImage past ``MAX_METADATA_BYTES`` as
-    stored or ``MAX_INFLATED_BYTES`` inflated."""
-    if length > MAX_METADATA_BYTES:
+    """Bytes a chunk other than pixels takes once read (and inflated).
+
+    BadImage past ``MAX_METADATA_BYTES`` as stored or ``MAX_INFLATED_BYTES``
+    inflated; an iCCP chunk past ``MAX_ICC_BYTES`` (plus its overhead as stored).
+    """
+    profile = kind == b"iCCP"
+    if length > (MAX_ICC_BYTES + ICCP_OVERHEAD if profile else MAX_METADATA_BYTES):
+        if profile:
+            raise icc_too_large("PNG")
         raise BadImage(
             f"the PNG image's {chunk_name(kind)} chunk holds {length} bytes; "
             f"at most {MAX_METADATA_BYTES} are allowed for metadata"
@@ -179,9 +207,12 @@ def png_metadata_size(handle: BinaryIO, kind: bytes, length: int) -> int:
     stream = compressed_part(kind, handle.read(length)) if kind in PNG_COMPRESSED else None
     if stream is None:
         return length
-    inflated = inflated_size(stream)
-    if inflated > MAX_INFLATED_BYTES:
-        raise BadImage(f"the PNG image's {chunk_name(kind)} chunk inflates to more than {MAX_INFLATED_BYTES} bytes")
+    cap = MAX_ICC_BYTES if profile else MAX_INFLATED_BYTES
+    inflated = inflated_size(stream, cap)
+    if inflated > cap:
+        if profile:
+            raise icc_too_large("PNG")
+        raise BadImage(f"the PNG image's {chunk_name(kind)} chunk inflates to more than {cap} bytes")
     return length + inflated
 
 
@@ -199,11 +230,11 @@ def compressed_part(kind: bytes, body: bytes) -> bytes | None:
     return body[keyword_end + 1 :] if keyword_end >= 0 else None
 
 
-def inflated_size(stream: bytes) -> int:
-    """Bytes the zlib ``stream`` inflates to, counting no further than one past the cap."""
+def inflated_size(stream: bytes, cap: int) -> int:
+    """Bytes the zlib ``stream`` inflates to, counting no further than one past ``cap``."""
     inflater = zlib.decompressobj()
     try:
-        return len(inflater.decompress(stream, MAX_INFLATED_BYTES + 1))
+        return len(inflater.decompress(stream, cap + 1))
     except zlib.error:
         return 0  # not ours to judge: Pillow refuses a broken stream itself
 
@@ -233,7 +264,9 @@ def check_webp(path: Path) -> None:
             frames += kind == b"ANMF"
             if frames > MAX_WEBP_FRAMES:
                 raise BadImage(f"the WebP image has more than {MAX_WEBP_FRAMES} animation frames")
-            if kind in WEBP_METADATA and length > MAX_METADATA_BYTES:
+            if kind == b"ICCP" and length > MAX_ICC_BYTES:
+                raise icc_too_large("WebP")
+            if kind in WEBP_METADATA - {b"ICCP"} and length > MAX_METADATA_BYTES:
                 raise BadImage(
                     f"the WebP image has {length} bytes of {chunk_name(kind)} metadata; at most "
                     f"{MAX_METADATA_BYTES} are allowed"

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from jobgallery import capture_time, containers, jpeg_scans
 from jobgallery.decode_budget import DECODES
@@ -137,6 +137,17 @@ def allow_pixels(max_pixels: int) -> None:
             Image.MAX_IMAGE_PIXELS = max_pixels
 
 
+@functools.cache
+def allow_profiles() -> None:
+    """Let Pillow inflate a PNG's ICC profile up to ``containers.MAX_ICC_BYTES``, as every other format's.
+
+    Pillow refuses an iCCP chunk inflating past ``MAX_TEXT_CHUNK`` (1 MiB) and
+    text chunks too; ``containers.check_png`` caps those at 256 KiB before
+    Pillow sees them, so only the profile's limit moves. Only ever raised.
+    """
+    PngImagePlugin.MAX_TEXT_CHUNK = max(PngImagePlugin.MAX_TEXT_CHUNK, containers.MAX_ICC_BYTES)
+
+
 def bomb_warnings_are_errors() -> None:
     """Turn Pillow's DecompressionBombWarning into an exception, once per process.
 
@@ -174,6 +185,7 @@ def open_image(path: Path, max_pixels: int) -> Iterator[Image.Image]:
     if claimed is None:
         raise UnsupportedImage("not a supported image: JPEG, PNG, WebP or HEIC expected")
     allow_pixels(max_pixels)
+    allow_profiles()
     bomb_warnings_are_errors()
     try:
         image = Image.open(path, formats=ALLOWED_FORMATS)
@@ -185,6 +197,8 @@ def open_image(path: Path, max_pixels: int) -> Iterator[Image.Image]:
         width, height = image.size
         if width < 1 or height < 1 or width * height > max_pixels:
             raise BadImage(f"the image has {width}x{height} pixels; at most {max_pixels} are allowed")
+        if len(image.info.get("icc_profile") or b"") > containers.MAX_ICC_BYTES:
+            raise containers.icc_too_large(LABELS[claimed])
         yield image
 
 
