@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import structure_support as hostile
-from daemon_support import FilePart, basic, running_daemon, stored_files, upload
+from daemon_support import FilePart, basic, http, running_daemon, stored_files, upload
 from ingest_support import nothing_stored, write
 from PIL import Image
 
@@ -137,3 +137,26 @@ def test_real_progressive_photos_of_48_and_100_mp_pass_the_coefficient_limit_wit
     progression = jpeg_scans.read_progression(out)
     assert progression.scans == 10 and progression.complete()
     assert progression.passes * margin < jpeg_scans.MAX_COEFFICIENT_PASSES, progression.passes
+
+
+def test_four_costly_jpegs_uploaded_at_once_leave_the_daemon_answering(make_config) -> None:
+    """Four 100 MP JPEGs repeating their last scan 93 times (before: 6 to 12 s each, /healthz 14 s)."""
+    config = make_config()
+    payload = made("jpeg-last-scan-repeated-93-times")
+    with db.open_db(config.db_path) as conn:
+        users.add_user(conn, "crew", "crew-password-1", admin=False)
+        job = db.create_job(conn, "Gutters")
+        with running_daemon(config.source) as daemon:
+            url = f"{daemon.url}/api/jobs/{job.id}/images"
+            send = functools.partial(upload, auth=basic("crew", "crew-password-1"))
+            started = time.monotonic()
+            with ThreadPoolExecutor(5) as pool:
+                sent = [pool.submit(send, url, [FilePart(f"scan-{n}.jpg", payload)]) for n in range(4)]
+                health = pool.submit(http, "GET", daemon.url + "/healthz", timeout=30)
+                replies = [future.result() for future in sent]
+                assert health.result().status == 200
+            seconds = time.monotonic() - started
+        assert [reply.status for reply in replies] == [422] * 4
+        assert all(PASSES in reply.json()["error"] for reply in replies)
+        assert seconds < MAX_SECONDS, f"four uploads and /healthz took {seconds:.1f} s"
+        assert db.list_images(conn, job.id) == [] and stored_files(config.paths.data) == []
