@@ -96,7 +96,8 @@ class TooManyAttempts(AuthError):
     status = 429
 
     def __init__(self, seconds: int) -> None:
-        message = f"too many failed sign-ins from your address; try again in {seconds} seconds"
+        unit = "second" if seconds == 1 else "seconds"
+        message = f"too many failed sign-ins from your address; try again in {seconds} {unit}"
         super().__init__(message, {"Retry-After": str(seconds)})
 
 

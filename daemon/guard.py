@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import bottle
 
@@ -172,7 +172,35 @@ def local_next(value: str | None, root: str) -> str:
     if "\\" in value or any(not ch.isprintable() or ch.isspace() for ch in value):
         return default
     parts = urlsplit(value)
-    return value if not parts.scheme and not parts.netloc else default
+    if parts.scheme or parts.netloc:
+        return default
+    path = normalised_path(parts.path)
+    return default if path.startswith("//") or "\\" in path else value
+
+
+def normalised_path(path: str) -> str:
+    """``path`` as a browser or proxy may read it: percent-decoded (nested too) and dot segments removed.
+
+    Why: ``/.//evil.com``, ``/..//evil.com`` and ``/%2e%2e//evil.com`` look local but become the
+    scheme-relative ``//evil.com`` once a client or a proxy resolves them (RFC 3986, 5.2.4).
+    """
+    for _ in range(MAX_NEXT):
+        decoded = unquote(path)
+        if decoded == path:
+            break
+        path = decoded
+    kept: list[str] = []
+    segments = path.split("/")[1:]
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        if segment in (".", ".."):
+            if segment == ".." and kept:
+                kept.pop()
+            if last:
+                kept.append("")
+            continue
+        kept.append(segment)
+    return "/" + "/".join(kept)
 
 
 # ---------------------------------------------------------------- CSRF

@@ -16,7 +16,8 @@ Without any of these a master is sRGB, as on the web. Descriptions of kinds
 2 to 4 become a matrix/TRC profile written here (``matrix_profile``).
 
 A profile is untrusted input: one that LittleCMS cannot parse, that is
-larger than ``MAX_PROFILE_BYTES``, or whose colour space does not match the
+larger than ``MAX_ICC_BYTES`` (the limit a file's profile is refused
+past when it is opened), or whose colour space does not match the
 pixels is ignored, and the photo is converted as if untagged (Pillow's
 naive conversion for CMYK); a note says why, and the build goes on.
 Derivatives carry no profile at all: untagged means sRGB to every browser,
@@ -39,10 +40,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageCms
 
+from jobgallery.containers import MAX_ICC_BYTES
 from jobgallery.images import EXIF_ERRORS
-
-# Real press profiles are up to a few MiB; anything larger is not a profile worth parsing.
-MAX_PROFILE_BYTES = 4 << 20
 
 # CIE xy chromaticities of the primaries (red, green, blue) and white point.
 SRGB_PRIMARIES = ((0.640, 0.330), (0.300, 0.600), (0.150, 0.060))
@@ -185,8 +184,8 @@ def through_profile(image: Image.Image, profile: bytes) -> tuple[Image.Image | N
     Grey pixels tagged with an RGB profile (some editors do that) are read as
     R = G = B in that space and come back grey.
     """
-    if len(profile) > MAX_PROFILE_BYTES:
-        return None, f"profile of {len(profile)} bytes is larger than {MAX_PROFILE_BYTES}"
+    if len(profile) > MAX_ICC_BYTES:
+        return None, f"profile of {len(profile)} bytes is larger than {MAX_ICC_BYTES}"
     digest = hashlib.sha256(profile).digest()
     source = image
     if image.mode == "L" and profile[16:20] == b"RGB ":

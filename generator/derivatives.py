@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageMath
 
 from generator import colour
 from jobgallery.errors import JobGalleryError
@@ -44,7 +44,8 @@ from jobgallery.storage import atomic_write
 
 # Bump when a change in this module alters the bytes of derivatives.
 # 2: colour converted to sRGB, no profile written, 16-bit scaled, sizes by box.
-PIPELINE = 2
+# 3: a PNG colour key (tRNS on RGB or grey) is transparency, flattened on white like an alpha channel.
+PIPELINE = 3
 
 KINDS = ("display", "thumb", "thumb2x")
 
@@ -58,6 +59,10 @@ THUMB_FILTER = Image.Resampling.LANCZOS
 
 # Modes Pillow resizes as they are (16-bit and float grey are scaled to 8 bits after the resize).
 RESIZABLE_MODES = ("RGB", "L", "RGBA", "LA", "CMYK", "I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+# Modes whose transparency can be one colour key (PNG tRNS): grey at any depth, and RGB.
+KEYED_MODES = ("1", "L", "RGB", "I", "I;16", "I;16L", "I;16B", "I;16N")
+# Pillow widens 2- and 4-bit grey PNG samples to 0..255 but keeps their tRNS key as stored: the factor it misses.
+KEY_SCALES = {"L;2": 85, "L;4": 17}
 # The widest shape (long edge over short edge) whose display image keeps the minimum short edge.
 ASPECT_LIMIT = 20
 # The gallery cell's shape (templates/static/gallery.css: aspect-ratio 4 / 3).
@@ -225,6 +230,7 @@ def load_display(path: Path, display_size: int, limits: Limits) -> Display:
         if drafted:
             box = tuple(float(v) for v in drafted[1])
         with decoding(master, full_size, limits.max_decode_mb, resizing=True):  # held until full-size pixels are gone
+            scale_colour_key(master)
             master.load()
             description = colour.describe(master)
             orientation = exif_orientation(master)
@@ -294,11 +300,15 @@ def resize_lean(image: Image.Image, master: Image.Image, target: tuple[int, int]
 
 
 def resizable(image: Image.Image) -> Image.Image:
-    """A mode that resizes right: palettes, bilevel and premultiplied modes are expanded.
+    """A mode that resizes right: palettes, bilevel, premultiplied and colour-keyed modes are expanded.
 
     16-bit and float grey resize as they are and are scaled to 8 bits after
-    (``eight_bit``), on display-size pixels rather than the master's.
+    (``eight_bit``), on display-size pixels rather than the master's. A
+    colour key (PNG ``tRNS`` on RGB or grey, ``info["transparency"]``)
+    becomes an alpha channel, so ``flatten`` puts those pixels on white.
     """
+    if "transparency" in image.info and image.mode in KEYED_MODES:
+        return keyed(image)
     if image.mode in RESIZABLE_MODES:
         return image
     if image.mode in ("P", "PA"):
@@ -311,6 +321,32 @@ def resizable(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def keyed(image: Image.Image) -> Image.Image:
+    """RGBA or LA from a colour-keyed picture: alpha 0 exactly where a pixel equals the key, 255 elsewhere.
+
+    Pillow makes the alpha itself for 8-bit grey and RGB; 16-bit grey is
+    compared at 16 bits (Pillow would clip it first) and scaled to 8 bits
+    here, at full size: the peak is three 32-bit copies, the picture, the
+    key as a picture and the comparison (``KEYED_COPY_BYTES``; 12 bytes a
+    pixel measured with ``ru_maxrss``, besides the resize's own).
+    """
+    if not image.mode.startswith("I"):
+        return image.convert("RGBA" if image.mode == "RGB" else "LA")
+    key = image.info["transparency"]
+    wide = image.convert("I")
+    keyed_out = ImageMath.lambda_eval(lambda args: args["notequal"](args["grey"], key), grey=wide).convert("L")
+    alpha = keyed_out.point(lambda v: 255 if v else 0)
+    return Image.merge("LA", (eight_bit(wide), alpha))
+
+
+def scale_colour_key(master: Image.Image) -> None:
+    """Give a 2- or 4-bit grey PNG's key the scale of its decoded samples (3 or 15 stand for 255); before ``load``."""
+    key = master.info.get("transparency")
+    rawmode = master.tile[0].args if master.tile else None
+    if isinstance(key, int) and isinstance(rawmode, str) and rawmode in KEY_SCALES:
+        master.info["transparency"] = key * KEY_SCALES[rawmode]
+
+
 def eight_bit(image: Image.Image) -> Image.Image:
     """16-bit and 32-bit grey scaled to 8 bits, rounded: 0..65535 (``I;16*``, ``I``) or 0.0..1.0 (``F``) to 0..255.
 
@@ -320,7 +356,7 @@ def eight_bit(image: Image.Image) -> Image.Image:
     if image.mode == "F":
         return image.point(lambda v: v * 255 + 0.5).convert("L")
     if image.mode.startswith("I"):
-        return image.convert("I").point(lambda v: v / 257 + 0.5).convert("L")
+        return (image if image.mode == "I" else image.convert("I")).point(lambda v: v / 257 + 0.5).convert("L")
     return image
 
 

@@ -10,11 +10,15 @@ raises BadImage for:
   chunks, WebP animation frames, HEIC items and grid tiles, ISOBMFF boxes;
 - metadata too big to read whole (Pillow reads every PNG chunk before the
   pixels), or compressed metadata that inflates past a small cap (PNG
-  ``iCCP``, ``zTXt``, ``iTXt``; HEIC items with a content encoding).
+  ``zTXt``, ``iTXt``; HEIC items with a content encoding);
+- an ICC profile larger than ``MAX_ICC_BYTES``, the one limit for profiles
+  in every format (``icc_too_large``; JPEG and HEIC profiles are measured
+  once Pillow opened the file, ``jobgallery.images.open_image``).
 
 Figures for the caps: a 48 MP iPhone HEIC holds about 110 items (48 tiles,
 thumbnail, EXIF, gain map); phone PNGs and WebPs hold fewer than 20 chunks;
-ICC profiles of RGB and grey pictures are 0.5 to 60 KiB, EXIF at most 64 KiB.
+ICC profiles of RGB and grey pictures are 0.5 to 60 KiB, press CMYK profiles
+with lookup tables up to 2 MiB; EXIF is at most 64 KiB.
 libheif 1.18 and later stop at 1,000 references too; the tile cap here holds
 whatever libheif is installed.
 """
@@ -33,7 +37,13 @@ from jobgallery.errors import BadImage
 KIB = 1 << 10
 # Any one metadata chunk or item as stored (ICC, EXIF, XMP, text, unknown chunks).
 MAX_METADATA_BYTES = 1 << 20
-# Compressed metadata once inflated, per chunk; and all metadata of one picture, as stored plus inflated.
+# One ICC profile, in any format: generator/colour.py converts through any profile up to this size, and a file
+# carrying a larger one is refused, so no accepted photo is published unconverted.
+MAX_ICC_BYTES = 4 << 20
+# An iCCP chunk besides its profile: keyword (at most 79 bytes), two separators and zlib's own bytes.
+ICCP_OVERHEAD = KIB
+# Compressed metadata other than a profile once inflated, per chunk; and all metadata of one picture besides its
+# profile, as stored plus inflated.
 MAX_INFLATED_BYTES = 256 * KIB
 MAX_METADATA_TOTAL = 4 << 20
 MAX_PNG_CHUNKS = 10_000
@@ -48,7 +58,8 @@ READ_PIECE = 1 << 20
 PNG_PIXELS = frozenset({b"IDAT", b"fdAT"})
 # Samples per pixel of each PNG colour type: grey, RGB, palette, grey + alpha, RGBA.
 PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
-ADAM7_PASSES = 7
+# The seven Adam7 passes: first column and row, then the step between columns and between rows.
+ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
 PNG_COMPRESSED = frozenset({b"iCCP", b"zTXt", b"iTXt"})
 WEBP_METADATA = frozenset({b"ICCP", b"EXIF", b"XMP "})
 HEIF_METADATA = frozenset({b"Exif", b"mime"})
@@ -58,21 +69,33 @@ def cut_short(label: str, detail: str) -> BadImage:
     return BadImage(f"the {label} image is cut short: {detail}")
 
 
+def icc_too_large(label: str) -> BadImage:
+    return BadImage(f"the {label} image's ICC profile is larger than {MAX_ICC_BYTES} bytes (4 MiB), the most allowed")
+
+
 # ---------------------------------------------------------------- PNG
 
 
 def check_png(path: Path) -> None:
     """Walk every chunk up to IEND: each within the file, not too many, metadata within its caps.
 
-    Pillow reads every chunk whole (and inflates compressed ones up to 1 MiB
-    each, 64 MiB in all) before the pixels; no chunk gets that far unmeasured.
+    Pillow reads every chunk whole (and inflates compressed ones) before the
+    pixels; no chunk gets that far unmeasured. The one ICC profile a PNG may
+    carry has its own cap and counts apart from the rest of the metadata.
     """
-    total = 0
+    total, profiles = 0, 0
     for handle, kind, length in png_chunks(path):
-        if kind not in PNG_PIXELS:
-            total += png_metadata_size(handle, kind, length)
-            if total > MAX_METADATA_TOTAL:
-                raise BadImage(f"the PNG image carries more than {MAX_METADATA_TOTAL} bytes of metadata")
+        if kind in PNG_PIXELS:
+            continue
+        size = png_metadata_size(handle, kind, length)
+        if kind == b"iCCP":
+            profiles += 1
+            if profiles > 1:
+                raise BadImage("the PNG image has more than one ICC profile (iCCP chunk)")
+            continue
+        total += size
+        if total > MAX_METADATA_TOTAL:
+            raise BadImage(f"the PNG image carries more than {MAX_METADATA_TOTAL} bytes of metadata")
 
 
 def png_chunks(path: Path) -> Iterator[tuple[BinaryIO, bytes, int]]:
@@ -104,30 +127,49 @@ def png_chunks(path: Path) -> Iterator[tuple[BinaryIO, bytes, int]]:
 
 
 def check_png_pixels(path: Path) -> None:
-    """The pixel data (the IDAT chunks' one zlib stream) must end, and not run on past the picture.
+    """The pixel data (the IDAT chunks' one zlib stream) must end, and inflate to exactly the picture's rows.
 
     Pillow stops reading once it has every row, so a stream cut after them
-    (or one that goes on) passes it. Run after Pillow decoded the picture,
-    which proved it within the pixel and memory limits: the stream is then
-    inflated (and thrown away) at most to the picture's size plus filter bytes.
+    (or one that goes on) passes it; and a stream that ends cleanly before
+    the last row passes it too, the missing rows left black. Run after
+    Pillow decoded the picture, which proved it within the pixel and memory
+    limits: the stream is then inflated (and thrown away) at most to one
+    byte past the picture's size.
     """
-    inflater, room = zlib.decompressobj(), 0
+    inflater, expected, produced = zlib.decompressobj(), 0, 0
     for handle, kind, length in png_chunks(path):
         if kind == b"IHDR":
-            room = png_stream_size(handle.read(13))
+            expected = png_stream_size(handle.read(13))
         elif kind == b"IDAT":
-            room -= inflate_away(inflater, handle, length, room)
-            if room < 0:
+            produced += inflate_away(inflater, handle, length, expected - produced)
+            if produced > expected:
                 raise BadImage("the PNG image is damaged: its pixel data runs on past the picture")
     if not inflater.eof:
         raise cut_short("PNG", "its pixel data stops before its end")
+    if produced < expected:
+        raise cut_short("PNG", f"its pixel data holds {produced} of the {expected} bytes its rows take")
 
 
 def png_stream_size(header: bytes) -> int:
-    """Most bytes an IHDR's picture inflates to: rows of samples plus a filter byte per row and pass (Adam7)."""
-    width, height, depth, colour = struct.unpack(">IIBB", header[:10])
-    row = -(-width * PNG_CHANNELS.get(colour, 4) * depth // 8)
-    return height * (1 + row) + ADAM7_PASSES * (height + 8) + KIB
+    """Bytes an IHDR's picture inflates to: each row's samples plus its filter byte, per Adam7 pass if interlaced.
+
+    An Adam7 pass that has no column or no row holds no rows at all, not
+    even filter bytes (PNG specification, section 8.2).
+    """
+    width, height, depth, colour, _compression, _filter, interlace = struct.unpack(">IIBBBBB", header[:13])
+    bits = PNG_CHANNELS.get(colour, 4) * depth
+    if interlace != 1:
+        return png_rows_size(width, height, bits)
+    return sum(
+        png_rows_size(-(-(width - left) // step_x), -(-(height - top) // step_y), bits)
+        for left, top, step_x, step_y in ADAM7
+        if width > left and height > top
+    )
+
+
+def png_rows_size(width: int, height: int, bits: int) -> int:
+    """``height`` rows of ``width`` pixels of ``bits`` bits each, every row a filter byte and whole bytes."""
+    return height * (1 + -(-width * bits // 8))
 
 
 def inflate_away(inflater: zlib._Decompress, handle: BinaryIO, length: int, room: int) -> int:
@@ -149,9 +191,15 @@ def inflate_away(inflater: zlib._Decompress, handle: BinaryIO, length: int, room
 
 
 def png_metadata_size(handle: BinaryIO, kind: bytes, length: int) -> int:
-    """Bytes a chunk other than pixels takes once read (and inflated); BadImage past ``MAX_METADATA_BYTES`` as
-    stored or ``MAX_INFLATED_BYTES`` inflated."""
-    if length > MAX_METADATA_BYTES:
+    """Bytes a chunk other than pixels takes once read (and inflated).
+
+    BadImage past ``MAX_METADATA_BYTES`` as stored or ``MAX_INFLATED_BYTES``
+    inflated; an iCCP chunk past ``MAX_ICC_BYTES`` (plus its overhead as stored).
+    """
+    profile = kind == b"iCCP"
+    if length > (MAX_ICC_BYTES + ICCP_OVERHEAD if profile else MAX_METADATA_BYTES):
+        if profile:
+            raise icc_too_large("PNG")
         raise BadImage(
             f"the PNG image's {chunk_name(kind)} chunk holds {length} bytes; "
             f"at most {MAX_METADATA_BYTES} are allowed for metadata"
@@ -159,9 +207,12 @@ def png_metadata_size(handle: BinaryIO, kind: bytes, length: int) -> int:
     stream = compressed_part(kind, handle.read(length)) if kind in PNG_COMPRESSED else None
     if stream is None:
         return length
-    inflated = inflated_size(stream)
-    if inflated > MAX_INFLATED_BYTES:
-        raise BadImage(f"the PNG image's {chunk_name(kind)} chunk inflates to more than {MAX_INFLATED_BYTES} bytes")
+    cap = MAX_ICC_BYTES if profile else MAX_INFLATED_BYTES
+    inflated = inflated_size(stream, cap)
+    if inflated > cap:
+        if profile:
+            raise icc_too_large("PNG")
+        raise BadImage(f"the PNG image's {chunk_name(kind)} chunk inflates to more than {cap} bytes")
     return length + inflated
 
 
@@ -179,11 +230,11 @@ def compressed_part(kind: bytes, body: bytes) -> bytes | None:
     return body[keyword_end + 1 :] if keyword_end >= 0 else None
 
 
-def inflated_size(stream: bytes) -> int:
-    """Bytes the zlib ``stream`` inflates to, counting no further than one past the cap."""
+def inflated_size(stream: bytes, cap: int) -> int:
+    """Bytes the zlib ``stream`` inflates to, counting no further than one past ``cap``."""
     inflater = zlib.decompressobj()
     try:
-        return len(inflater.decompress(stream, MAX_INFLATED_BYTES + 1))
+        return len(inflater.decompress(stream, cap + 1))
     except zlib.error:
         return 0  # not ours to judge: Pillow refuses a broken stream itself
 
@@ -213,7 +264,9 @@ def check_webp(path: Path) -> None:
             frames += kind == b"ANMF"
             if frames > MAX_WEBP_FRAMES:
                 raise BadImage(f"the WebP image has more than {MAX_WEBP_FRAMES} animation frames")
-            if kind in WEBP_METADATA and length > MAX_METADATA_BYTES:
+            if kind == b"ICCP" and length > MAX_ICC_BYTES:
+                raise icc_too_large("WebP")
+            if kind in WEBP_METADATA - {b"ICCP"} and length > MAX_METADATA_BYTES:
                 raise BadImage(
                     f"the WebP image has {length} bytes of {chunk_name(kind)} metadata; at most "
                     f"{MAX_METADATA_BYTES} are allowed"

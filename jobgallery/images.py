@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from jobgallery import capture_time, containers, jpeg_scans
 from jobgallery.decode_budget import DECODES
@@ -67,6 +67,9 @@ MIB = 1 << 20
 DECODE_COPIES = {"PNG": 1, "HEIF": 2, "WEBP": 4}
 # Bytes per pixel of the full-size copies made before a resize (``resize_cost``): an expanded mode, a premultiplied one.
 RESIZE_COPY_BYTES = {"RGBA": 4, "LA": 4, "RGBa": 8, "La": 8, "PA": 8, "P": 4, "1": 1, "YCbCr": 4, "LAB": 4, "HSV": 4}
+# The same for a picture with a colour key (PNG tRNS): an RGBA or LA copy and its premultiplied one; 16-bit grey
+# is compared as 32-bit integers first, three such copies at once (generator/derivatives.py ``keyed``).
+KEYED_COPY_BYTES = {"P": 8, "1": 8, "L": 8, "RGB": 8, "I": 12, "I;16": 12, "I;16L": 12, "I;16B": 12, "I;16N": 12}
 # Decodes smaller than this (every baseline JPEG at 1/8 scale up to 130 MP) run without waiting.
 FREE_DECODE_BYTES = 8 * MIB
 # libjpeg keeps 64 two-byte coefficients per 8x8 block of each component for a progressive scan.
@@ -134,6 +137,17 @@ def allow_pixels(max_pixels: int) -> None:
             Image.MAX_IMAGE_PIXELS = max_pixels
 
 
+@functools.cache
+def allow_profiles() -> None:
+    """Let Pillow inflate a PNG's ICC profile up to ``containers.MAX_ICC_BYTES``, as every other format's.
+
+    Pillow refuses an iCCP chunk inflating past ``MAX_TEXT_CHUNK`` (1 MiB) and
+    text chunks too; ``containers.check_png`` caps those at 256 KiB before
+    Pillow sees them, so only the profile's limit moves. Only ever raised.
+    """
+    PngImagePlugin.MAX_TEXT_CHUNK = max(PngImagePlugin.MAX_TEXT_CHUNK, containers.MAX_ICC_BYTES)
+
+
 def bomb_warnings_are_errors() -> None:
     """Turn Pillow's DecompressionBombWarning into an exception, once per process.
 
@@ -171,6 +185,7 @@ def open_image(path: Path, max_pixels: int) -> Iterator[Image.Image]:
     if claimed is None:
         raise UnsupportedImage("not a supported image: JPEG, PNG, WebP or HEIC expected")
     allow_pixels(max_pixels)
+    allow_profiles()
     bomb_warnings_are_errors()
     try:
         image = Image.open(path, formats=ALLOWED_FORMATS)
@@ -182,6 +197,8 @@ def open_image(path: Path, max_pixels: int) -> Iterator[Image.Image]:
         width, height = image.size
         if width < 1 or height < 1 or width * height > max_pixels:
             raise BadImage(f"the image has {width}x{height} pixels; at most {max_pixels} are allowed")
+        if len(image.info.get("icc_profile") or b"") > containers.MAX_ICC_BYTES:
+            raise containers.icc_too_large(LABELS[claimed])
         yield image
 
 
@@ -228,17 +245,15 @@ def decode_cost(image: Image.Image, full_size: tuple[int, int]) -> int:
 def resize_cost(image: Image.Image) -> int:
     """Bytes of the full-size copies a derivative build makes of ``image``'s decoded pixels before shrinking them.
 
-    Palette, bilevel and premultiplied modes are expanded first
-    (generator/derivatives.py ``resizable``), and Pillow resizes a picture
+    Palette, bilevel, premultiplied and colour-keyed modes are expanded
+    first (generator/derivatives.py ``resizable``), and Pillow resizes a picture
     with transparency through a premultiplied copy of it (``Image.resize``
     converts RGBA to RGBa and LA to La). An upload is refused when its decode
     and these copies together exceed the budget, so every accepted master
     can also be published within it.
     """
-    mode = image.mode
-    if mode == "P" and "transparency" in image.info:
-        mode = "PA"
-    return image.width * image.height * RESIZE_COPY_BYTES.get(mode, 0)
+    copies = KEYED_COPY_BYTES if "transparency" in image.info else RESIZE_COPY_BYTES
+    return image.width * image.height * copies.get(image.mode, RESIZE_COPY_BYTES.get(image.mode, 0))
 
 
 @contextlib.contextmanager

@@ -12,11 +12,13 @@ Hidden files and folders are skipped, and so are sidecar files that
 describe a photo rather than being one (XMP, AAE, THM...). Every other file
 is tried and, if it is not a supported photo, refused with its reason, so a
 video or a RAW file left on the card is reported rather than silently lost.
+Symbolic links are refused too, never followed: nothing outside the folder is read.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import multiprocessing
 import os
 import sqlite3
@@ -25,6 +27,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from jobgallery import db, filenames, images, ingest, storage
 from jobgallery.config import Config, build_workers
@@ -38,6 +41,7 @@ SIDECAR_NAMES = frozenset({"thumbs.db", "desktop.ini"})
 # Below this many files, starting worker processes costs more than it saves.
 POOL_MIN_FILES = 8
 IN_FLIGHT_PER_WORKER = 2
+SYMLINK_REASON = "a symbolic link: not followed"
 
 Checker = Callable[[ingest.Staged], Future]
 
@@ -79,7 +83,11 @@ def is_sidecar(name: str) -> bool:
 
 
 def scan(folder: Path) -> Scan:
-    """Walk ``folder`` recursively in name order (symlinked folders are not followed)."""
+    """Walk ``folder`` recursively in name order; symbolic links (to files or folders) are refused, not followed.
+
+    A link on a card or in a copied folder may point anywhere on the box (a
+    key, another job's photos): nothing outside ``folder`` is read.
+    """
     if not folder.is_dir():
         raise UsageError(f"{folder} is not a folder")
     found = Scan(folder)
@@ -88,13 +96,17 @@ def scan(folder: Path) -> Scan:
         found.refused.append((found.name(error.filename), f"cannot read this folder: {error.strerror}"))
 
     for root, dirs, files in os.walk(folder, onerror=unreadable):
-        dirs[:] = sorted(d for d in dirs if not is_hidden(d))
+        linked = [d for d in dirs if not is_hidden(d) and (Path(root) / d).is_symlink()]
+        found.refused += [(found.name(Path(root) / d), SYMLINK_REASON) for d in sorted(linked)]
+        dirs[:] = sorted(d for d in dirs if not is_hidden(d) and d not in linked)
         for name in sorted(files):
             path = Path(root) / name
             if is_hidden(name):
                 continue
             if is_sidecar(name):
                 found.skipped.append(found.name(path))
+            elif path.is_symlink():
+                found.refused.append((found.name(path), SYMLINK_REASON))
             elif path.is_file():
                 found.files.append(path)
             else:
@@ -181,11 +193,14 @@ class ImportRun:
 
     def copy(self, name: str, path: Path) -> ingest.Staged | None:
         try:
-            with open(path, "rb") as stream:
+            with open_no_follow(path) as stream:
                 return ingest.stage(self.folder, stream)
         except EmptyUpload:
             self.refuse(name, "the file is empty")
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                self.refuse(name, SYMLINK_REASON)
+                return None
             self.refuse(name, f"cannot read it: {exc.strerror or exc}")
         return None
 
@@ -211,6 +226,11 @@ class ImportRun:
     def done(self, outcome: list[str], name: str) -> None:
         outcome.append(name)
         self.on_done()
+
+
+def open_no_follow(path: Path) -> BinaryIO:
+    """Open ``path`` for reading unless it is a symbolic link (ELOOP): one put there since the walk is not followed."""
+    return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb")
 
 
 # ---------------------------------------------------------------- where the checking runs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from pathlib import Path
@@ -203,3 +204,69 @@ def test_a_description_that_is_not_utf8_is_refused_in_one_line(config, conn, tmp
     result = subprocess.run([*command, "--description", b"caf\xe9"], capture_output=True, text=True)
     assert result.returncode == 2 and "valid Unicode" in result.stderr and "Traceback" not in result.stderr
     assert db.list_images(conn, job.id) == []
+
+
+# ---------------------------------------------------------------- symbolic links
+
+
+def linked_card(tmp_path: Path) -> tuple[Path, Path]:
+    """A card with one real photo and every kind of symbolic link: to files and folders, in and out of it."""
+    elsewhere, folder = tmp_path / "elsewhere", tmp_path / "card"
+    write(elsewhere / "secret.jpg", photos.jpeg_bytes(320, 240, seed=71))
+    write(elsewhere / "private" / "IMG_0001.JPG", photos.jpeg_bytes(320, 240, seed=72))
+    write(folder / "DCIM" / "IMG_0000.JPG", photos.jpeg_bytes(320, 240, seed=70))
+    links = {
+        "innocent.jpg": elsewhere / "secret.jpg",  # absolute, out of the folder
+        "DCIM/relative.jpg": Path("../../elsewhere/secret.jpg"),  # relative, out of the folder
+        "DCIM/again.jpg": Path("IMG_0000.JPG"),  # to a photo inside the folder
+        "dangling.jpg": elsewhere / "nothing.jpg",
+        "loop.jpg": Path("loop.jpg"),
+        "DCIM/101PHONE": elsewhere / "private",  # a folder out of the folder
+        "inside": Path("DCIM"),  # a folder inside the folder
+    }
+    for name, target in links.items():
+        (folder / name).symlink_to(target)
+    return folder, elsewhere
+
+
+SYMLINK_NAMES = [
+    "DCIM/101PHONE",
+    "DCIM/again.jpg",
+    "DCIM/relative.jpg",
+    "dangling.jpg",
+    "innocent.jpg",
+    "inside",
+    "loop.jpg",
+]
+
+
+def test_import_command_refuses_every_symbolic_link_and_reads_nothing_outside(config, conn, tmp_path: Path) -> None:
+    """``ln -s /elsewhere/secret.jpg DIR/innocent.jpg`` was imported and published."""
+    job = db.create_job(conn, "Card")
+    folder, elsewhere = linked_card(tmp_path)
+    result = jobgallery(config, "import", str(folder), "--job", str(job.id))
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines() == [
+        *(f"refused {name}: a symbolic link: not followed" for name in SYMLINK_NAMES),
+        f"imported 1, duplicates 0, refused {len(SYMLINK_NAMES)}",
+    ]
+    assert result.stderr == f"jobgallery: {len(SYMLINK_NAMES)} file(s) refused\n"
+    outside = {upload_hash(path) for path in elsewhere.rglob("*.jpg")}
+    stored = [row.sha256 for row in db.list_images(conn, job.id)]
+    assert stored == [upload_hash(folder / "DCIM" / "IMG_0000.JPG")] and not outside & set(stored)
+
+
+def test_a_file_swapped_for_a_link_after_the_walk_is_not_followed(config, conn, tmp_path: Path) -> None:
+    job = db.create_job(conn, "Card")
+    folder, elsewhere = linked_card(tmp_path)
+    found = importer.scan(folder)
+    photo = folder / "DCIM" / "IMG_0000.JPG"
+    photo.unlink()
+    photo.symlink_to(elsewhere / "secret.jpg")
+    report = importer.import_files(config, conn, job.id, found, ingest.clean_details("", ""))
+    assert ("DCIM/IMG_0000.JPG", importer.SYMLINK_REASON) in report.refused
+    assert report.imported == [] and db.list_images(conn, job.id) == [] and job_files(config, job.id) == []
+
+
+def upload_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -32,7 +32,7 @@ from ingest_support import (
     zero_png,
     zip_bytes,
 )
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, ImageStat
 
 from generator import derivatives
 from jobgallery import db, images, ingest, jpeg_scans, storage
@@ -289,12 +289,34 @@ def rgba_png(size: tuple[int, int]) -> bytes:
 
 
 def palette_png(size: tuple[int, int]) -> bytes:
+    """Every pixel the transparent entry of a black palette."""
+    image = Image.new("P", size, 3)
+    image.putpalette([0, 0, 0] * 4)
     out = io.BytesIO()
-    Image.new("P", size, 3).save(out, "PNG", transparency=3)
+    image.save(out, "PNG", transparency=3)
     return out.getvalue()
 
 
-TRANSPARENT_CASES = [("RGBA", rgba_png, (500, 500), (350, 350)), ("P+tRNS", palette_png, (400, 400), (340, 340))]
+def keyed_png(mode: str, key: int | tuple[int, int, int]):
+    """A maker of PNGs in ``mode`` whose every pixel is the colour key (tRNS)."""
+
+    def make(size: tuple[int, int]) -> bytes:
+        out = io.BytesIO()
+        Image.new(mode, size, key).save(out, "PNG", transparency=key)
+        assert Image.open(io.BytesIO(out.getvalue())).info["transparency"] == key
+        return out.getvalue()
+
+    return make
+
+
+# 1 MiB over (decoded bytes + copies) per pixel: RGBA 4 + 4, P 1 + 8, RGB 4 + 8, L 1 + 8, 16-bit grey 2 + 12.
+TRANSPARENT_CASES = [
+    ("RGBA", rgba_png, (500, 500), (350, 350)),
+    ("P+tRNS", palette_png, (400, 400), (340, 340)),
+    ("RGB+tRNS", keyed_png("RGB", (0, 0, 0)), (300, 300), (290, 290)),
+    ("L+tRNS", keyed_png("L", 0), (350, 350), (340, 340)),
+    ("I;16+tRNS", keyed_png("I;16", 5), (280, 280), (270, 270)),
+]
 TRANSPARENT_IDS = [case[0] for case in TRANSPARENT_CASES]
 
 
@@ -312,7 +334,9 @@ def test_the_budget_counts_the_copies_a_build_resizes_through(
         stored = put(config, conn, job, make(accepted)).image
     master = storage.job_folder(config.paths.data, job.id) / stored.filename
     display = derivatives.load_display(master, 1024, images.Limits.from_config(config))
-    assert display.image.size == accepted and display.image.mode == "RGB"
+    assert display.image.size == accepted and display.image.mode in ("RGB", "L")
+    if name != "RGBA":
+        assert ImageStat.Stat(display.image).mean == [255] * len(display.image.mode)  # all transparent: on white
 
 
 def test_a_48_megapixel_png_fits_the_default_budget(config, conn, job) -> None:

@@ -13,6 +13,7 @@ Playwright's string-evaluating waits: the waits here poll with ``evaluate``.
 from __future__ import annotations
 
 import hashlib
+import re
 import signal
 import time
 from pathlib import Path
@@ -228,6 +229,7 @@ def test_an_ended_session_keeps_the_queue_and_asks_to_sign_in_again(site, browse
         page.click("button.go")
         expect(page.locator("#signin")).to_be_visible(timeout=20_000)
         expect(page.locator("#badge")).to_have_text("2 waiting")
+        expect(page.locator("#queue li .state")).to_have_text(["Waiting for sign-in"] * 2)
         assert image_count(daemon.url, job.id) == 0
         page.locator("#signin a").click()
         page.fill("#username", CREW["username"])
@@ -258,6 +260,7 @@ def test_over_plain_http_on_a_lan_name_the_queue_works_without_a_worker(site, br
         ]
         note = page.locator("#https-note")
         expect(note).to_contain_text("cannot be installed on the home screen and cannot send photos in the background")
+        expect(note).to_contain_text("Browsers also give a page on plain HTTP no location")
         context.set_offline(True)
         page.set_input_files("#photos", files)
         page.click("button.go")
@@ -309,4 +312,178 @@ def test_two_open_tabs_send_each_queued_photo_once(site, browser, tmp_path) -> N
             expect(page.locator("#badge")).to_be_hidden(timeout=30_000)
         assert image_count(daemon.url, job.id) == 4
         assert len(sends) == 4
+        context.close()
+
+
+# ---------------------------------------------------------------- whose photos go where
+
+
+def queued(page) -> list[dict]:
+    """The queue as the page's IndexedDB holds it (without the files)."""
+    return page.evaluate(
+        "() => UploadQueue.all().then(rows => rows.map(r => ({job: r.job, state: r.state, user: r.user,"
+        " description: r.description, tags: r.tags})))"
+    )
+
+
+def descriptions(conn, job_id: int) -> list[str]:
+    return sorted(row.description for row in db.list_images(conn, job_id))
+
+
+def test_upload_in_one_tab_sends_only_its_own_picks_and_offers_the_others(site, browser, tmp_path) -> None:
+    """Tab A picks 2 for job 1 and types, never presses Upload; tab B's Upload stores only B's photo in job 2."""
+    config_path, conn = site
+    roof, fence = db.create_job(conn, "Roof, 3 Ash Row"), db.create_job(conn, "Fence, 9 Oak Rd")
+    with running_daemon(config_path) as daemon:
+        context = browser.new_context(**PHONE)
+        tab_a = open_form(context, daemon.url, roof.id)
+        tab_a.set_input_files("#photos", photo_files(tmp_path, 2, 150))
+        tab_a.fill("#description", "Gutter, north side")
+        tab_a.fill("#tags", "gutter")
+        poll(tab_a, "() => UploadQueue.all().then(rows => rows.length === 2"
+                    " && rows.every(r => r.description === 'Gutter, north side' && r.tags === 'gutter'))")  # fmt: skip
+        tab_b = context.new_page()
+        tab_b.goto(f"{daemon.url}/upload?job={fence.id}")
+        tab_b.set_input_files("#photos", photo_files(tmp_path, 1, 160))
+        tab_b.fill("#description", "New posts")
+        tab_b.click("button.go")
+        expect(tab_b.locator("#summary")).to_contain_text("1 stored, 0 already there, 0 failed.", timeout=20_000)
+        assert (image_count(daemon.url, roof.id), image_count(daemon.url, fence.id)) == (0, 1)
+        assert descriptions(conn, fence.id) == ["New posts"]
+        expect(tab_a.locator("#queue li[data-state=held]")).to_have_count(2)
+
+        left = tab_b.locator("#held-elsewhere li")
+        expect(left).to_have_count(1)
+        expect(left).to_contain_text("2 photos picked earlier for “Roof, 3 Ash Row” were not sent.")
+        left.get_by_role("button", name="Send to Roof, 3 Ash Row").click()
+        expect(tab_b.locator("#summary")).to_contain_text("3 stored", timeout=20_000)
+        assert (image_count(daemon.url, roof.id), image_count(daemon.url, fence.id)) == (2, 1)
+        assert descriptions(conn, roof.id) == ["Gutter, north side"] * 2
+        expect(tab_b.locator("#held-elsewhere")).to_be_hidden()
+        context.close()
+
+
+def test_a_pick_left_from_yesterday_is_not_sent_to_todays_job_and_can_be_discarded(site, browser, tmp_path) -> None:
+    config_path, conn = site
+    old, new = db.create_job(conn, "Shed, Monday"), db.create_job(conn, "Porch, Tuesday")
+    with running_daemon(config_path) as daemon:
+        context = browser.new_context(**PHONE)
+        page = open_form(context, daemon.url, old.id)
+        page.set_input_files("#photos", photo_files(tmp_path, 1, 170))
+        expect(page.locator("#queue li[data-state=held]")).to_have_count(1)
+        page.close()
+
+        today = context.new_page()
+        today.goto(f"{daemon.url}/upload?job={new.id}")
+        today.set_input_files("#camera", photo_files(tmp_path, 1, 171))
+        today.click("button.go")
+        expect(today.locator("#summary")).to_contain_text("1 stored", timeout=20_000)
+        today.wait_for_timeout(1000)
+        assert (image_count(daemon.url, old.id), image_count(daemon.url, new.id)) == (0, 1)
+        expect(today.locator("#summary")).to_contain_text("1 stored, 0 already there, 0 failed.")
+        left = today.locator("#held-elsewhere li")
+        expect(left).to_have_text(re.compile("1 photo picked earlier for “Shed, Monday” was not sent."))
+        expect(today.locator("#queue li:not([data-state=done])")).to_have_count(0)
+        left.get_by_role("button", name="Discard").click()
+        expect(today.locator("#held-elsewhere")).to_be_hidden()
+        assert queued(today) == []
+        assert image_count(daemon.url, old.id) == 0
+        context.close()
+
+
+def test_a_photo_picked_by_mistake_is_discarded_before_upload(site, browser, tmp_path) -> None:
+    config_path, conn = site
+    job = db.create_job(conn, "Kitchen")
+    keep, mistake = photo_files(tmp_path, 2, 180)
+    with running_daemon(config_path) as daemon:
+        context = browser.new_context(**PHONE)
+        page = open_form(context, daemon.url, job.id)
+        page.set_input_files("#photos", [keep, mistake])
+        rows = page.locator("#queue li[data-state=held]")
+        expect(rows).to_have_count(2)
+        rows.filter(has_text=Path(mistake).name).get_by_role("button", name="Discard").click()
+        expect(rows).to_have_count(1)
+        page.click("button.go")
+        expect(page.locator("#summary")).to_contain_text("1 stored, 0 already there, 0 failed.", timeout=20_000)
+        assert stored_hashes(conn, job.id) == [hashlib.sha256(Path(keep).read_bytes()).hexdigest()]
+        context.close()
+
+
+def test_the_same_photo_queued_twice_is_sent_once(site, browser, tmp_path) -> None:
+    config_path, conn = site
+    job = db.create_job(conn, "Twice")
+    [path] = photo_files(tmp_path, 1, 190)
+    with running_daemon(config_path) as daemon:
+        context = browser.new_context(**PHONE)
+        sends: list[int] = []
+        context.route(f"**/api/jobs/{job.id}/images", lambda route: (sends.append(1), route.continue_()))
+        page = open_form(context, daemon.url, job.id)
+        page.set_input_files("#photos", [path])
+        page.set_input_files("#camera", [path])
+        page.click("button.go")
+        expect(page.locator("#summary")).to_contain_text("1 stored, 1 already there, 0 failed.", timeout=20_000)
+        assert len(sends) == 1 and image_count(daemon.url, job.id) == 1
+        context.close()
+
+
+MATE = {"username": "mate", "password": "mate-password-1"}
+SHELL_PAGE = "() => caches.match('/upload').then(hit => hit ? hit.text() : '')"
+
+
+def test_after_sign_out_the_next_user_never_sends_or_sees_the_last_users_photos(site, browser, tmp_path) -> None:
+    """crew leaves 2 released (the network refuses them) and 1 held photo; mate signs in on the same phone."""
+    config_path, conn = site
+    users.add_user(conn, MATE["username"], MATE["password"], admin=False)
+    job = db.create_job(conn, "Shared phone")
+    with running_daemon(config_path) as daemon:
+        context = browser.new_context(**PHONE)
+        page = open_form(context, daemon.url, job.id)
+        assert "Signed in as <strong>crew" in page.evaluate(SHELL_PAGE)
+        context.route("**/api/**", lambda route: route.abort("internetdisconnected"))
+        page.set_input_files("#photos", photo_files(tmp_path, 2, 200))
+        page.click("button.go")
+        expect(page.locator("#queue li", has_text="No connection")).to_have_count(2, timeout=20_000)
+        page.set_input_files("#camera", photo_files(tmp_path, 1, 202))
+        expect(page.locator("#badge")).to_have_text("3 waiting")
+
+        warnings: list[str] = []
+        answers = [False, True]
+
+        def answer(dialog) -> None:
+            warnings.append(dialog.message)
+            dialog.accept() if answers.pop(0) else dialog.dismiss()
+
+        page.on("dialog", answer)
+        page.get_by_role("button", name="Sign out").click()
+        poll(page, "() => true")
+        assert page.url.endswith(f"/upload?job={job.id}")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Sign out").click()
+        assert page.url == f"{daemon.url}/login"
+        assert warnings == ["3 photos picked by crew have not been sent. They stay on this phone and are sent"
+                            " when crew signs in here again. Sign out anyway?"] * 2  # fmt: skip
+        assert page.evaluate(SHELL_PAGE) == ""
+        assert db.list_sessions(conn, CREW["username"], "0000-01-01") == []
+
+        context.unroute("**/api/**")
+        sends: list[str] = []
+        context.on("request", lambda request: sends.append(request.url) if "/api/" in request.url else None)
+        sign_in_page(page, daemon.url, MATE, next_path=f"/upload?job={job.id}")
+        expect(page.locator(".who")).to_contain_text("Signed in as mate")
+        box = page.locator("#held-elsewhere li")
+        expect(box).to_have_text(re.compile("3 photos picked by crew wait for crew to sign in."))
+        expect(page.locator("#badge")).to_be_hidden()
+        page.click("button.go")
+        expect(page.locator("#form-message")).to_have_text("Choose one or more photos first.")
+        page.wait_for_timeout(3000)
+        assert sends == [] and image_count(daemon.url, job.id) == 0
+        poll(page, "() => caches.match('/upload').then(hit => hit && hit.text()).then(t => t && t.includes('mate'))")
+
+        box.get_by_role("button", name="Discard").click()
+        expect(page.locator("#held-elsewhere")).to_be_hidden()
+        assert queued(page) == []
+        db.delete_sessions(conn, MATE["username"])
+        page.goto(f"{daemon.url}/upload?job={job.id}")
+        assert "/login" in page.url
+        poll(page, "() => caches.match('/upload').then(hit => !hit)")
         context.close()

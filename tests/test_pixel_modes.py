@@ -30,13 +30,27 @@ def png_chunk(name: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + name + body + struct.pack(">I", zlib.crc32(name + body))
 
 
-def png16(colour_type: int, rows: list[list[int]]) -> bytes:
-    """A 16-bit PNG (colour type 0 grey, 2 RGB, 4 grey+alpha, 6 RGBA) from rows of samples 0..65535."""
+def png16(colour_type: int, rows: list[list[int]], key: bytes = b"") -> bytes:
+    """A 16-bit PNG (colour type 0 grey, 2 RGB, 4 grey+alpha, 6 RGBA) from rows of samples 0..65535.
+
+    ``key``: the body of a ``tRNS`` chunk (a colour key) to put before the pixels.
+    """
     height, width = len(rows), len(rows[0]) // {0: 1, 2: 3, 4: 2, 6: 4}[colour_type]
     raw = b"".join(b"\x00" + struct.pack(f">{len(row)}H", *row) for row in rows)
     header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
-    chunks = png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(raw, 6)) + png_chunk(b"IEND", b"")
-    return b"\x89PNG\r\n\x1a\n" + chunks
+    transparency = png_chunk(b"tRNS", key) if key else b""
+    chunks = png_chunk(b"IHDR", header) + transparency + png_chunk(b"IDAT", zlib.compress(raw, 6))
+    return b"\x89PNG\r\n\x1a\n" + chunks + png_chunk(b"IEND", b"")
+
+
+def grey_png(depth: int, values: list[int], key: int) -> bytes:
+    """A 64x48 grey PNG of ``depth`` bits (1, 2, 4, 8) with columns of ``values`` repeated, keyed by ``key``."""
+    samples = [values[x * len(values) // 64] for x in range(64)]
+    bits = "".join(format(v, f"0{depth}b") for v in samples)
+    row = b"\x00" + int(bits, 2).to_bytes(len(bits) // 8, "big")
+    header = struct.pack(">IIBBBBB", 64, 48, depth, 0, 0, 0, 0)
+    chunks = png_chunk(b"IHDR", header) + png_chunk(b"tRNS", struct.pack(">H", key))
+    return b"\x89PNG\r\n\x1a\n" + chunks + png_chunk(b"IDAT", zlib.compress(row * 48)) + png_chunk(b"IEND", b"")
 
 
 def ramp16(width: int = WIDTH, height: int = HEIGHT) -> list[int]:
@@ -157,6 +171,58 @@ def heic_12bit():
     return heic(12), "RGB", [40000 / 257, 20000 / 257, 10000 / 257]
 
 
+def rgb_key():
+    """The reported file: all pixels the key colour (black), so all transparent: white, not black."""
+    return save(Image.new("RGB", (64, 48)), "PNG", transparency=(0, 0, 0)), "RGB", [255] * 3
+
+
+def rgb_half_keyed():
+    """Left half the key (0, 0, 0), right half red; a near-black (1, 0, 0) strip must stay."""
+    image = Image.new("RGB", (64, 48), (200, 30, 30))
+    image.paste((0, 0, 0), (0, 0, 32, 48))
+    image.paste((1, 0, 0), (32, 0, 40, 48))
+    means = [(255 * 32 + 1 * 8 + 200 * 24) / 64, (255 * 32 + 30 * 24) / 64, (255 * 32 + 30 * 24) / 64]
+    return save(image, "PNG", transparency=(0, 0, 0)), "RGB", means
+
+
+def grey_key():
+    return save(Image.new("L", (64, 48)), "PNG", transparency=0), "L", [255] * 3
+
+
+def grey_half_keyed():
+    image = Image.new("L", (64, 48), 100)
+    image.paste(7, (0, 0, 32, 48))
+    return save(image, "PNG", transparency=7), "L", [(255 + 100) / 2] * 3
+
+
+def grey16_key():
+    return png16(0, [[1000] * 64] * 48, struct.pack(">H", 1000)), "I;16", [255] * 3
+
+
+def grey16_half_keyed():
+    """Left half the key 1000, right half 1001: only 16 bits tell them apart (8 bits would key both)."""
+    return png16(0, [[1000] * 32 + [1001] * 32] * 48, struct.pack(">H", 1000)), "I;16", [(255 + 1001 / 257) / 2] * 3
+
+
+def grey4_half_keyed():
+    """4-bit grey: the key 15 (white as stored) must match the samples Pillow widens to 255; 5 is 85."""
+    return grey_png(4, [15, 5], 5), "L", [255] * 3
+
+
+def grey2_half_keyed():
+    """2-bit grey: the key 2 stands for 170; the other half is white."""
+    return grey_png(2, [2, 3], 2), "L", [255] * 3
+
+
+def bilevel_half_keyed():
+    return grey_png(1, [0, 1], 0), "1", [255] * 3
+
+
+def rgb16_key_elsewhere():
+    """A 16-bit RGB key that no pixel has: nothing is transparent."""
+    return png16(2, [[0, 0, 0] * 64] * 48, struct.pack(">3H", 300, 300, 300)), "RGB", [0] * 3
+
+
 def mean(values) -> float:
     values = list(values)
     return sum(values) / len(values)
@@ -181,6 +247,16 @@ FILES = {
         webp_alpha,
         heic_10bit,
         heic_12bit,
+        rgb_key,
+        rgb_half_keyed,
+        grey_key,
+        grey_half_keyed,
+        grey16_key,
+        grey16_half_keyed,
+        grey4_half_keyed,
+        grey2_half_keyed,
+        bilevel_half_keyed,
+        rgb16_key_elsewhere,
     )
 }
 
@@ -214,6 +290,15 @@ def test_every_mode_from_a_file_is_scaled_to_8_bits(tmp_path: Path, case: str) -
     display = channel_means(images["display"])
     assert all(abs(a - e) <= 2 for a, e in zip(display, expected, strict=True)), (case, display, expected)
     assert images["display"].size == master.size or max(master.size) > 1024
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_the_reported_colour_keyed_pngs_publish_white_not_black(tmp_path: Path, mode: str) -> None:
+    """``Image.new(mode, (400, 300)).save(..., transparency=black)``: every pixel transparent; was a black tile."""
+    key = (0, 0, 0) if mode == "RGB" else 0
+    _, images = publish(tmp_path, save(Image.new(mode, (400, 300)), "PNG", transparency=key))
+    for image in images.values():
+        assert channel_means(image) == [255.0, 255.0, 255.0]
 
 
 def test_the_reported_16_bit_ramp_is_mid_grey(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from daemon_support import FilePart, basic, http, running_daemon, upload
 from daemon_support import Site as RunningSite
 from session_support import FORM, cookie, csrf_of, session_token, sign_in
 
-from daemon.auth import FREE_FAILURES
+from daemon.auth import FREE_FAILURES, TooManyAttempts
 from jobgallery import db, users
 from jobgallery.config import load_config
 
@@ -162,7 +162,9 @@ def test_a_browser_without_a_session_is_sent_to_sign_in_and_back(site: Site, pat
 @pytest.mark.parametrize(
     "target",
     ["//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", "upload",
-     "/upload\r\nSet-Cookie: x=1", "/upload x", "/" + "a" * 3000],
+     "/upload\r\nSet-Cookie: x=1", "/upload x", "/" + "a" * 3000, "/.//evil.example", "/..//evil.example",
+     "/%2e%2e//evil.example", "/%2E//evil.example", "/%252e%252e//evil.example", "/upload/..//evil.example",
+     "/./%5Cevil.example", "/%2F/evil.example"],
 )  # fmt: skip
 def test_next_only_ever_leads_to_this_site(site: Site, target: str) -> None:
     reply = sign_in(site.url, *CREW, headers=at("10.1.1.2"), next_path=target)
@@ -356,6 +358,11 @@ def test_malformed_sign_ins_are_wrong_passwords(site: Site, name: str, password:
     assert reply.status == 401 and reply.header("set-cookie") is None
 
 
+@pytest.mark.parametrize(("seconds", "wording"), [(1, "try again in 1 second"), (2, "try again in 2 seconds")])
+def test_the_throttle_says_second_for_one_second(seconds: int, wording: str) -> None:
+    assert str(TooManyAttempts(seconds)).endswith(wording)
+
+
 def test_the_sign_in_page_is_throttled_like_basic_and_shares_its_count(site: Site) -> None:
     address = "10.1.6.1"
     statuses = [sign_in(site.url, "crew", f"guess-{i}", headers=at(address)).status for i in range(FREE_FAILURES + 1)]
@@ -363,6 +370,8 @@ def test_the_sign_in_page_is_throttled_like_basic_and_shares_its_count(site: Sit
     blocked = sign_in(site.url, *CREW, headers=at(address))
     assert blocked.status == 429 and int(blocked.header("retry-after")) >= 1 and blocked.header("set-cookie") is None
     assert "too many failed sign-ins" in blocked.text.lower()
+    wait = int(blocked.header("retry-after"))
+    assert f"try again in {wait} {'second' if wait == 1 else 'seconds'}." in blocked.text
     assert http("GET", site.url + "/api/jobs", headers=at(address, basic(*CREW))).status == 429
     assert sign_in(site.url, *CREW, headers=at("10.1.7.1")).status == 303
     time.sleep(int(blocked.header("retry-after")) + 0.2)

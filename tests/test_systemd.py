@@ -107,9 +107,9 @@ def test_timers_catch_up_and_spread(name):
     assert check.returncode == 0, check.stderr
 
 
-@pytest.mark.parametrize("name", ["jobgallery.service", "jobgallery-build.service"])
+@pytest.mark.parametrize("name", ["jobgallery.service", "jobgallery-build.service", "jobgallery-archive.service"])
 def test_memory_max_leaves_room_for_the_default_decode_budget(name):
-    """Units that decode hold up to the box-wide budget (decodes and their resize copies) plus their processes."""
+    """Units that decode (archive builds too) hold up to the box-wide budget plus their processes."""
     memory_max = read_unit(name)["Service"]["MemoryMax"]
     assert memory_max.endswith("M")
     default = next(setting.default for setting in SETTINGS if setting.key == "images.max_decode_mb")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import struct
 import subprocess
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 import yaml
 from conftest import cli_command, nest
 from daemon_support import FilePart, basic, running_daemon, stored_files, upload
-from ingest_support import nothing_stored, write
+from ingest_support import nothing_stored, png_chunk, write
 from structure_support import truncated_files, whole_files
 
 from jobgallery import db, ingest, users
@@ -99,3 +101,85 @@ def test_jobgallery_import_refuses_each_and_imports_the_whole_ones(tmp_path: Pat
         assert refused == sorted(TRUNCATED)
         assert result.stdout.splitlines()[-1] == f"imported {len(WHOLE)}, duplicates 0, refused {len(TRUNCATED)}"
         assert len(db.list_images(conn, job.id)) == len(WHOLE) == len(stored_files(config.paths.data))
+
+
+# ---------------------------------------------------------------- PNG rows that end cleanly but early
+
+ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def png_rows(width: int, height: int, interlaced: bool) -> list[bytes]:
+    """Every row of an RGB picture of grey bands (filter byte 0 each), pass after pass when ``interlaced``."""
+    passes = ADAM7 if interlaced else ((0, 0, 1, 1),)
+    rows = []
+    for left, top, step_x, step_y in passes:
+        columns = len(range(left, width, step_x))
+        if columns:
+            rows += [b"\0" + bytes([(y * 7) % 256]) * 3 * columns for y in range(top, height, step_y)]
+    return rows
+
+
+def png_from_rows(width: int, height: int, interlaced: bool, raw: bytes) -> bytes:
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, int(interlaced))
+    return b"\x89PNG\r\n\x1a\n" + b"".join(
+        png_chunk(kind, body) for kind, body in ((b"IHDR", ihdr), (b"IDAT", zlib.compress(raw)), (b"IEND", b""))
+    )
+
+
+SHORTFALLS = {
+    "one-row": lambda rows: b"".join(rows[:-1]),
+    "half": lambda rows: b"".join(rows)[: len(b"".join(rows)) // 2],
+    "one-byte": lambda rows: b"".join(rows)[:-1],
+}
+# (width, height): the reported 800x600, and a 5x3 picture whose Adam7 passes 2, 3 and 5 are empty.
+SHAPES = [(800, 600), (5, 3)]
+
+
+@pytest.mark.parametrize("interlaced", [False, True], ids=["plain", "adam7"])
+@pytest.mark.parametrize("shape", SHAPES, ids=[f"{w}x{h}" for w, h in SHAPES])
+@pytest.mark.parametrize("short", sorted(SHORTFALLS))
+def test_a_png_whose_stream_ends_cleanly_before_its_last_row_is_refused(
+    config, conn, job, tmp_path: Path, short: str, shape: tuple[int, int], interlaced: bool
+) -> None:
+    rows = png_rows(*shape, interlaced)
+    source = write(tmp_path / "short.png", png_from_rows(*shape, interlaced, SHORTFALLS[short](rows)))
+    with pytest.raises(BadImage, match=r"PNG image is .*cut short"):
+        ingest.ingest_path(config, conn, job.id, source)
+    assert nothing_stored(config, conn, job.id)
+
+
+@pytest.mark.parametrize("interlaced", [False, True], ids=["plain", "adam7"])
+@pytest.mark.parametrize("shape", [*SHAPES, (1, 1), (9, 17)], ids=str)
+def test_a_png_with_exactly_its_rows_passes_and_one_byte_more_does_not(
+    config, conn, job, shape: tuple[int, int], interlaced: bool
+) -> None:
+    raw = b"".join(png_rows(*shape, interlaced))
+    stored = ingest.ingest_stream(config, conn, job.id, io.BytesIO(png_from_rows(*shape, interlaced, raw))).image
+    assert (stored.width, stored.height) == shape
+    with pytest.raises(BadImage, match="runs on past the picture"):
+        ingest.ingest_stream(config, conn, job.id, io.BytesIO(png_from_rows(*shape, interlaced, raw + b"\0")))
+    assert len(db.list_images(conn, job.id)) == 1
+
+
+def test_the_reported_half_png_is_answered_422_by_the_daemon_and_import(
+    make_config, instance: Path, tmp_path: Path
+) -> None:
+    """IHDR 800x600 RGB, one IDAT holding half the rows in a stream that ends cleanly: was 201, black rows."""
+    rows = png_rows(800, 600, False)
+    half = png_from_rows(800, 600, False, SHORTFALLS["half"](rows))
+    config = make_config()
+    with db.open_db(config.db_path) as conn:
+        users.add_user(conn, *CREW, admin=False)
+        job = db.create_job(conn, "Half")
+        with running_daemon(config.source) as daemon:
+            url = f"{daemon.url}/api/jobs/{job.id}/images"
+            assert upload(url, [FilePart("half.png", half)], basic(*CREW)).status == 422
+        write(tmp_path / "card" / "half.png", half)
+        result = subprocess.run(
+            [*cli_command(), "--config", str(config.source), "import", str(tmp_path / "card"), "--job", str(job.id)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 1 and result.stdout.startswith("refused half.png: the PNG image is cut short")
+        assert db.list_images(conn, job.id) == [] and stored_files(config.paths.data) == []

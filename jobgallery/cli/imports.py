@@ -20,7 +20,7 @@ def register(commands) -> None:
         "jobgallery import /media/sd --job 3",
         run_import,
     )
-    parser.add_argument("folder", help="folder to walk, subfolders included (hidden files are skipped)")
+    parser.add_argument("folder", help="folder to walk, subfolders included (hidden files skipped, links refused)")
     parser.add_argument("--job", type=int, required=True, metavar="ID", help="the job the photos belong to")
     parser.add_argument("--description", default="", metavar="TEXT", help="description given to every photo")
     parser.add_argument("--tags", default="", metavar="a,b", help="comma-separated tags given to every photo")

@@ -8,6 +8,12 @@
  * sent when the page opens, when the network comes back and after each wait;
  * the service worker (sw.js, only in a secure context) keeps the form
  * working offline and sends with Background Sync where the browser has it.
+ * Each page has its own id: Upload releases only the photos this page
+ * picked, each keeping the job, description and tags it was picked under.
+ * Photos left held by another page or an earlier visit are shown at the top
+ * ("Send to <job>" / "Discard"); photos picked by another user are never
+ * sent under this one (they wait for that user, or are discarded; signing
+ * out is in signout.js).
  * Without this script the form still posts all photos in one request.
  * Text from files and the server is only ever set with textContent.
  */
@@ -22,10 +28,13 @@
 
   var GEO_WAIT_MS = 3000;
   var RENDER_DELAY_MS = 100;
+  var FOLLOW_DELAY_MS = 300;
   var HTTPS_NOTE_SEEN = "jobgallery-https-note-seen";
 
   var root = form.getAttribute("data-root");
-  var settings = { api: form.getAttribute("data-api"), token: csrfToken() };
+  var user = signedInAs();
+  var pageId = Date.now().toString(36) + "-" + Math.random().toString(36).slice(2);
+  var settings = { api: form.getAttribute("data-api"), token: csrfToken(), user: user };
   var maxBytes = Number(form.getAttribute("data-max-bytes"));
   var maxMb = form.getAttribute("data-max-mb");
   var geoEnabled = form.getAttribute("data-geo") === "on";
@@ -36,6 +45,7 @@
   var message = document.getElementById("form-message");
   var signin = document.getElementById("signin");
   var select = form.elements.job_id;
+  var elsewhere = document.getElementById("held-elsewhere");
 
   var done = []; // photos stored while this page was open: {id, name, text}
   var live = {}; // id -> {state, text, progress} while this page is working on it
@@ -49,6 +59,9 @@
   var lastProblem = ""; // why the waiting photos wait, after a failed try
   var renderPending = false;
   var lastDrawn = ""; // the list's HTML as last drawn
+  var lastElsewhere = ""; // the same for the box of photos held elsewhere
+  var needSignin = false; // the last send found the sign-in ended
+  var followTimer = null;
 
   // ------------------------------------------------------------ start
 
@@ -61,6 +74,10 @@
     input.addEventListener("change", onChosen);
   });
   list.addEventListener("click", onRowButton);
+  elsewhere.addEventListener("click", onElsewhereButton);
+  form.elements.description.addEventListener("input", followForm);
+  form.elements.tags.addEventListener("input", followForm);
+  select.addEventListener("change", followForm);
   window.addEventListener("online", onOnline);
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "visible") {
@@ -77,6 +94,11 @@
     };
   }
   render().then(sendNow);
+
+  function signedInAs() {
+    var meta = document.querySelector("meta[name=upload-user]");
+    return meta ? meta.getAttribute("content") : "";
+  }
 
   function csrfToken() {
     var meta = document.querySelector("meta[name=csrf-token]");
@@ -148,8 +170,11 @@
         takenAt: file.lastModified || now,
         queuedAt: now,
         job: select.value,
-        description: "",
-        tags: "",
+        jobTitle: jobTitle(),
+        description: form.elements.description.value,
+        tags: form.elements.tags.value,
+        user: user,
+        page: pageId,
         geo: null,
         state: "held",
         attempt: 0,
@@ -212,9 +237,7 @@
   function onSubmit(event) {
     event.preventDefault();
     adding.then(Queue.all).then(function (records) {
-      var held = records.filter(function (record) {
-        return record.state === "held";
-      });
+      var held = records.filter(heldHere);
       if (!held.length) {
         showMessage("Choose one or more photos first.");
         return null;
@@ -223,27 +246,66 @@
     });
   }
 
-  // Held photos become waiting, with the form's job, description and tags (their position follows when it comes).
+  // This page's held photos become waiting, with the form's job, description and tags (their position follows).
   function release(held) {
-    var fields = {
-      job: select.value,
-      description: form.elements.description.value,
-      tags: form.elements.tags.value,
-      state: "waiting",
-      notBefore: 0
-    };
-    return Promise.all(
-      held.map(function (record) {
-        return Queue.update(record.id, tooLarge(record) ? tooLargeFields(fields) : fields);
-      })
-    ).then(function () {
+    var fields = Object.assign(formFields(), { state: "waiting", notBefore: 0 });
+    return letGo(held, fields).then(function () {
       if (!document.getElementById("keep-fields").checked) {
         form.elements.description.value = "";
         form.elements.tags.value = "";
       }
+    });
+  }
+
+  // Photos become waiting with `fields` (too large ones fail at once), and sending starts.
+  function letGo(records, fields) {
+    return Promise.all(
+      records.map(function (record) {
+        return Queue.update(record.id, tooLarge(record) ? tooLargeFields(fields) : fields);
+      })
+    ).then(function () {
       requestSync();
       return render().then(sendNow);
     }, storageFailed);
+  }
+
+  function formFields() {
+    return {
+      job: select.value,
+      jobTitle: jobTitle(),
+      description: form.elements.description.value,
+      tags: form.elements.tags.value
+    };
+  }
+
+  function jobTitle() {
+    var option = select.options[select.selectedIndex];
+    return option ? option.textContent : "";
+  }
+
+  // Picked here, by this user, Upload not pressed yet: the only photos this page's Upload sends.
+  function heldHere(record) {
+    return record.state === "held" && record.page === pageId && record.user === user;
+  }
+
+  // Picked by this user on another page or an earlier visit and never released.
+  function heldElsewhere(record) {
+    return record.state === "held" && record.page !== pageId && record.user === user;
+  }
+
+  // This page's held photos follow the form, so a photo left unsent keeps what was typed for it.
+  function followForm() {
+    clearTimeout(followTimer);
+    followTimer = setTimeout(function () {
+      adding.then(Queue.all).then(function (records) {
+        var fields = formFields();
+        return Promise.all(
+          records.filter(heldHere).map(function (record) {
+            return Queue.update(record.id, fields);
+          })
+        );
+      });
+    }, FOLLOW_DELAY_MS);
   }
 
   function tooLarge(record) {
@@ -299,6 +361,7 @@
       return;
     }
     draining = true;
+    needSignin = false;
     signin.hidden = true;
     positionSettled()
       .then(function () {
@@ -348,6 +411,12 @@
       retrying(detail);
       return;
     }
+    if (kind === "signin") {
+      live = {};
+      needSignin = true;
+      renderSoon();
+      return;
+    }
     if (!record) {
       return;
     }
@@ -356,7 +425,8 @@
       sending: "Sending",
       known: "Was already on the server (nothing sent)",
       stored: "Stored",
-      duplicate: "Was already uploaded"
+      duplicate: "Was already uploaded",
+      twin: "The same photo is being sent: waits for its answer"
     };
     if (kind === "stored" || kind === "duplicate" || kind === "known") {
       delete live[record.id];
@@ -365,8 +435,6 @@
     } else if (kind === "failed") {
       delete live[record.id];
       counts.failed += 1;
-    } else if (kind === "signin") {
-      return;
     } else {
       live[record.id] = { state: "sending", text: texts[kind], progress: kind === "sending" ? 0 : null };
     }
@@ -428,6 +496,115 @@
     }
   }
 
+  // ------------------------------------------------------------ photos held elsewhere and other users' photos
+
+  function byThisUser(record) {
+    return record.user === user;
+  }
+
+  function notByThisUser(record) {
+    return record.user !== user;
+  }
+
+  // At the top: this user's photos held by another page or visit (per job), and other users' photos (per user).
+  function drawElsewhere(held, others) {
+    var items = groupBy(held, function (record) {
+      return String(record.job);
+    }).map(function (group) {
+      var title = group[0].jobTitle || "job " + group[0].job;
+      var text = photoCount(group.length) + " picked earlier for “" + title + "” " + verb(group, "was", "were");
+      var item = notice(text + " not sent.");
+      item.appendChild(actionButton("send", "Send to " + title, String(group[0].job)));
+      item.appendChild(actionButton("discard", "Discard", String(group[0].job)));
+      return item;
+    });
+    groupBy(others, ownerOf).forEach(function (group) {
+      var name = ownerOf(group[0]) || "an earlier user";
+      var item = notice(
+        photoCount(group.length) + " picked by " + name + " " + verb(group, "waits", "wait") + " for " + name +
+          " to sign in."
+      );
+      item.appendChild(actionButton("discard-user", "Discard", ownerOf(group[0])));
+      items.push(item);
+    });
+    var drawn = items
+      .map(function (item) {
+        return item.outerHTML;
+      })
+      .join("");
+    if (drawn !== lastElsewhere) {
+      lastElsewhere = drawn;
+      elsewhere.textContent = "";
+      items.forEach(function (item) {
+        elsewhere.appendChild(item);
+      });
+    }
+    elsewhere.hidden = !items.length;
+  }
+
+  function ownerOf(record) {
+    return record.user || "";
+  }
+
+  function groupBy(records, keyOf) {
+    var order = [];
+    var groups = {};
+    records.forEach(function (record) {
+      var key = keyOf(record);
+      if (!groups[key]) {
+        groups[key] = [];
+        order.push(key);
+      }
+      groups[key].push(record);
+    });
+    return order.map(function (key) {
+      return groups[key];
+    });
+  }
+
+  function photoCount(count) {
+    return count + (count === 1 ? " photo" : " photos");
+  }
+
+  function verb(group, one, many) {
+    return group.length === 1 ? one : many;
+  }
+
+  function notice(text) {
+    var item = document.createElement("li");
+    var words = document.createElement("span");
+    words.className = "what";
+    words.textContent = text;
+    item.appendChild(words);
+    return item;
+  }
+
+  // "Send to <job>" keeps each photo's own job, description and tags; "Discard" drops the group.
+  function onElsewhereButton(event) {
+    var button = event.target.closest("button[data-action]");
+    if (!button) {
+      return;
+    }
+    var action = button.getAttribute("data-action");
+    var key = button.getAttribute("data-key");
+    Queue.all().then(function (records) {
+      var chosen = records.filter(function (record) {
+        if (action === "discard-user") {
+          return notByThisUser(record) && ownerOf(record) === key;
+        }
+        return heldElsewhere(record) && String(record.job) === key;
+      });
+      if (action === "send") {
+        return letGo(chosen, { state: "waiting", notBefore: 0 });
+      }
+      return Promise.all(
+        chosen.map(function (record) {
+          return Queue.remove(record.id);
+        })
+      ).then(render);
+    });
+  }
+
   // ------------------------------------------------------------ showing the queue
 
   // Many changes arrive at once while a batch is hashed or sent: draw the list once for all of them.
@@ -444,7 +621,13 @@
   // Redraws the list only when a row changed, so rows (and a finger on a Retry button) stay put.
   function render() {
     return Queue.all().then(function (records) {
-      var rows = records.map(queuedRow);
+      var mine = records.filter(byThisUser);
+      drawElsewhere(mine.filter(heldElsewhere), records.filter(notByThisUser));
+      var rows = mine
+        .filter(function (record) {
+          return !heldElsewhere(record);
+        })
+        .map(queuedRow);
       done.forEach(function (item) {
         rows.push(row(item.id, item.name, "done", item.text, 100));
       });
@@ -461,7 +644,7 @@
         });
       }
       panel.hidden = !rows.length;
-      showCounts(records);
+      showCounts(mine);
     });
   }
 
@@ -469,11 +652,13 @@
     var now = live[record.id];
     if (record.state === "failed") {
       var failed = row(record.id, record.name, "failed", "Not stored: " + record.error, null);
-      failed.appendChild(actions());
+      failed.appendChild(actions(true));
       return failed;
     }
     if (record.state === "held") {
-      return row(record.id, record.name, "held", "Chosen: press Upload photos to send it", null);
+      var held = row(record.id, record.name, "held", "Chosen: press Upload photos to send it", null);
+      held.appendChild(actions(false));
+      return held;
     }
     if (now) {
       return row(record.id, record.name, now.state, now.text, now.progress);
@@ -484,6 +669,9 @@
   function waitingText(record) {
     if (!navigator.onLine) {
       return "Waiting for a connection";
+    }
+    if (needSignin) {
+      return "Waiting for sign-in";
     }
     var seconds = Math.round(((record.notBefore || 0) - Date.now()) / 1000);
     if (seconds > 0) {
@@ -514,18 +702,23 @@
     return item;
   }
 
-  function actions() {
+  function actions(retry) {
     var box = document.createElement("span");
     box.className = "actions";
-    box.appendChild(actionButton("retry", "Retry"));
+    if (retry) {
+      box.appendChild(actionButton("retry", "Retry"));
+    }
     box.appendChild(actionButton("discard", "Discard"));
     return box;
   }
 
-  function actionButton(action, text) {
+  function actionButton(action, text, key) {
     var button = document.createElement("button");
     button.type = "button";
     button.setAttribute("data-action", action);
+    if (key !== undefined) {
+      button.setAttribute("data-key", key);
+    }
     button.textContent = text;
     return button;
   }

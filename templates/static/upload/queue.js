@@ -6,16 +6,24 @@
  * Background Sync) both load this file; it defines self.UploadQueue.
  *
  * A photo record: {id, file (Blob), name, size, takenAt and queuedAt (ms since
- * 1970), job, description, tags, geo ({latitude, longitude, accuracy} or
- * null), state ("held": chosen, Upload not pressed yet; "waiting"; "failed"),
- * error (a sentence), attempt (failed tries so far), notBefore (ms; not sent
- * earlier), sha256 (hex, once computed)}.
+ * 1970), job, jobTitle, description, tags (as on the form when it was picked,
+ * kept up to date while it is held), geo ({latitude, longitude, accuracy} or
+ * null), user (who was signed in when it was picked), page (the id of the
+ * page that picked it: Upload releases only that page's picks), state
+ * ("held": chosen, Upload not pressed yet; "waiting"; "failed"), error (a
+ * sentence), attempt (failed tries so far), notBefore (ms; not sent earlier),
+ * sha256 (hex, once computed)}.
+ *
+ * Only photos picked by the signed-in user (settings.user) are ever sent:
+ * another user's photos wait for that user to sign in again on this phone.
  *
  * Sending (drain) takes one lock across tabs and the worker, hashes the
  * waiting photos (WebCrypto, or the vendored js-sha256 outside a secure
  * context), asks POST /api/jobs/<id>/known which the job already has (those
  * leave the queue without sending a byte), then sends the rest one photo per
- * request. Network errors, 5xx, 408, 429 and 503 wait and try again: 1 s,
+ * request. The same photo twice in one job is sent once: the second waits
+ * for the first's answer and is then found known without sending a byte.
+ * Network errors, 5xx, 408, 429 and 503 wait and try again: 1 s,
  * 2 s, 4 s ... up to 5 min, or longer when Retry-After asks. 401 and 403
  * (sign-in ended, or the page's CSRF token is stale) stop sending and keep
  * every photo. Any other refusal (400, 404, 413, 415, 422) marks the photo
@@ -431,13 +439,21 @@
     throw verdict;
   }
 
+  // One photo per request; a second copy of a photo already sent in this pass waits for the next pass's /known.
   function sendEach(records, settings, send, report) {
+    var sent = {};
     return records.reduce(function (chain, record) {
       return chain.then(function () {
         return get(record.id).then(function (current) {
           if (!current || current.state !== "waiting") {
             return null; // discarded or changed meanwhile
           }
+          var key = current.job + " " + current.sha256;
+          if (sent[key]) {
+            report("twin", current);
+            return null;
+          }
+          sent[key] = true;
           report("sending", current);
           return send(current, settings, report).then(function (answer) {
             return settle(current, judge(answer), report);
@@ -462,17 +478,16 @@
   }
 
   /*
-   * Sends what is due. options: {settings: {api, token}, send(record, settings, report) -> Promise<answer>,
+   * Sends what is due. options: {settings: {api, token, user}, send(record, settings, report) -> Promise<answer>,
    * report(kind, record, detail)}. Resolves with {signin, reason, next (ms of the next due photo or null)}.
    */
   function drain(options) {
     var report = options.report || function () {};
     var send = options.send || fetchSend;
+    var user = options.settings.user;
     return all().then(function (records) {
       var now = Date.now();
-      var waiting = records.filter(function (record) {
-        return record.state === "waiting";
-      });
+      var waiting = records.filter(waitingFor(user));
       var due = waiting.filter(function (record) {
         return !record.notBefore || record.notBefore <= now;
       });
@@ -491,25 +506,23 @@
             return drain(options);
           },
           function (verdict) {
-            return stopped(verdict, report);
+            return stopped(verdict, user, report);
           }
         );
     });
   }
 
-  function stopped(verdict, report) {
+  function stopped(verdict, user, report) {
     if (verdict && verdict.kind === "signin") {
       report("signin", null, verdict);
       return { signin: true, reason: verdict.reason };
     }
     if (verdict && verdict.kind === "retry") {
       return all().then(function (records) {
-        var waiting = records.filter(function (record) {
-          return record.state === "waiting";
-        });
+        var waiting = records.filter(waitingFor(user));
         return postpone(waiting, verdict, report).then(function () {
           return all().then(function (after) {
-            return { next: nextDue(after.filter(isWaiting)) };
+            return { next: nextDue(after.filter(waitingFor(user))) };
           });
         });
       });
@@ -519,6 +532,13 @@
 
   function isWaiting(record) {
     return record.state === "waiting";
+  }
+
+  // Photos another user picked on this phone are never sent under this user's sign-in.
+  function waitingFor(user) {
+    return function (record) {
+      return isWaiting(record) && record.user === user;
+    };
   }
 
   function nextDue(waiting) {

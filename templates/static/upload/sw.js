@@ -8,7 +8,9 @@
  * network that copy answers for /upload with any query. The page sends the
  * addresses of its scripts, styles, icons and manifest ("cache" message);
  * those are kept too and answered from the cache first (their names carry a
- * content hash). Posts and the API always go to the network.
+ * content hash). Posts and the API always go to the network. The copy shows
+ * who is signed in, so it is dropped when the server answers the page with a
+ * redirect (to /login) or 401/403; the page drops it too when signing out.
  *
  * Background Sync ("jobgallery-upload"): sends the queue (queue.js) with
  * fetch, even when no tab is open. A tab that is sending holds the same
@@ -126,6 +128,10 @@ function shell(request) {
       caches.open(CACHE).then(function (cache) {
         return cache.put(SHELL, copy);
       });
+    } else if (signedOut(response)) {
+      caches.open(CACHE).then(function (cache) {
+        return cache.delete(SHELL);
+      });
     }
     return response;
   });
@@ -137,6 +143,11 @@ function shell(request) {
       return hit || network;
     });
   });
+}
+
+// The server sent the form's visitor elsewhere (a navigation's redirect is opaque here) or refused them.
+function signedOut(response) {
+  return response.type === "opaqueredirect" || response.redirected || response.status === 401 || response.status === 403;
 }
 
 function cacheFirst(request) {
