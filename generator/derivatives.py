@@ -34,6 +34,7 @@ from jobgallery.images import (
     EXIF_ERRORS,
     ORIENTATION,
     Limits,
+    check_structure,
     decoding,
     enable_heif,
     format_of,
@@ -215,9 +216,12 @@ def load_display(path: Path, display_size: int, limits: Limits) -> Display:
     The decode takes its share of the process's decode budget, like an
     upload's check: a master stored before a lower budget was set fails
     this photo instead of exhausting the box's memory. Colour is converted
-    at display size, where it costs a few milliseconds.
+    at display size, where it costs a few milliseconds. The container is
+    walked first, as an upload's is: a master that came in before those
+    checks or by restore fails in milliseconds, not after a 25 s decode.
     """
     enable_heif()
+    check_structure(path)
     with open_image(path, limits.max_pixels) as master:
         full_size = master.size
         target = display_fit(master.size, display_size)

@@ -70,7 +70,14 @@ def degrees(text: str, name: str, limit: float) -> float:
 
 
 def metres(text: str) -> float:
-    value = decimal(text, "geo_accuracy_m")
-    if not 0 <= value <= MAX_ACCURACY_M:
-        raise UsageError(f"geo_accuracy_m must be between 0 and {MAX_ACCURACY_M:.0f} metres, not {text[:40]}")
+    return accuracy(decimal(text, "geo_accuracy_m"))
+
+
+def accuracy(value: float) -> float:
+    """A 95 % radius in metres, 0 to ``MAX_ACCURACY_M``; UsageError otherwise (also for nan and inf).
+
+    The one rule for the column, whether the value comes from a form or from an archive's row.
+    """
+    if not (math.isfinite(value) and 0 <= value <= MAX_ACCURACY_M):
+        raise UsageError(f"geo_accuracy_m must be between 0 and {MAX_ACCURACY_M:.0f} metres, not {value:g}")
     return value

@@ -11,6 +11,12 @@ Reading is strict: only regular files with exactly those names are allowed,
 each member also passes tarfile's ``data`` filter, and every checksum must
 match before anything is trusted. Nothing is ever extracted by tarfile
 itself; restore writes each master through ``storage.atomic_write``.
+
+Sizes are checked from the headers before any master is read: a sparse
+member (a few KB in the file, any size once read) is refused, and so is a
+master larger than its row's ``byte_size`` or than the caller's limit (the
+upload limit, for restore). The manifest's ``byte_size`` is the size of the
+master as archived (compress and ``images.master_max_px`` shrink masters).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import json
 import tarfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -64,11 +70,13 @@ def write_archive(
 ) -> dict[str, str]:
     """Write the tar to an open file; return the checksum of every member but SHA256SUMS."""
     sums: dict[str, str] = {}
+    rows = []
     with tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for image, path in zip(images, masters, strict=True):
-            sums[member_name(image.filename)] = add_file(tar, member_name(image.filename), path)
+            sums[member_name(image.filename)], size = add_file(tar, member_name(image.filename), path)
+            rows.append(replace(image, byte_size=size))
             tick()
-        manifest = manifest_bytes(job, images, archived_at)
+        manifest = manifest_bytes(job, rows, archived_at)
         sums[MANIFEST] = add_bytes(tar, MANIFEST, manifest)
         add_bytes(tar, SUMS, sums_text(sums))
     return sums
@@ -102,7 +110,8 @@ class HashingReader:
         return data
 
 
-def add_file(tar: tarfile.TarFile, name: str, path: Path) -> str:
+def add_file(tar: tarfile.TarFile, name: str, path: Path) -> tuple[str, int]:
+    """Add the file at ``path`` as ``name``; return its checksum and its size as archived."""
     with open(path, "rb") as raw:
         info = tar.gettarinfo(fileobj=raw, arcname=name)
         info.uid = info.gid = 0
@@ -110,7 +119,7 @@ def add_file(tar: tarfile.TarFile, name: str, path: Path) -> str:
         info.mode = 0o644
         reader = HashingReader(raw)
         tar.addfile(info, reader)
-    return reader.hash.hexdigest()
+    return reader.hash.hexdigest(), info.size
 
 
 def add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> str:
@@ -125,18 +134,26 @@ def add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> str:
 # ---------------------------------------------------------------- reading
 
 
-def verify_archive(path: Path) -> Contents:
-    """Check every member's name, type and checksum; ArchiveError on the first problem."""
+def verify_archive(path: Path, max_master: int | None = None) -> Contents:
+    """Check every member's name, type, size and checksum; ArchiveError on the first problem.
+
+    ``max_master`` (bytes) bounds each master beside its row's ``byte_size``;
+    both are checked from the headers, before any master is read.
+    """
     try:
         with tarfile.open(path, mode="r:") as tar:
             members = tar.getmembers()
             check_members(members)
             sums = parse_sums(read_member(tar, SUMS))
             check_listing(members, sums)
+            manifest = read_member(tar, MANIFEST)
+            if hashlib.sha256(manifest).hexdigest() != sums[MANIFEST]:
+                raise ArchiveError(f"checksum mismatch for {MANIFEST}: the archive is damaged")
+            job, images, archived_at = parse_manifest(manifest, members)
+            check_sizes(tar, images, max_master)
             for member in members:
-                if member.name != SUMS:
+                if member.name not in (SUMS, MANIFEST):
                     check_digest(tar, member, sums[member.name])
-            job, images, archived_at = parse_manifest(read_member(tar, MANIFEST), members)
     except (tarfile.TarError, EOFError) as exc:
         raise ArchiveError(f"{path} is not a readable archive: {exc}") from None
     except OSError as exc:
@@ -165,6 +182,8 @@ def check_members(members: list[tarfile.TarInfo]) -> None:
             tarfile.data_filter(member, NOWHERE)
         except tarfile.FilterError as exc:
             raise ArchiveError(f"unsafe member {member.name!r} refused: {exc}") from None
+        if member.issparse():
+            raise ArchiveError(f"sparse member {member.name!r} refused: we never write one")
         if not member.isreg() or not allowed_name(member.name) or member.name in seen:
             raise ArchiveError(f"unexpected member {member.name!r} refused (only our own plain files are allowed)")
         seen.add(member.name)
@@ -207,6 +226,16 @@ def check_listing(members: list[tarfile.TarInfo], sums: dict[str, str]) -> None:
     if names != set(sums):
         missing = sorted(set(sums) - names) or sorted(names - set(sums))
         raise ArchiveError(f"{SUMS} and the archive's members differ (e.g. {missing[0]!r})")
+
+
+def check_sizes(tar: tarfile.TarFile, images: list[db.Image], max_master: int | None) -> None:
+    """No master may be larger than its row says, nor than ``max_master`` bytes (its header's size, unread)."""
+    for image in images:
+        member = tar.getmember(member_name(image.filename))
+        if member.size > image.byte_size:
+            raise ArchiveError(f"{member.name} in the archive is larger than its row's byte_size")
+        if max_master is not None and member.size > max_master:
+            raise ArchiveError(f"{member.name} in the archive is larger than an upload may be")
 
 
 def check_digest(tar: tarfile.TarFile, member: tarfile.TarInfo, expected: str) -> None:

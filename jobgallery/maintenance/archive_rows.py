@@ -11,10 +11,11 @@ ArchiveError naming it; nothing is changed.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import datetime
 
-from jobgallery import capture_time, db, jobs, users
+from jobgallery import capture_time, db, jobs, location, users
 from jobgallery.errors import ArchiveError, JobGalleryError
 from jobgallery.ingest import clean_details
 from jobgallery.text import has_controls
@@ -23,6 +24,7 @@ from jobgallery.text import has_controls
 MASTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,150}\.(?:jpg|png|webp|heic)")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 LOCATION = re.compile(r"-?\d{1,3}\.\d{1,8},-?\d{1,3}\.\d{1,8}")
+LOCATION_SOURCES = ("camera", "browser")
 MAX_STAMP = 40
 MAX_NUMBER = 2**31
 INT_FIELDS = ("byte_size", "width", "height")
@@ -65,7 +67,7 @@ def check_image(image: db.Image, job_id: int) -> db.Image:
         check_stamp(name, getattr(image, name), required=name == "timestamp")
     check_capture_time(image)
     check_details(image)
-    return image
+    return check_location(image)
 
 
 def check_capture_time(image: db.Image) -> None:
@@ -86,10 +88,39 @@ def check_details(image: db.Image) -> None:
         raise ArchiveError(f"photo {image.id} in the archive: {exc}") from None
     if (details.description, details.tags) != (image.description, db.normalize_tags(image.tags)):
         raise ArchiveError(f"photo {image.id} in the archive has a description or tags an upload would not store")
-    if image.location is not None and not (isinstance(image.location, str) and LOCATION.fullmatch(image.location)):
-        raise ArchiveError(f"photo {image.id} in the archive has a malformed location")
     if image.uploaded_by is not None:
         checked_text("uploaded_by", image.uploaded_by, users.check_name)
+
+
+def check_location(image: db.Image) -> db.Image:
+    """Position, its source and its accuracy by the upload path's rules (``jobgallery.location``).
+
+    No position means no source and no accuracy. A position is ``"lat,lon"``
+    in range; its source is ``camera`` or ``browser``, and only a browser's
+    carries an accuracy. A row from before sources were kept (no source with
+    a position) comes back as ``camera``, as the database's migration made it.
+    """
+    if image.location is None:
+        if image.location_source is not None or image.location_accuracy_m is not None:
+            raise ArchiveError(f"photo {image.id} in the archive has a location source or accuracy but no location")
+        return image
+    if not (isinstance(image.location, str) and LOCATION.fullmatch(image.location)):
+        raise ArchiveError(f"photo {image.id} in the archive has a malformed location")
+    latitude, longitude = image.location.split(",")
+    source = "camera" if image.location_source is None else image.location_source
+    if source not in LOCATION_SOURCES:
+        raise ArchiveError(f"photo {image.id} in the archive has a location source we never store")
+    accuracy = image.location_accuracy_m
+    if accuracy is not None and (source != "browser" or type(accuracy) not in (int, float)):
+        raise ArchiveError(f"photo {image.id} in the archive has a malformed location accuracy")
+    try:
+        location.degrees(latitude, "latitude", 90.0)
+        location.degrees(longitude, "longitude", 180.0)
+        if accuracy is not None:
+            location.accuracy(float(accuracy))
+    except JobGalleryError as exc:
+        raise ArchiveError(f"photo {image.id} in the archive has a location an upload would refuse: {exc}") from None
+    return dataclasses.replace(image, location_source=source)
 
 
 def checked_text(name: str, value: object, clean) -> None:
