@@ -437,4 +437,7 @@ def utc_instant(wall: datetime | None, offset: timedelta | None, uploaded: objec
         moment = datetime.fromisoformat(uploaded)
     except (TypeError, ValueError):
         return datetime.max
-    return moment.replace(tzinfo=None) - (moment.utcoffset() or timedelta(0))
+    try:
+        return moment.replace(tzinfo=None) - (moment.utcoffset() or timedelta(0))
+    except OverflowError:  # a row from elsewhere at the calendar's edge: one odd order, never a failed build
+        return moment.replace(tzinfo=None)

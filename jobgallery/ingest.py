@@ -210,7 +210,7 @@ def create_temp(folder: Path) -> tuple[Path, BinaryIO]:
     while True:
         try:
             with _folders:
-                temp = storage.temp_path(storage.ensure_dir(folder))
+                temp = storage.temp_path(storage.ensure_dir(folder, private=True))
                 return temp, storage.create_file(temp)
         except (FileNotFoundError, FileExistsError):
             # Another process removed the folder between ensure_dir and open (or inside ensure_dir).

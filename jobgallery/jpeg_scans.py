@@ -53,9 +53,14 @@ TOO_MANY_PASSES = (
     " no camera or program writes that many"
 )
 SOS = 0xDA
-# Start-of-frame markers libjpeg decodes: baseline, extended, progressive; Huffman and arithmetic coding.
-FRAMES = frozenset({0xC0, 0xC1, 0xC2, 0xC9, 0xCA})
-PROGRESSIVE_FRAMES = frozenset({0xC2, 0xCA})
+# Start-of-frame markers of Huffman-coded pictures: baseline, extended, progressive.
+FRAMES = frozenset({0xC0, 0xC1, 0xC2})
+PROGRESSIVE_FRAMES = frozenset({0xC2})
+# Arithmetic-coded frames (sequential, progressive, lossless). The strict check's libjpeg-turbo decodes
+# them, but Pillow's streaming decoder cannot ("broken data stream"), so such a master would be stored
+# and then fail every build; no camera or phone writes them.
+ARITHMETIC_FRAMES = frozenset({0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+ARITHMETIC = "the JPEG image uses arithmetic coding, which cameras and phones do not write and the gallery cannot show"
 EOI = 0xD9
 # Markers that stand alone, without a length: TEM, the restart markers, SOI.
 STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD9)})
@@ -173,6 +178,8 @@ def read_progression(handle: BinaryIO, limit: int = MAX_SCANS) -> Progression:
         if length < 2:
             break
         position += length
+        if code in ARITHMETIC_FRAMES:
+            raise BadImage(ARITHMETIC)
         if code in FRAMES:
             progression.add_frame(code, handle.read(min(length - 2, 3 * 256 + 6)))
         elif code == SOS:

@@ -118,6 +118,9 @@ HOSTILE_ROWS = {
     "latitude out of range": set_photo("location", "99.000000,13.400000"),
     "longitude out of range": set_photo("location", "52.500000,-181.000000"),
     "byte_size under the master's": set_photo("byte_size", 0),
+    "timestamp before year 1 in UTC": set_photo("timestamp", "0001-01-01T00:00:00+05:00"),
+    "timestamp after year 9999 in UTC": set_photo("timestamp", "9999-12-31T23:00:00-05:00"),
+    "created_at before year 1 in UTC": set_job("created_at", "0001-01-01T00:00:00+14:00"),
 }
 
 

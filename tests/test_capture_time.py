@@ -6,6 +6,7 @@ import dataclasses
 import io
 import re
 import zlib
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import photos
@@ -398,3 +399,10 @@ def test_the_offset_survives_archive_and_restore_and_a_bad_one_is_refused(config
     restored = run_cli(config, "restore", str(archive_path(config, job.id)))
     assert restored.returncode == 0, restored.stderr
     assert db.list_images(conn, job.id) == rows
+
+
+def test_an_upload_time_at_the_calendars_edge_sorts_without_overflowing() -> None:
+    """A row from elsewhere (an old backup) must never make the build fail for every job."""
+    for stamp in ("0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00"):
+        moment = capture_time.utc_instant(None, None, stamp, timedelta(0))
+        assert moment == datetime.fromisoformat(stamp).replace(tzinfo=None)

@@ -96,6 +96,18 @@ def test_an_archive_of_a_job_is_private(make_config, tmp_path):
     assert run(config, "archive", "--job", "1").returncode == 0
     archives = list(config.paths.archive.glob("*.tar"))
     assert archives and all(mode(p) == 0o600 for p in archives)
+    assert mode(config.paths.archive) == 0o700
+
+
+def test_masters_are_private_in_a_data_folder_made_open_by_hand(make_config, tmp_path):
+    """An operator's ``mkdir data`` (0755, or a mount point) must not open the job folders of masters."""
+    config = make_config()
+    config.paths.data.mkdir(mode=0o755)
+    os.chmod(config.paths.data, 0o755)
+    a_site(lambda: config, tmp_path)
+    job_folder = config.paths.data / "images" / "job_1"
+    assert mode(job_folder) == 0o700
+    assert {mode(p) for p in job_folder.iterdir()} == {0o600}
 
 
 def test_restored_masters_are_private(make_config, tmp_path):

@@ -282,6 +282,17 @@ def test_a_png_too_large_to_decode_is_refused_before_any_pixel_is_decoded(make_c
         assert nothing_stored(config, conn, job.id)
 
 
+@pytest.mark.parametrize(("progressive", "code"), [(False, 0xC9), (True, 0xCA)], ids=["SOF9", "SOF10"])
+def test_an_arithmetic_coded_jpeg_is_refused_before_it_is_stored(config, conn, job, progressive, code) -> None:
+    """Pillow cannot decode arithmetic coding in pieces: stored, such a master would fail every build."""
+    data = noise_jpeg(320, 240, seed=3, progressive=progressive)
+    frame = b"\xff\xc2" if progressive else b"\xff\xc0"
+    assert frame in data
+    with pytest.raises(BadImage, match="uses arithmetic coding"):
+        put(config, conn, job, data.replace(frame, bytes([0xFF, code]), 1))
+    assert nothing_stored(config, conn, job.id)
+
+
 def rgba_png(size: tuple[int, int]) -> bytes:
     out = io.BytesIO()
     Image.new("RGBA", size, (200, 80, 40, 128)).save(out, "PNG")

@@ -315,6 +315,40 @@ def test_two_open_tabs_send_each_queued_photo_once(site, browser, tmp_path) -> N
         context.close()
 
 
+def test_two_open_tabs_over_plain_http_send_each_queued_photo_once(site, browser, tmp_path) -> None:
+    """No secure context means no Web Locks: the tabs share a lease in IndexedDB instead."""
+    config_path, conn = site
+    job = db.create_job(conn, "Two tabs, no HTTPS")
+    with running_daemon(config_path) as daemon:
+        args = [*CHROMIUM_ARGS, "--host-resolver-rules=MAP field.test 127.0.0.1"]
+        lan_browser = browser.browser_type.launch(executable_path=require_binary("chromium"), args=args)
+        url = f"http://field.test:{daemon.port}"
+        context = lan_browser.new_context(**PHONE)
+        sends: list[str] = []
+
+        def count(route) -> None:
+            sends.append(route.request.url)
+            route.continue_()
+
+        context.route(f"**/api/jobs/{job.id}/images", count)
+        first = context.new_page()
+        sign_in_page(first, url, CREW, next_path=f"/upload?job={job.id}")
+        assert first.evaluate("() => [isSecureContext, 'locks' in navigator]") == [False, False]
+        second = context.new_page()
+        second.goto(f"{url}/upload?job={job.id}")
+        context.set_offline(True)
+        first.set_input_files("#photos", photo_files(tmp_path, 4, 150))
+        first.click("button.go")
+        for page in (first, second):
+            expect(page.locator("#queue li[data-state=waiting]")).to_have_count(4)
+        context.set_offline(False)
+        for page in (first, second):
+            expect(page.locator("#badge")).to_be_hidden(timeout=30_000)
+        assert image_count(daemon.url, job.id) == 4
+        assert len(sends) == 4
+        lan_browser.close()
+
+
 # ---------------------------------------------------------------- whose photos go where
 
 

@@ -144,7 +144,7 @@ def write_verified(
     target: Path, job: db.Job, images: list[db.Image], masters: list[Path], archived_at: str, tick: Tick
 ) -> None:
     """Write under a temp name, read back and verify, then rename into place; no partial file survives."""
-    folder = storage.ensure_dir(target.parent)
+    folder = storage.ensure_dir(target.parent, private=True)
     tmp = storage.temp_path(folder, ".tar")
     try:
         with storage.create_file(tmp, storage.PRIVATE_FILE) as handle:

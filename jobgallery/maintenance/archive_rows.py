@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 from jobgallery import capture_time, db, jobs, location, users
 from jobgallery.errors import ArchiveError, JobGalleryError
@@ -134,12 +134,19 @@ def checked_text(name: str, value: object, clean) -> None:
 
 
 def check_stamp(name: str, value: object, required: bool = False) -> None:
-    """An ISO 8601 time stamp as we store them (``None`` only where the column allows it)."""
+    """An ISO 8601 time stamp as we store them (``None`` only where the column allows it).
+
+    Its instant must also exist in UTC: year 1 east of Greenwich or year 9999
+    west of it overflows every later comparison (the build would fail for
+    every job, not just this one).
+    """
     if value is None and not required:
         return
     if not isinstance(value, str) or len(value) > MAX_STAMP or has_controls(value) or not value.isascii():
         raise ArchiveError(f"the archive's {name} is not a time stamp")
     try:
-        datetime.fromisoformat(value)
-    except ValueError:
+        moment = datetime.fromisoformat(value)
+        if moment.utcoffset() is not None:
+            moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise ArchiveError(f"the archive's {name} {value!r} is not a time stamp") from None

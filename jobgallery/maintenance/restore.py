@@ -145,7 +145,7 @@ def checked_masters(
     """
     folder = storage.job_folder(config.paths.data, contents.job.id)
     made = not folder.exists()
-    storage.ensure_dir(folder)
+    storage.ensure_dir(folder, private=True)
     limits = images.Limits.from_config(config)
     temps: list[Path] = []
     checked: dict[str, Checked] = {}

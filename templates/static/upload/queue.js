@@ -43,6 +43,12 @@
   var CHANNEL = "jobgallery-upload";
   var SYNC_TAG = "jobgallery-upload";
 
+  // The lease that stands in for Web Locks: long enough for a hidden tab's throttled timers to renew it.
+  var LEASE = "send-lease";
+  var LEASE_MS = 90000;
+  var LEASE_RENEW_MS = 10000;
+  var HOLDER = String(Date.now()) + "-" + String(Math.random()).slice(2);
+
   var opened = null;
   var sendingHere = false;
   var channel = scope.BroadcastChannel ? new scope.BroadcastChannel(CHANNEL) : null;
@@ -555,20 +561,80 @@
         return lock ? drain(options) : { busy: true };
       });
     }
+    return drainLeased(options);
+  }
+
+  // Without Web Locks (plain HTTP is no secure context) the tabs agree through a lease in IndexedDB.
+  function drainLeased(options) {
     if (sendingHere) {
       return Promise.resolve({ busy: true });
     }
     sendingHere = true;
-    return drain(options).then(
-      function (result) {
+    return takeLease().then(function (taken) {
+      if (!taken) {
         sendingHere = false;
-        return result;
-      },
-      function (error) {
-        sendingHere = false;
-        throw error;
+        return { busy: true };
       }
-    );
+      var renewal = setInterval(takeLease, LEASE_RENEW_MS);
+      function release() {
+        clearInterval(renewal);
+        sendingHere = false;
+        return dropLease();
+      }
+      return drain(options).then(
+        function (result) {
+          return release().then(function () {
+            return result;
+          });
+        },
+        function (error) {
+          return release().then(function () {
+            throw error;
+          });
+        }
+      );
+    });
+  }
+
+  // Reads and writes the lease in one readwrite transaction, which IndexedDB runs alone across tabs.
+  function withLease(decide) {
+    return open().then(function (db) {
+      return new Promise(function (resolve, reject) {
+        var tx = db.transaction(META, "readwrite");
+        var store = tx.objectStore(META);
+        var outcome = false;
+        store.get(LEASE).onsuccess = function (event) {
+          outcome = decide(event.target.result, store);
+        };
+        tx.oncomplete = function () {
+          resolve(outcome);
+        };
+        tx.onerror = tx.onabort = function () {
+          reject(tx.error);
+        };
+      });
+    });
+  }
+
+  // Taken when free, run out (a closed tab's) or already this page's; renewed while sending.
+  function takeLease() {
+    return withLease(function (lease, store) {
+      var now = Date.now();
+      if (lease && lease.holder !== HOLDER && lease.until > now) {
+        return false;
+      }
+      store.put({ holder: HOLDER, until: now + LEASE_MS }, LEASE);
+      return true;
+    });
+  }
+
+  function dropLease() {
+    return withLease(function (lease, store) {
+      if (lease && lease.holder === HOLDER) {
+        store.delete(LEASE);
+      }
+      return true;
+    });
   }
 
   // Everything waiting may go now (the network came back, or the crew pressed Retry).
@@ -579,6 +645,15 @@
           return update(record.id, { notBefore: 0 });
         })
       );
+    });
+  }
+
+  // A page that goes away gives its lease back, so a reload sends at once instead of after the lease runs out.
+  if (scope.document) {
+    scope.addEventListener("pagehide", function () {
+      if (sendingHere) {
+        dropLease();
+      }
     });
   }
 
