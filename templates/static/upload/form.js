@@ -3,8 +3,9 @@
  * how it is sent). Chosen photos go into the queue at once, held until
  * Upload is pressed, which gives them the job, description and tags on the
  * form and the phone's position taken when they were chosen. The list shows
- * every queued photo: waiting, being sent (with progress), failed and why
- * (Retry / Discard), and those stored while the page was open. The queue is
+ * every queued photo with its job: held, waiting, being sent (with progress),
+ * failed and why (Retry), and those stored while the page was open. Any photo
+ * not on its way yet can be discarded, after a confirm(). The queue is
  * sent when the page opens, when the network comes back and after each wait;
  * the service worker (sw.js, only in a secure context) keeps the form
  * working offline and sends with Background Sync where the browser has it.
@@ -486,14 +487,23 @@
     if (!button) {
       return;
     }
-    var id = Number(button.closest("li").getAttribute("data-id"));
+    var item = button.closest("li");
+    var id = Number(item.getAttribute("data-id"));
     if (button.getAttribute("data-action") === "discard") {
-      Queue.remove(id).then(render);
+      var name = item.querySelector(".name").textContent;
+      if (window.confirm("Discard " + name + "? " + goneWarning(1))) {
+        Queue.remove(id).then(render);
+      }
     } else {
       Queue.update(id, { state: "waiting", error: "", attempt: 0, notBefore: 0 }).then(function () {
         render().then(sendNow);
       });
     }
+  }
+
+  // Discarding cannot be undone: the photo may exist nowhere else.
+  function goneWarning(count) {
+    return (count === 1 ? "It has" : "They have") + " not been sent and will be gone from this phone.";
   }
 
   // ------------------------------------------------------------ photos held elsewhere and other users' photos
@@ -511,7 +521,7 @@
     var items = groupBy(held, function (record) {
       return String(record.job);
     }).map(function (group) {
-      var title = group[0].jobTitle || "job " + group[0].job;
+      var title = jobName(group[0]);
       var text = photoCount(group.length) + " picked earlier for “" + title + "” " + verb(group, "was", "were");
       var item = notice(text + " not sent.");
       item.appendChild(actionButton("send", "Send to " + title, String(group[0].job)));
@@ -597,12 +607,23 @@
       if (action === "send") {
         return letGo(chosen, { state: "waiting", notBefore: 0 });
       }
+      if (!chosen.length || !window.confirm(discardGroupQuestion(action, key, chosen))) {
+        return null;
+      }
       return Promise.all(
         chosen.map(function (record) {
           return Queue.remove(record.id);
         })
       ).then(render);
     });
+  }
+
+  function discardGroupQuestion(action, key, chosen) {
+    var whose =
+      action === "discard-user"
+        ? "picked by " + (key || "an earlier user")
+        : "picked earlier for “" + jobName(chosen[0]) + "”";
+    return "Discard " + photoCount(chosen.length) + " " + whose + "? " + goneWarning(chosen.length);
   }
 
   // ------------------------------------------------------------ showing the queue
@@ -648,22 +669,35 @@
     });
   }
 
+  // Every queued row names its job; only a photo whose bytes are on their way cannot be discarded.
   function queuedRow(record) {
     var now = live[record.id];
+    var item;
     if (record.state === "failed") {
-      var failed = row(record.id, record.name, "failed", "Not stored: " + record.error, null);
-      failed.appendChild(actions(true));
-      return failed;
+      item = row(record.id, record.name, "failed", "Not stored: " + record.error, null);
+    } else if (record.state === "held") {
+      item = row(record.id, record.name, "held", "Chosen: press Upload photos to send it", null);
+    } else if (now) {
+      item = row(record.id, record.name, now.state, now.text, now.progress);
+    } else {
+      item = row(record.id, record.name, "waiting", waitingText(record), null);
     }
-    if (record.state === "held") {
-      var held = row(record.id, record.name, "held", "Chosen: press Upload photos to send it", null);
-      held.appendChild(actions(false));
-      return held;
+    item.insertBefore(jobLine(record), item.querySelector(".name").nextSibling);
+    if (!now || now.progress === null) {
+      item.appendChild(actions(record.state === "failed"));
     }
-    if (now) {
-      return row(record.id, record.name, now.state, now.text, now.progress);
-    }
-    return row(record.id, record.name, "waiting", waitingText(record), null);
+    return item;
+  }
+
+  function jobLine(record) {
+    var line = document.createElement("span");
+    line.className = "job";
+    line.textContent = "For “" + jobName(record) + "”";
+    return line;
+  }
+
+  function jobName(record) {
+    return record.jobTitle || "job " + record.job;
   }
 
   function waitingText(record) {
