@@ -665,7 +665,7 @@
         });
       }
       panel.hidden = !rows.length;
-      showCounts(mine);
+      showCounts(mine, records.length - mine.length);
     });
   }
 
@@ -757,13 +757,15 @@
     return button;
   }
 
-  function showCounts(records) {
-    var waiting = records.filter(function (record) {
-      return record.state !== "failed";
-    }).length;
-    var failed = records.length - waiting;
-    badge.textContent = waiting + " waiting" + (failed ? ", " + failed + " failed" : "");
-    badge.hidden = !records.length;
+  // "waiting" counts only what this page sends by itself; photos that wait for Upload, "Send to" or another
+  // user's sign-in (`others` of them) are "held".
+  function showCounts(records, others) {
+    var waiting = records.filter(isState("waiting")).length;
+    var failed = records.filter(isState("failed")).length;
+    var held = records.filter(isState("held")).length + others;
+    badge.textContent =
+      waiting + " waiting" + (held ? ", " + held + " held" : "") + (failed ? ", " + failed + " failed" : "");
+    badge.hidden = !(records.length + others);
     badge.setAttribute("data-waiting", waiting);
     if (counts.stored + counts.already + counts.failed) {
       summary.textContent =
@@ -771,6 +773,12 @@
         (waiting ? "" : " Nothing is waiting.");
       galleryLink(waiting);
     }
+  }
+
+  function isState(state) {
+    return function (record) {
+      return record.state === state;
+    };
   }
 
   function galleryLink(waiting) {
