@@ -1,8 +1,9 @@
 /*
  * "Sign out" on the upload form. With photos picked by this user still on
- * the phone it asks first (they stay, and are sent when the user signs in
- * here again). Then it drops the service worker's copy of the form (it shows
- * "Signed in as" this user, and would open offline for the next one) and the
+ * the phone it asks first (they stay until the user signs in here again:
+ * released ones are sent then, held ones wait for "Send to" or Discard).
+ * Then it drops the service worker's copy of the form (it shows "Signed in
+ * as" this user, and would open offline for the next one) and the
  * queue's sending settings (this sign-in's CSRF token), and signs out.
  */
 (function () {
@@ -55,7 +56,8 @@
   function signOutWarning(count, name) {
     return (
       photoCount(count) + " picked by " + name + (count === 1 ? " has" : " have") + " not been sent. " +
-      "They stay on this phone and are sent when " + name + " signs in here again. Sign out anyway?"
+      "They stay on this phone until " + name + " signs in here again, to be sent or discarded then. " +
+      "Sign out anyway?"
     );
   }
 
