@@ -382,6 +382,7 @@ def test_upload_in_one_tab_sends_only_its_own_picks_and_offers_the_others(site, 
         tab_b.fill("#description", "New posts")
         tab_b.click("button.go")
         expect(tab_b.locator("#summary")).to_contain_text("1 stored, 0 already there, 0 failed.", timeout=20_000)
+        expect(tab_b.locator("#badge")).to_have_text("0 waiting, 2 held")
         assert (image_count(daemon.url, roof.id), image_count(daemon.url, fence.id)) == (0, 1)
         assert descriptions(conn, fence.id) == ["New posts"]
         expect(tab_a.locator("#queue li[data-state=held]")).to_have_count(2)
@@ -418,6 +419,7 @@ def test_a_pick_left_from_yesterday_is_not_sent_to_todays_job_and_can_be_discard
         left = today.locator("#held-elsewhere li")
         expect(left).to_have_text(re.compile("1 photo picked earlier for “Shed, Monday” was not sent."))
         expect(today.locator("#queue li:not([data-state=done])")).to_have_count(0)
+        today.once("dialog", lambda dialog: dialog.accept())
         left.get_by_role("button", name="Discard").click()
         expect(today.locator("#held-elsewhere")).to_be_hidden()
         assert queued(today) == []
@@ -435,6 +437,8 @@ def test_a_photo_picked_by_mistake_is_discarded_before_upload(site, browser, tmp
         page.set_input_files("#photos", [keep, mistake])
         rows = page.locator("#queue li[data-state=held]")
         expect(rows).to_have_count(2)
+        expect(rows.locator(".job")).to_have_text(["For “Kitchen”"] * 2)
+        page.once("dialog", lambda dialog: dialog.accept())
         rows.filter(has_text=Path(mistake).name).get_by_role("button", name="Discard").click()
         expect(rows).to_have_count(1)
         page.click("button.go")
@@ -478,7 +482,7 @@ def test_after_sign_out_the_next_user_never_sends_or_sees_the_last_users_photos(
         page.click("button.go")
         expect(page.locator("#queue li", has_text="No connection")).to_have_count(2, timeout=20_000)
         page.set_input_files("#camera", photo_files(tmp_path, 1, 202))
-        expect(page.locator("#badge")).to_have_text("3 waiting")
+        expect(page.locator("#badge")).to_have_text("2 waiting, 1 held")
 
         warnings: list[str] = []
         answers = [False, True]
@@ -494,8 +498,9 @@ def test_after_sign_out_the_next_user_never_sends_or_sees_the_last_users_photos(
         with page.expect_navigation():
             page.get_by_role("button", name="Sign out").click()
         assert page.url == f"{daemon.url}/login"
-        assert warnings == ["3 photos picked by crew have not been sent. They stay on this phone and are sent"
-                            " when crew signs in here again. Sign out anyway?"] * 2  # fmt: skip
+        assert warnings == ["3 photos picked by crew have not been sent. They stay on this phone until crew signs"
+                            " in here again, to be sent or discarded then. Sign out anyway?"] * 2  # fmt: skip
+        page.remove_listener("dialog", answer)
         assert page.evaluate(SHELL_PAGE) == ""
         assert db.list_sessions(conn, CREW["username"], "0000-01-01") == []
 
@@ -506,13 +511,14 @@ def test_after_sign_out_the_next_user_never_sends_or_sees_the_last_users_photos(
         expect(page.locator(".who")).to_contain_text("Signed in as mate")
         box = page.locator("#held-elsewhere li")
         expect(box).to_have_text(re.compile("3 photos picked by crew wait for crew to sign in."))
-        expect(page.locator("#badge")).to_be_hidden()
+        expect(page.locator("#badge")).to_have_text("0 waiting, 3 held")
         page.click("button.go")
         expect(page.locator("#form-message")).to_have_text("Choose one or more photos first.")
         page.wait_for_timeout(3000)
         assert sends == [] and image_count(daemon.url, job.id) == 0
         poll(page, "() => caches.match('/upload').then(hit => hit && hit.text()).then(t => t && t.includes('mate'))")
 
+        page.once("dialog", lambda dialog: dialog.accept())
         box.get_by_role("button", name="Discard").click()
         expect(page.locator("#held-elsewhere")).to_be_hidden()
         assert queued(page) == []
@@ -520,4 +526,80 @@ def test_after_sign_out_the_next_user_never_sends_or_sees_the_last_users_photos(
         page.goto(f"{daemon.url}/upload?job={job.id}")
         assert "/login" in page.url
         poll(page, "() => caches.match('/upload').then(hit => !hit)")
+        context.close()
+
+
+def test_a_photo_waiting_after_upload_names_its_job_and_can_still_be_discarded(site, browser, tmp_path) -> None:
+    config_path, conn = site
+    job = db.create_job(conn, "Cellar, 7 Pine St")
+    files = photo_files(tmp_path, 3, 210)
+    with running_daemon(config_path) as daemon:
+        context = browser.new_context(**PHONE)
+        page = open_form(context, daemon.url, job.id)
+        context.set_offline(True)
+        page.set_input_files("#photos", files)
+        page.click("button.go")
+        rows = page.locator("#queue li[data-state=waiting]")
+        expect(rows).to_have_count(3)
+        expect(rows.locator(".job")).to_have_text(["For “Cellar, 7 Pine St”"] * 3)
+        expect(rows.get_by_role("button", name="Discard")).to_have_count(3)
+        expect(page.locator("#badge")).to_have_text("3 waiting")
+
+        asked: list[str] = []
+        page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+        rows.filter(has_text="IMG_0211.jpg").get_by_role("button", name="Discard").click()
+        expect(rows).to_have_count(2)
+        assert asked == ["Discard IMG_0211.jpg? It has not been sent and will be gone from this phone."]
+        expect(page.locator("#badge")).to_have_text("2 waiting")
+
+        context.set_offline(False)
+        expect(page.locator("#summary")).to_contain_text("2 stored, 0 already there, 0 failed.", timeout=30_000)
+        kept = [files[0], files[2]]
+        assert sorted(stored_hashes(conn, job.id)) == sorted(
+            hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in kept
+        )
+        context.close()
+
+
+def test_cancel_on_the_discard_question_keeps_the_photo(site, browser, tmp_path) -> None:
+    """Cancel on a waiting row and on a group picked earlier: both stay queued, and are sent afterwards."""
+    config_path, conn = site
+    shed, porch = db.create_job(conn, "Shed, Monday"), db.create_job(conn, "Porch, Tuesday")
+    with running_daemon(config_path) as daemon:
+        context = browser.new_context(**PHONE)
+        first = open_form(context, daemon.url, shed.id)
+        first.set_input_files("#photos", photo_files(tmp_path, 1, 220))
+        expect(first.locator("#queue li[data-state=held] .job")).to_have_text("For “Shed, Monday”")
+        first.close()
+
+        page = context.new_page()
+        page.goto(f"{daemon.url}/upload?job={porch.id}")
+        context.set_offline(True)
+        page.set_input_files("#photos", photo_files(tmp_path, 1, 221))
+        page.click("button.go")
+        waiting = page.locator("#queue li[data-state=waiting]")
+        expect(waiting).to_have_count(1)
+        expect(page.locator("#badge")).to_have_text("1 waiting, 1 held")
+
+        asked: list[str] = []
+        page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+        waiting.get_by_role("button", name="Discard").click()
+        left = page.locator("#held-elsewhere li")
+        left.get_by_role("button", name="Discard").click()
+        deadline = time.monotonic() + 10
+        while len(asked) < 2 and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        assert asked == [
+            "Discard IMG_0221.jpg? It has not been sent and will be gone from this phone.",
+            "Discard 1 photo picked earlier for “Shed, Monday”? It has not been sent and will be gone from this phone.",
+        ]
+        expect(waiting).to_have_count(1)
+        expect(left).to_have_count(1)
+        assert sorted(row["state"] for row in queued(page)) == ["held", "waiting"]
+
+        context.set_offline(False)
+        expect(page.locator("#summary")).to_contain_text("1 stored", timeout=30_000)
+        left.get_by_role("button", name="Send to Shed, Monday").click()
+        expect(page.locator("#summary")).to_contain_text("2 stored", timeout=30_000)
+        assert (image_count(daemon.url, shed.id), image_count(daemon.url, porch.id)) == (1, 1)
         context.close()

@@ -243,6 +243,7 @@ def test_a_refused_photo_looks_failed_and_can_be_retried_or_discarded(site, csp_
     failed.get_by_role("button", name="Retry").click()
     expect(page.locator("#summary")).to_contain_text("0 stored, 0 already there, 2 failed.", timeout=20_000)
     assert len(sent) == 2
+    page.once("dialog", lambda dialog: dialog.accept())
     page.locator("#queue li[data-state=failed]").get_by_role("button", name="Discard").click()
     expect(page.locator("#queue li")).to_have_count(0)
     expect(page.locator("#badge")).to_be_hidden()
