@@ -11,7 +11,6 @@ everyone else with the same JSON; never a traceback.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import re
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import bottle
 
+from jobgallery import storage
 from jobgallery.config import Config
 from jobgallery.templating import make_environment, static_dir
 
@@ -46,7 +46,6 @@ TITLES = {
 }
 BUSY_RETRY_SECONDS = 5
 FULL_RETRY_SECONDS = 60
-NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 @dataclass(frozen=True)
@@ -210,7 +209,7 @@ def expected_fault(exc: BaseException) -> Fault | None:
             return Fault(503, message, BUSY_RETRY_SECONDS)
         if name.startswith("SQLITE_FULL"):
             return disk_full()
-    if isinstance(exc, OSError) and exc.errno in NO_SPACE:
+    if storage.is_disk_full(exc):
         return disk_full()
     return None
 

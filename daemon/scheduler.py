@@ -22,7 +22,6 @@ job is being built.
 
 from __future__ import annotations
 
-import errno
 import logging
 import threading
 import time
@@ -35,6 +34,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
+from jobgallery import storage
 from jobgallery.config import Config
 from jobgallery.errors import JobGalleryError
 
@@ -47,7 +47,6 @@ REBUILD_GRACE_SECONDS = 3600
 REBUILD_INSTANCES = 2
 ALL_JOBS = "all"
 MAX_RETRY_SECONDS = 600.0
-NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 def make_scheduler() -> BackgroundScheduler:
@@ -176,7 +175,7 @@ class Rebuilds:
             try:
                 result = self.build(self.config, None if key == ALL_JOBS else key)
             except OSError as exc:
-                if exc.errno not in NO_SPACE:
+                if not storage.is_disk_full(exc):
                     raise
                 log.warning("rebuild-%s: stopped: %s", key, exc)
                 self.retry(key)

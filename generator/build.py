@@ -13,9 +13,7 @@ builds never write at once (the second waits, then finds little to do).
 
 from __future__ import annotations
 
-import errno
 import hashlib
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -31,8 +29,6 @@ from jobgallery.images import Limits
 from jobgallery.progress import Progress
 
 JOBS_FOLDER = "jobs"
-# Derivative write failures carry the OS's words (generator/derivatives.py, ``OutputError``).
-NO_SPACE = os.strerror(errno.ENOSPC)
 
 
 @dataclass
@@ -45,15 +41,11 @@ class BuildReport:
     pages_written: int = 0
     files_removed: int = 0
     seconds: float = 0.0
+    short_of_space: bool = False  # a photo failed because the output's disk was full (worth trying again later)
 
     @property
     def ok(self) -> bool:
         return not self.failed
-
-    @property
-    def short_of_space(self) -> bool:
-        """Whether a photo failed because the output's disk was full (worth trying again later)."""
-        return any(NO_SPACE in reason for _, reason in self.failed)
 
     def summary(self) -> str:
         return (
@@ -216,6 +208,7 @@ class Build:
         key = str(result.image_id)
         if result.error:
             self.report.failed.append((result.filename, result.error))
+            self.report.short_of_space |= result.disk_full
             self.manifest.photos.pop(key, None)
             return
         path = self.path_of(job)

@@ -40,7 +40,7 @@ from jobgallery.images import (
     format_of,
     open_image,
 )
-from jobgallery.storage import atomic_write
+from jobgallery.storage import atomic_write, is_disk_full
 
 # Bump when a change in this module alters the bytes of derivatives.
 # 2: colour converted to sRGB, no profile written, 16-bit scaled, sizes by box.
@@ -152,13 +152,16 @@ class PhotoResult:
     color: str | None = None
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    disk_full: bool = False  # the error was the output's disk being full: worth trying again later
 
 
 def make_photo(task: PhotoTask) -> PhotoResult:
     """Write the task's derivatives; a bad master gives a result with ``error`` set instead of raising."""
     try:
         result = write_derivatives(task)
-    except (JobGalleryError, OutputError) as exc:
+    except OutputError as exc:
+        return PhotoResult(task.image_id, task.filename, error=str(exc), disk_full=exc.disk_full)
+    except JobGalleryError as exc:
         return PhotoResult(task.image_id, task.filename, error=str(exc))
     except FAILURES as exc:
         return PhotoResult(task.image_id, task.filename, error=describe_error(exc))
@@ -191,12 +194,17 @@ def write_derivatives(task: PhotoTask) -> PhotoResult:
 class OutputError(Exception):
     """A derivative could not be written (disk full, permissions): not the master's fault."""
 
+    def __init__(self, message: str, disk_full: bool) -> None:
+        super().__init__(message)
+        self.disk_full = disk_full
+
 
 def publish(path: Path, data: bytes) -> None:
     try:
         atomic_write(path, data)
     except OSError as exc:
-        raise OutputError(f"cannot write {path.name} to the output folder: {exc.strerror or exc}") from None
+        message = f"cannot write {path.name} to the output folder: {exc.strerror or exc}"
+        raise OutputError(message, is_disk_full(exc)) from None
 
 
 # ---------------------------------------------------------------- pixels

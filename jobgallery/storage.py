@@ -9,6 +9,7 @@ prefix so that cleanup can recognise the leftovers of a crash.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import time
@@ -198,6 +199,14 @@ def is_private(folder: Path) -> bool:
 def file_mode(folder: Path) -> int:
     """The mode of a new file in ``folder``: private (0600) in a private folder, else readable (0644)."""
     return PRIVATE_FILE if is_private(folder) else PUBLIC_FILE
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the filesystem has no room (ENOSPC) or the user's quota is spent (EDQUOT).
+
+    Such a write failure is transient: the same write works once space is freed.
+    """
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def create_file(path: Path, mode: int | None = None) -> BinaryIO:

@@ -286,32 +286,37 @@ def test_over_plain_http_on_a_lan_name_the_queue_works_without_a_worker(site, br
         lan_browser.close()
 
 
+def send_from_two_tabs(context, first, url: str, job_id: int, files: list[str]) -> int:
+    """Queue ``files`` offline in ``first`` with a second tab open on the form; image requests once online."""
+    sends: list[str] = []
+
+    def count(route) -> None:
+        sends.append(route.request.url)
+        route.continue_()
+
+    context.route(f"**/api/jobs/{job_id}/images", count)
+    second = context.new_page()
+    second.goto(f"{url}/upload?job={job_id}")
+    context.set_offline(True)
+    first.set_input_files("#photos", files)
+    first.click("button.go")
+    for page in (first, second):
+        expect(page.locator("#queue li[data-state=waiting]")).to_have_count(len(files))
+    context.set_offline(False)
+    for page in (first, second):
+        expect(page.locator("#badge")).to_be_hidden(timeout=30_000)
+    return len(sends)
+
+
 def test_two_open_tabs_send_each_queued_photo_once(site, browser, tmp_path) -> None:
     """Both tabs see the queue and both wake when the network returns; one lock lets only one of them send."""
     config_path, conn = site
     job = db.create_job(conn, "Two tabs")
     with running_daemon(config_path) as daemon:
         context = browser.new_context(**PHONE)
-        sends: list[str] = []
-
-        def count(route) -> None:
-            sends.append(route.request.url)
-            route.continue_()
-
-        context.route(f"**/api/jobs/{job.id}/images", count)
         first = open_form(context, daemon.url, job.id)
-        context.set_offline(True)
-        second = context.new_page()
-        second.goto(f"{daemon.url}/upload?job={job.id}")
-        first.set_input_files("#photos", photo_files(tmp_path, 4, 130))
-        first.click("button.go")
-        for page in (first, second):
-            expect(page.locator("#queue li[data-state=waiting]")).to_have_count(4)
-        context.set_offline(False)
-        for page in (first, second):
-            expect(page.locator("#badge")).to_be_hidden(timeout=30_000)
+        assert send_from_two_tabs(context, first, daemon.url, job.id, photo_files(tmp_path, 4, 130)) == 4
         assert image_count(daemon.url, job.id) == 4
-        assert len(sends) == 4
         context.close()
 
 
@@ -324,28 +329,11 @@ def test_two_open_tabs_over_plain_http_send_each_queued_photo_once(site, browser
         lan_browser = browser.browser_type.launch(executable_path=require_binary("chromium"), args=args)
         url = f"http://field.test:{daemon.port}"
         context = lan_browser.new_context(**PHONE)
-        sends: list[str] = []
-
-        def count(route) -> None:
-            sends.append(route.request.url)
-            route.continue_()
-
-        context.route(f"**/api/jobs/{job.id}/images", count)
         first = context.new_page()
         sign_in_page(first, url, CREW, next_path=f"/upload?job={job.id}")
         assert first.evaluate("() => [isSecureContext, 'locks' in navigator]") == [False, False]
-        second = context.new_page()
-        second.goto(f"{url}/upload?job={job.id}")
-        context.set_offline(True)
-        first.set_input_files("#photos", photo_files(tmp_path, 4, 150))
-        first.click("button.go")
-        for page in (first, second):
-            expect(page.locator("#queue li[data-state=waiting]")).to_have_count(4)
-        context.set_offline(False)
-        for page in (first, second):
-            expect(page.locator("#badge")).to_be_hidden(timeout=30_000)
+        assert send_from_two_tabs(context, first, url, job.id, photo_files(tmp_path, 4, 150)) == 4
         assert image_count(daemon.url, job.id) == 4
-        assert len(sends) == 4
         lan_browser.close()
 
 
