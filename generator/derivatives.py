@@ -9,7 +9,9 @@ carries no metadata at all: no EXIF (GPS, camera serial), no copied profile.
 
 Sizes follow the box each derivative is shown in (``display_fit``,
 ``Recipe.box``): the display image has a pixel budget with a minimum short
-edge; a thumbnail fills its 4:3 gallery cell, at 1x and 2x.
+edge; a thumbnail is the whole photo at the height of a gallery row, at 1x and
+2x; the zoom image, loaded only when a viewer zooms past the display image,
+has a long edge of ``zoom_size`` (``Recipe.zoom_fit``).
 
 Each file's name carries a hash of the master's content and of the settings
 that made it, so a name always means the same bytes and can be cached forever.
@@ -22,6 +24,7 @@ import hashlib
 import io
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,7 +50,7 @@ from jobgallery.storage import atomic_write, is_disk_full
 # 3: a PNG colour key (tRNS on RGB or grey) is transparency, flattened on white like an alpha channel.
 PIPELINE = 3
 
-KINDS = ("display", "thumb", "thumb2x")
+KINDS = ("display", "thumb", "thumb2x", "zoom")
 
 # What Pillow raises for a file it cannot read; a photo that fails is reported, the build goes on.
 FAILURES = (*DECODE_ERRORS, MemoryError)
@@ -65,8 +68,12 @@ KEYED_MODES = ("1", "L", "RGB", "I", "I;16", "I;16L", "I;16B", "I;16N")
 KEY_SCALES = {"L;2": 85, "L;4": 17}
 # The widest shape (long edge over short edge) whose display image keeps the minimum short edge.
 ASPECT_LIMIT = 20
-# The gallery cell's shape (templates/static/gallery.css: aspect-ratio 4 / 3).
+# A thumbnail is as tall as a 4:3 one ``thumb_size`` wide (the gallery row's height, with room to grow)
+# and at most ROW_WIDTH times ``thumb_size`` wide: the page's widest row, which a panorama fills alone.
 CELL_ASPECT = (4, 3)
+ROW_WIDTH = 4
+# Photos at least this much wider than tall get a gallery row of their own (templates/static/gallery.css).
+PANORAMA_ASPECT = 2.5
 # EXIF orientation -> the transpose that makes the picture upright.
 ORIENTATIONS = {
     1: None,
@@ -93,25 +100,45 @@ class Recipe:
     display_quality: int
     thumb_size: int
     thumb_quality: int
+    zoom_size: int = 2560
 
     @classmethod
     def from_config(cls, config) -> Recipe:
         images = config.images
-        return cls(images.display_size, images.display_quality, images.thumb_size, images.thumb_quality)
+        sizes = (images.display_size, images.display_quality, images.thumb_size, images.thumb_quality)
+        return cls(*sizes, images.zoom_size)
 
-    def box(self, kind: str) -> tuple[int, int]:
-        """The gallery cell a thumbnail fills, in pixels: ``thumb_size`` wide at 4:3 (300 x 225), doubled for 2x."""
-        width = self.thumb_size * (2 if kind == "thumb2x" else 1)
-        return width, round(width * CELL_ASPECT[1] / CELL_ASPECT[0])
+    def box(self, kind: str, size: tuple[int, int]) -> tuple[int, int]:
+        """The thumbnail of a photo of ``size`` (any scale), in pixels: the whole photo at the row's height.
+
+        At 1x with the default 300: 225 px tall (300 x 225 for 4:3, 75 x 225 for
+        1:3), at most 1200 px wide; a panorama, alone in its row, is 1200 px wide
+        (12000 x 3000 gives 1200 x 300). Doubled for 2x.
+        """
+        scale = 2 if kind == "thumb2x" else 1
+        height, widest = self.thumb_size * CELL_ASPECT[1] / CELL_ASPECT[0] * scale, self.thumb_size * ROW_WIDTH * scale
+        aspect = size[0] / size[1]
+        width = widest if aspect >= PANORAMA_ASPECT else min(widest, height * aspect)
+        return max(1, round(width)), max(1, round(width / aspect))
+
+    def zoom_fit(self, size: tuple[int, int]) -> tuple[int, int]:
+        """The zoom image of a master of ``size``: long edge ``zoom_size``, never enlarged nor under the display's."""
+        display = display_fit(size, self.display_size)
+        scale = min(1.0, self.zoom_size / max(size))
+        zoom = max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+        return zoom if zoom[0] > display[0] else display
 
     def quality(self, kind: str) -> int:
-        return self.display_quality if kind == "display" else self.thumb_quality
+        return self.display_quality if kind in ("display", "zoom") else self.thumb_quality
 
     def params(self, kind: str) -> str:
         """Everything the bytes of ``kind`` depend on besides the master (thumbnails come from display pixels)."""
         if kind == "display":
             return f"d{self.display_size}q{self.display_quality}"
-        return f"d{self.display_size}t{self.box(kind)[0]}q{self.thumb_quality}"
+        if kind == "zoom":
+            return f"d{self.display_size}z{self.zoom_size}q{self.display_quality}"
+        scale = 2 if kind == "thumb2x" else 1
+        return f"d{self.display_size}r{self.thumb_size * scale}w{ROW_WIDTH}q{self.thumb_quality}"
 
 
 def derivative_name(image_id: int, sha256: str, kind: str, recipe: Recipe) -> str:
@@ -183,7 +210,12 @@ def write_derivatives(task: PhotoTask) -> PhotoResult:
     display = load_display(Path(task.master), task.recipe.display_size, task.limits)
     result = PhotoResult(task.image_id, task.filename, notes=display.notes)
     for kind, name in task.outputs:
-        image = display.image if kind == "display" else thumbnail(display.image, task.recipe.box(kind))
+        if kind == "zoom":
+            image = load_display(Path(task.master), task.recipe.display_size, task.limits, task.recipe.zoom_fit).image
+        elif kind == "display":
+            image = display.image
+        else:
+            image = thumbnail(display.image, task.recipe.box(kind, display.image.size))
         publish(Path(task.folder) / name, encode(image, task.recipe.quality(kind)))
         result.sizes[kind] = image.size
         if kind == "thumb":
@@ -218,7 +250,7 @@ class Display:
     notes: list[str] = field(default_factory=list)
 
 
-def load_display(path: Path, display_size: int, limits: Limits) -> Display:
+def load_display(path: Path, display_size: int, limits: Limits, fit: Callable | None = None) -> Display:
     """The master's pixels at display size (``display_fit``), upright, 8 bits, sRGB, transparency flattened.
 
     The decode takes its share of the process's decode budget, like an
@@ -227,12 +259,13 @@ def load_display(path: Path, display_size: int, limits: Limits) -> Display:
     at display size, where it costs a few milliseconds. The container is
     walked first, as an upload's is: a master that came in before those
     checks or by restore fails in milliseconds, not after a 25 s decode.
+    ``fit`` (master size -> pixel size) replaces ``display_fit`` for a zoom image.
     """
     enable_heif()
     check_structure(path)
     with open_image(path, limits.max_pixels) as master:
         full_size = master.size
-        target = display_fit(master.size, display_size)
+        target = fit(master.size) if fit else display_fit(master.size, display_size)
         box = (0.0, 0.0, float(master.width), float(master.height))
         drafted = master.draft(None, target) if format_of(master) == "JPEG" else None
         if drafted:
@@ -380,11 +413,9 @@ def flatten(image: Image.Image) -> Image.Image:
 
 
 def thumbnail(display: Image.Image, box: tuple[int, int]) -> Image.Image:
-    """What a gallery cell of ``box`` shows of the photo: its centre at the box's aspect ratio, never enlarged.
+    """The photo at ``box``, never enlarged; its centre at the box's aspect ratio.
 
-    The cell crops with ``object-fit: cover``, so cutting the rest here costs
-    nothing on screen and keeps a panorama's thumbnail as small and as sharp
-    as any other.
+    ``Recipe.box`` has the photo's own shape, so what is cut is under a pixel of rounding.
     """
     width, height = display.size
     box_w, box_h = box

@@ -46,14 +46,16 @@ def test_first_build_publishes_pages_assets_and_derivatives(site) -> None:
     for job in jobs:
         html = job_page(config, job).read_text()
         assert len(img_tags(html)) == 3
-        assert len(derivatives(config, job)) == 9
+        assert len(derivatives(config, job)) == 12
     static = sorted(p.name for p in (output / "static").iterdir())
-    assert sorted(re.fullmatch(r"gallery\.[0-9a-f]{12}\.(css|js)", name).group(1) for name in static) == ["css", "js"]
+    published = sorted(re.fullmatch(r"([a-z-]+)\.[0-9a-f]{12}\.(css|js|txt)", name).group(1, 2) for name in static)
+    wanted = [("gallery", "css"), ("gallery", "js"), ("photoswipe", "css"), ("photoswipe", "js")]
+    assert published == [*wanted, ("photoswipe-licence", "txt")]
     # every file but HTML (and the dot-named manifest) has a content-addressed name
     for path in snapshot(output):
         if not path.endswith(".html") and path != MANIFEST_NAME:
             assert re.fullmatch(
-                r"(static/gallery\.[0-9a-f]{12}\.(css|js))|(jobs/[^/]+/\d+-(display|thumb|thumb2x)-[0-9a-f]{20}\.jpg)",
+                r"(static/[a-z-]+\.[0-9a-f]{12}\.(css|js|txt))|(jobs/[^/]+/\d+-(display|thumb|thumb2x|zoom)-[0-9a-f]{20}\.jpg)",
                 path,
             ), path
 
@@ -152,7 +154,7 @@ def test_deleted_photo_leaves_output(site) -> None:
         image = db.list_images(conn, jobs[0].id)[0]
         db.delete_image(conn, image.id)
     report = build_site(config)
-    assert report.files_removed == 3
+    assert report.files_removed == 4
     assert not any(name.startswith(f"{image.id}-") for name in derivatives(config, jobs[0]))
     assert len(img_tags(job_page(config, jobs[0]).read_text())) == 2
     manifest = json.loads((config.paths.output / MANIFEST_NAME).read_text())
@@ -164,13 +166,13 @@ def test_archived_job_becomes_a_stub_and_leaves_the_index(site) -> None:
     with db.open_db(config.db_path) as conn:
         db.set_archived(conn, jobs[0].id, "2025-01-31T12:00:00+00:00")
     report = build_site(config, job_id=jobs[0].id)
-    assert report.files_removed == 9
+    assert report.files_removed == 12
     stub = job_page(config, jobs[0]).read_text()
     assert "archived on 2025-01-31" in stub and "<img" not in stub
     assert derivatives(config, jobs[0]) == set()
     index = (config.paths.output / "index.html").read_text()
     assert jobs[0].gallery_path() not in index and jobs[1].gallery_path() in index
-    assert len(derivatives(config, jobs[1])) == 9
+    assert len(derivatives(config, jobs[1])) == 12
     before = snapshot(config.paths.output)
     build_site(config)
     assert changed(before, snapshot(config.paths.output)) == set()

@@ -111,7 +111,7 @@ def test_no_byte_of_the_masters_comment_or_profile_is_published(tmp_path: Path) 
 
 def test_sizes_follow_the_settings(tmp_path: Path) -> None:
     result, _ = run(tmp_path, photos.jpeg_bytes(1200, 900))
-    assert result.sizes == {"display": (160, 120), "thumb": (48, 36), "thumb2x": (96, 72)}
+    assert result.sizes == {"display": (160, 120), "thumb": (48, 36), "thumb2x": (96, 72), "zoom": (1200, 900)}
     assert result.color is not None and result.color.startswith("#") and len(result.color) == 7
 
 
@@ -124,9 +124,9 @@ def test_thumbnails_are_made_from_the_display_image(tmp_path: Path) -> None:
 
 
 def test_small_masters_are_not_enlarged(tmp_path: Path) -> None:
-    # The thumbnails are the centre of the 4:3 cell: 53x40 of the 100x40 display, shrunk to 48x36 at 1x.
-    result, _ = run(tmp_path, photos.jpeg_bytes(100, 40))
-    assert result.sizes == {"display": (100, 40), "thumb": (48, 36), "thumb2x": (53, 40)}
+    # A thumbnail is the whole photo 36 px tall at 1x (60x36); at 2x (120x72) it would be larger than the master.
+    result, _ = run(tmp_path, photos.jpeg_bytes(100, 60))
+    assert result.sizes == {"display": (100, 60), "thumb": (60, 36), "thumb2x": (100, 60), "zoom": (100, 60)}
 
 
 def test_only_the_asked_kinds_are_written(tmp_path: Path) -> None:
