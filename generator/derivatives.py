@@ -1,4 +1,4 @@
-"""Derivative images: the display image and the two thumbnails a gallery page shows.
+"""Derivative images: the display image, the thumbnails a gallery page shows and the zoom image.
 
 Masters are untrusted originals of any size, format, pixel mode and colour
 space. A JPEG is decoded at reduced scale (``draft``) just above the display
@@ -10,8 +10,9 @@ carries no metadata at all: no EXIF (GPS, camera serial), no copied profile.
 Sizes follow the box each derivative is shown in (``display_fit``,
 ``Recipe.box``): the display image has a pixel budget with a minimum short
 edge; a thumbnail is the whole photo at the height of a gallery row, at 1x and
-2x; the zoom image, loaded only when a viewer zooms past the display image,
-has a long edge of ``zoom_size`` (``Recipe.zoom_fit``).
+2x, each also as WebP (about half the bytes at the same PSNR, ``bench/job_page.py``);
+the zoom image, loaded only when a viewer zooms past the display image, has a
+long edge of ``zoom_size`` (``Recipe.zoom_fit``).
 
 Each file's name carries a hash of the master's content and of the settings
 that made it, so a name always means the same bytes and can be cached forever.
@@ -50,7 +51,9 @@ from jobgallery.storage import atomic_write, is_disk_full
 # 3: a PNG colour key (tRNS on RGB or grey) is transparency, flattened on white like an alpha channel.
 PIPELINE = 3
 
-KINDS = ("display", "thumb", "thumb2x", "zoom")
+KINDS = ("display", "thumb", "thumb2x", "zoom", "thumb-webp", "thumb2x-webp")
+# Kinds encoded as WebP (the same pixels as the JPEG kind they are named after); every other kind is JPEG.
+WEBP_SUFFIX = "-webp"
 
 # What Pillow raises for a file it cannot read; a photo that fails is reported, the build goes on.
 FAILURES = (*DECODE_ERRORS, MemoryError)
@@ -101,12 +104,13 @@ class Recipe:
     thumb_size: int
     thumb_quality: int
     zoom_size: int = 2560
+    thumb_webp_quality: int = 80
 
     @classmethod
     def from_config(cls, config) -> Recipe:
         images = config.images
         sizes = (images.display_size, images.display_quality, images.thumb_size, images.thumb_quality)
-        return cls(*sizes, images.zoom_size)
+        return cls(*sizes, images.zoom_size, images.thumb_webp_quality)
 
     def box(self, kind: str, size: tuple[int, int]) -> tuple[int, int]:
         """The thumbnail of a photo of ``size`` (any scale), in pixels: the whole photo at the row's height.
@@ -129,10 +133,14 @@ class Recipe:
         return zoom if zoom[0] > display[0] else display
 
     def quality(self, kind: str) -> int:
+        if kind.endswith(WEBP_SUFFIX):
+            return self.thumb_webp_quality
         return self.display_quality if kind in ("display", "zoom") else self.thumb_quality
 
     def params(self, kind: str) -> str:
         """Everything the bytes of ``kind`` depend on besides the master (thumbnails come from display pixels)."""
+        if kind.endswith(WEBP_SUFFIX):
+            return f"{self.params(kind.removesuffix(WEBP_SUFFIX))}w{self.thumb_webp_quality}"
         if kind == "display":
             return f"d{self.display_size}q{self.display_quality}"
         if kind == "zoom":
@@ -144,7 +152,7 @@ class Recipe:
 def derivative_name(image_id: int, sha256: str, kind: str, recipe: Recipe) -> str:
     """Content-addressed file name: the same name always holds the same bytes."""
     digest = hashlib.sha256(name_seed(recipe, kind) + sha256.encode()).hexdigest()[:20]
-    return f"{image_id}-{kind}-{digest}.jpg"
+    return f"{image_id}-{kind}-{digest}.{'webp' if kind.endswith(WEBP_SUFFIX) else 'jpg'}"
 
 
 @functools.cache
@@ -209,14 +217,17 @@ def describe_error(exc: BaseException) -> str:
 def write_derivatives(task: PhotoTask) -> PhotoResult:
     display = load_display(Path(task.master), task.recipe.display_size, task.limits)
     result = PhotoResult(task.image_id, task.filename, notes=display.notes)
+    thumbs: dict[str, Image.Image] = {}  # a thumbnail's pixels, for its JPEG and its WebP
     for kind, name in task.outputs:
+        base = kind.removesuffix(WEBP_SUFFIX)
         if kind == "zoom":
             image = load_display(Path(task.master), task.recipe.display_size, task.limits, task.recipe.zoom_fit).image
         elif kind == "display":
             image = display.image
         else:
-            image = thumbnail(display.image, task.recipe.box(kind, display.image.size))
-        publish(Path(task.folder) / name, encode(image, task.recipe.quality(kind)))
+            image = thumbs.get(base) or thumbnail(display.image, task.recipe.box(base, display.image.size))
+            thumbs[base] = image
+        publish(Path(task.folder) / name, encode(image, task.recipe.quality(kind), kind != base))
         result.sizes[kind] = image.size
         if kind == "thumb":
             result.color = average_color(image)
@@ -429,10 +440,13 @@ def thumbnail(display: Image.Image, box: tuple[int, int]) -> Image.Image:
     return resized
 
 
-def encode(image: Image.Image, quality: int) -> bytes:
-    """Progressive JPEG with no metadata at all (no EXIF, no profile: untagged means sRGB)."""
+def encode(image: Image.Image, quality: int, webp: bool = False) -> bytes:
+    """Progressive JPEG (or WebP) with no metadata at all (no EXIF, no profile: untagged means sRGB)."""
     out = io.BytesIO()
-    image.save(out, "JPEG", quality=quality, progressive=True, optimize=True)
+    if webp:
+        image.save(out, "WEBP", quality=quality)
+    else:
+        image.save(out, "JPEG", quality=quality, progressive=True, optimize=True)
     return out.getvalue()
 
 

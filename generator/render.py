@@ -133,6 +133,8 @@ def photo_view(image: db.Image, entry: dict) -> dict:
         "display_size": [display[1], display[2]],
         "thumb": thumb[0],
         "thumb2x": thumb2x[0],
+        "webp": entry["thumb-webp"][0],
+        "webp2x": entry["thumb2x-webp"][0],
         "width": thumb[1],
         "height": thumb[2],
         "color": entry["color"],

@@ -86,6 +86,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("images.display_quality", 85, "int", "JPEG quality of display images", 1, 95),
     Setting("images.thumb_size", 300, "int", "thumbnails are as tall as a 4:3 one this wide (and a 2x one)", 32, 2048),
     Setting("images.thumb_quality", 70, "int", "JPEG quality of thumbnails", 1, 95),
+    Setting(
+        "images.thumb_webp_quality", 80, "int", "WebP quality of the thumbnails offered beside the JPEG ones", 1, 100
+    ),
     Setting("images.zoom_size", 2560, "int", "long edge of the zoom image loaded when a viewer zooms in", 64, 16384),
     Setting("gallery.title", "Job galleries", "str", "title of the gallery index page"),
     Setting(

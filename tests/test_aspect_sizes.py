@@ -76,7 +76,8 @@ def test_published_sizes_for_every_shape(tmp_path: Path, size: tuple[int, int]) 
     result = make_photo(task)
     assert result.error is None, result.error
     thumb, thumb2x, zoom = SHOWN[size]
-    assert result.sizes == {"display": DISPLAY[size], "thumb": thumb, "thumb2x": thumb2x, "zoom": zoom}
+    thumbs = {"thumb": thumb, "thumb2x": thumb2x, "thumb-webp": thumb, "thumb2x-webp": thumb2x}
+    assert result.sizes == {"display": DISPLAY[size], **thumbs, "zoom": zoom}
     for kind, name in outputs:
         assert Image.open(tmp_path / name).size == result.sizes[kind]
     # The thumbnail is the whole photo: its middle is the middle of a left-to-right gradient, mid-grey.
@@ -132,7 +133,7 @@ def test_thumbnails_are_sharp_at_2x_in_their_cells(browser, shapes_site: str, vi
         context.close()
     assert len(cells) == 6
     for cell in cells:
-        assert "-thumb2x-" in cell["src"], cell
+        assert "-thumb2x-webp-" in cell["src"], cell
         width, height = (int(v) for v in cell["alt"].split()[-1].split("x"))
         assert abs(cell["cw"] / cell["ch"] / (width / height) - 1) < 0.02, cell
         # naturalWidth of a "2x" srcset candidate is in CSS pixels (half its pixels).

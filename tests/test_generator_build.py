@@ -46,7 +46,7 @@ def test_first_build_publishes_pages_assets_and_derivatives(site) -> None:
     for job in jobs:
         html = job_page(config, job).read_text()
         assert len(img_tags(html)) == 3
-        assert len(derivatives(config, job)) == 12
+        assert len(derivatives(config, job)) == 18
     static = sorted(p.name for p in (output / "static").iterdir())
     published = sorted(re.fullmatch(r"([a-z-]+)\.[0-9a-f]{12}\.(css|js|txt)", name).group(1, 2) for name in static)
     wanted = [("gallery", "css"), ("gallery", "js"), ("photoswipe", "css"), ("photoswipe", "js")]
@@ -55,7 +55,7 @@ def test_first_build_publishes_pages_assets_and_derivatives(site) -> None:
     for path in snapshot(output):
         if not path.endswith(".html") and path != MANIFEST_NAME:
             assert re.fullmatch(
-                r"(static/[a-z-]+\.[0-9a-f]{12}\.(css|js|txt))|(jobs/[^/]+/\d+-(display|thumb|thumb2x|zoom)-[0-9a-f]{20}\.jpg)",
+                r"(static/[a-z-]+\.[0-9a-f]{12}\.(css|js|txt))|(jobs/[^/]+/\d+-((display|thumb|thumb2x|zoom)-[0-9a-f]{20}\.jpg|(thumb|thumb2x)-webp-[0-9a-f]{20}\.webp))",
                 path,
             ), path
 
@@ -110,7 +110,7 @@ def test_one_new_photo_changes_only_its_job_page_index_and_derivatives(site) -> 
     assert (report.processed, report.skipped, report.pages_written) == (1, 3, 2), "the other job is not looked at"
     path = jobs[1].gallery_path()
     touched = changed(before, snapshot(config.paths.output))
-    derivatives_written = {p for p in touched if p.endswith(".jpg")}
+    derivatives_written = {p for p in touched if p.endswith((".jpg", ".webp"))}
     assert {p.rsplit("-", 1)[0] for p in derivatives_written} == {f"{path}{image.id}-{kind}" for kind in KINDS}
     assert touched - derivatives_written == {"index.html", f"{path}index.html", MANIFEST_NAME}
 
@@ -154,7 +154,7 @@ def test_deleted_photo_leaves_output(site) -> None:
         image = db.list_images(conn, jobs[0].id)[0]
         db.delete_image(conn, image.id)
     report = build_site(config)
-    assert report.files_removed == 4
+    assert report.files_removed == 6
     assert not any(name.startswith(f"{image.id}-") for name in derivatives(config, jobs[0]))
     assert len(img_tags(job_page(config, jobs[0]).read_text())) == 2
     manifest = json.loads((config.paths.output / MANIFEST_NAME).read_text())
@@ -166,13 +166,13 @@ def test_archived_job_becomes_a_stub_and_leaves_the_index(site) -> None:
     with db.open_db(config.db_path) as conn:
         db.set_archived(conn, jobs[0].id, "2025-01-31T12:00:00+00:00")
     report = build_site(config, job_id=jobs[0].id)
-    assert report.files_removed == 12
+    assert report.files_removed == 18
     stub = job_page(config, jobs[0]).read_text()
     assert "archived on 2025-01-31" in stub and "<img" not in stub
     assert derivatives(config, jobs[0]) == set()
     index = (config.paths.output / "index.html").read_text()
     assert jobs[0].gallery_path() not in index and jobs[1].gallery_path() in index
-    assert len(derivatives(config, jobs[1])) == 12
+    assert len(derivatives(config, jobs[1])) == 18
     before = snapshot(config.paths.output)
     build_site(config)
     assert changed(before, snapshot(config.paths.output)) == set()
