@@ -12,7 +12,8 @@ Rounds alternate before/after with a cold cache each time. Printed, as medians:
 HTML bytes (raw and as sent), requests until the load event, the load event
 (ms after navigation start), thumbnails fetched once the page has settled
 without scrolling, and how many thumbnails lie within the first two screens
-(the first screen plus one: what the page should fetch at most).
+(the first screen plus one: what the page should fetch at most), and the
+KiB sent over the network by then (page, CSS, script, thumbnails).
 
 Part 2 measures WebP against our JPEG thumbnails at the same quality: for each
 photo the JPEG thumbnail (quality ``images.thumb_quality``, 70) is compared with
@@ -61,6 +62,9 @@ SHAPES = [(400, 300)] * 6 + [(300, 400)] * 3 + [(480, 270), (1200, 300), (200, 6
 TAGS = ["roof", "flashing", "gutter", "leak", "chimney", "before", "after"]
 BEFORE_FILES = ("templates/job.html", "templates/static/gallery.css", "templates/static/gallery.js")
 TEXT_TYPES = (".html", ".css", ".js")
+# Bytes over the network so far: the page and every resource (headers and bodies as sent).
+TRANSFERRED = """[...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')]
+    .reduce((sum, entry) => sum + entry.transferSize, 0)"""
 
 
 # ---------------------------------------------------------------- part 1: the page on a phone
@@ -145,10 +149,11 @@ def visit(browser, url: str) -> dict:
         two_screens = page.eval_on_selector_all(
             "li.photo", "all => all.filter(li => li.getBoundingClientRect().top < 2 * innerHeight).length"
         )
+        sent = page.evaluate(TRANSFERRED)
     finally:
         context.close()
     thumbs = len({u for u in requests if "-thumb" in u})
-    return {"requests": at_load, "load_ms": load_ms, "thumbs": thumbs, "two_screens": two_screens}
+    return {"requests": at_load, "load_ms": load_ms, "thumbs": thumbs, "two_screens": two_screens, "kib": sent / 1024}
 
 
 def settle(page, requests: list[str], quiet_ms: int = 1500, limit_ms: int = 30_000) -> None:
@@ -195,7 +200,8 @@ def part_one(args) -> None:
 
 def report_part_one(sites: dict, results: dict[str, list[dict]]) -> None:
     print(f"\nphone 390x844 @3x, CPU /{CPU_SLOWDOWN}, 1.6 Mbit/s, 150 ms RTT; medians of the rounds")
-    print(f"{'':8}{'HTML raw':>10}{'HTML gz':>9}{'requests':>10}{'load ms':>9}{'thumbs':>8}{'in 2 screens':>14}")
+    header = f"{'':8}{'HTML raw':>10}{'HTML gz':>9}{'requests':>10}{'load ms':>9}{'thumbs':>8}{'in 2 screens':>14}"
+    print(f"{header}{'KiB sent':>10}")
     medians = {}
     for name, rounds in results.items():
         raw, sent = page_bytes(sites[name].paths.output)
@@ -203,10 +209,11 @@ def report_part_one(sites: dict, results: dict[str, list[dict]]) -> None:
         medians[name] = row
         print(
             f"{name:8}{raw:>10,}{sent:>9,}{row['requests']:>10.0f}{row['load_ms']:>9.0f}"
-            f"{row['thumbs']:>8.0f}{row['two_screens']:>14.0f}"
+            f"{row['thumbs']:>8.0f}{row['two_screens']:>14.0f}{row['kib']:>10.0f}"
         )
     before, after = medians["before"], medians["after"]
-    print(f"load event after/before: {after['load_ms'] / before['load_ms']:.2f}")
+    load, sent = after["load_ms"] / before["load_ms"], after["kib"] / before["kib"]
+    print(f"after/before: load event {load:.2f}, KiB sent {sent:.2f}")
 
 
 # ---------------------------------------------------------------- part 2: WebP at the same quality
