@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetch the front-end libraries the upload form ships, check them, copy their browser files and licence.
+# Fetch the front-end libraries the upload form and the job pages ship, check them, copy their browser files and licence.
 #
 #   ./scripts/vendor.sh          # rewrites templates/static/vendor/ from the pinned packages
 #   ./scripts/vendor.sh --check  # exit 1 when the committed files differ from what the packages hold

@@ -148,6 +148,15 @@ def test_display_quality_change_leaves_thumbnails(site, make_config) -> None:
     assert any("-display-" in path for path in touched)
 
 
+def test_zoom_size_change_remakes_only_zoom_images(site, make_config) -> None:
+    config, _ = site
+    before = snapshot(config.paths.output)
+    build_site(make_config(build__workers=1, images__zoom_size=1600))
+    touched = changed(before, snapshot(config.paths.output))
+    names = {path.rsplit("/", 1)[1] for path in touched if path.startswith("jobs/")}
+    assert {name.split("-")[1] for name in names if name != "index.html"} == {"zoom"}
+
+
 def test_deleted_photo_leaves_output(site) -> None:
     config, jobs = site
     with db.open_db(config.db_path) as conn:
