@@ -155,8 +155,8 @@ def derivative_name(image_id: int, sha256: str, kind: str, recipe: Recipe) -> st
     20 hex digits: 12 from the master's content (the same in all of a photo's
     names) and 8 from the pipeline and the settings of ``kind`` (the same for
     every photo). A job page names each photo's six derivatives side by side,
-    so gzip sends the repeated parts almost free: 37 KiB less for a
-    1,000-photo page (``bench/job_page.py``).
+    so gzip sends the repeated parts almost free: a 1,000-photo page went from
+    148 kB to 87 kB gzipped (``bench/job_page.py``).
     """
     return f"{image_id}-{kind}-{photo_digest(sha256)}{settings_digest(recipe, kind)}.{suffix_of(kind)}"
 
