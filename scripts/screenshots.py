@@ -513,8 +513,11 @@ SHOWN_IMAGES_DECODED = """async () => {
 
 
 def job_page(browser, url: str, site: Site) -> bytes:
-    """The job's gallery on a desktop, opened from the index like a visitor would: days of photos in rows."""
-    context = browser.new_context(**DESKTOP)
+    """The job's gallery on a desktop, opened from the index like a visitor would: days of photos in rows.
+
+    The window is taller than ``DESKTOP`` so the picture reaches the panorama on its own row.
+    """
+    context = browser.new_context(**{**DESKTOP, "viewport": {"width": 1280, "height": 1280}})
     page = context.new_page()
     page.goto(url + "/")
     page.get_by_text(site.title, exact=True).click()
@@ -538,7 +541,7 @@ def zoomed_photo(browser, url: str, site: Site) -> bytes:
     page.wait_for_selector(ZOOMED_IMAGE)
     page.wait_for_timeout(600)
     page.mouse.move(700, 300)
-    for _ in range(5):
+    for _ in range(2):
         page.mouse.wheel(0, -240)
         page.wait_for_timeout(120)
     page.wait_for_function(f"document.querySelector('{ZOOMED_IMAGE}').currentSrc.includes('-zoom-')")
