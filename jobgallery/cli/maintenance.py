@@ -109,7 +109,7 @@ def run_restore(args: argparse.Namespace, config: Config) -> int:
 
 
 def run_backup(args: argparse.Namespace, config: Config) -> int:
-    if args.dest_dir.startswith("s3://"):
+    if args.dest_dir.startswith("s3:"):
         from jobgallery.cli.objectstore import run_offsite_backup
 
         return run_offsite_backup(args, config)
