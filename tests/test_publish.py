@@ -12,13 +12,15 @@ import re
 import subprocess
 import time
 
+import photos
 import pytest
 from conftest import cli_command
+from daemon_support import FilePart, basic, running_daemon, upload
 from maintenance_support import add_photos, job_with_photos, run_cli
 from s3_support import S3Server, bucket_objects, publish_settings, site_files
 
 from generator.build import build_site
-from jobgallery import db
+from jobgallery import db, users
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 PAGE = "public, max-age=60, must-revalidate"
@@ -302,3 +304,35 @@ def test_a_store_that_cannot_be_used_is_one_line_and_changes_nothing(s3, make_co
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert bucket_objects(s3.client(), bucket) == {}
+
+
+# ---------------------------------------------------------------- the daemon
+
+
+def test_the_daemon_publishes_after_each_rebuild(s3, make_config, instance):
+    bucket = s3.new_bucket()
+    config = make_config(**publish_settings(s3, bucket), server__rebuild_delay_seconds=0.2)
+    with db.open_db(config.db_path) as conn:
+        users.add_user(conn, "crew", "crew-pass-1", admin=False)
+        job = db.create_job(conn, "Roof, 12 Elm St")
+    with running_daemon(instance / "config.yaml") as daemon:
+        reply = upload(
+            f"{daemon.url}/api/jobs/{job.id}/images",
+            [FilePart("a.jpg", photos.jpeg_bytes(640, 480, seed=1))],
+            basic("crew", "crew-pass-1"),
+        )
+        assert reply.status == 201
+        page = f"depot-north/{job.gallery_path(True)}index.html"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and b"-thumb-" not in object_or_empty(s3.client(), bucket, page):
+            time.sleep(0.2)
+        assert b"-thumb-" in object_or_empty(s3.client(), bucket, page), daemon.log()
+        assert "publish: done" in daemon.log()
+    assert_mirror(s3, config)
+
+
+def object_or_empty(client, bucket: str, key: str) -> bytes:
+    try:
+        return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except client.exceptions.NoSuchKey:
+        return b""
