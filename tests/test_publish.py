@@ -278,6 +278,15 @@ def test_publish_without_a_bucket_is_a_usage_error_unless_asked_to_skip(config):
     assert skipped.returncode == 0 and skipped.stdout == "publish: publish.bucket is not set; nothing to do\n"
 
 
+def test_an_unbuilt_site_is_never_mirrored_over_a_published_one(s3, site):
+    publish(site)
+    before = bucket_objects(s3.client(), site.publish.bucket)
+    (site.paths.output / "index.html").unlink()
+    result = run_cli(site, "publish")
+    assert result.returncode == 2 and "run jobgallery build first" in result.stderr
+    assert bucket_objects(s3.client(), site.publish.bucket) == before
+
+
 def test_index_needs_a_prefix(s3, make_config):
     config = make_config(**publish_settings(s3, s3.new_bucket(), prefix=""))
     build_site(config)

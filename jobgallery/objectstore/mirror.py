@@ -33,7 +33,7 @@ from boto3.s3.transfer import TransferConfig
 
 from jobgallery import storage
 from jobgallery.config import Config
-from jobgallery.errors import StoreError
+from jobgallery.errors import StoreError, UsageError
 from jobgallery.locks import maintenance_lock
 from jobgallery.objectstore.client import BOTO_ERRORS, Location, describe, make_client, store_errors
 from jobgallery.objectstore.headers import cache_control, content_type, is_page
@@ -113,6 +113,8 @@ class Mirror:
 
     def run(self, dry_run: bool) -> PublishReport:
         self.report.dry_run = dry_run
+        if not (self.config.paths.output / "index.html").is_file():
+            raise UsageError(f"{self.config.paths.output} holds no built site: run jobgallery build first")
         local = scan_output(self.config.paths.output, self.content_named)
         with store_errors(self.location):
             stored = list_objects(self.client, self.location)
