@@ -10,6 +10,7 @@ interleaved rounds, each into a fresh bucket:
 - first publish: ``publish`` into an empty bucket;
 - no-op publish: ``publish`` again with nothing changed (a listing, then nothing sent);
 - one new photo: ``publish`` after one photo was added and the site rebuilt;
+- listing: the bucket's listing alone, which every publish starts with;
 - baseline: every file uploaded (same headers, same number of threads), what a
   script that copies the folder with ``put_object`` would do each time.
 
@@ -131,6 +132,12 @@ def timed(func) -> tuple[float, object]:
     return time.perf_counter() - started, result
 
 
+def count_objects(client, bucket: str) -> int:
+    """The listing alone (what a no-op publish cannot do without): one request per thousand keys."""
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return sum(len(page.get("Contents", ())) for page in pages)
+
+
 def empty_bucket(client, bucket: str) -> None:
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         keys = [{"Key": item["Key"]} for item in page.get("Contents", ())]
@@ -147,7 +154,7 @@ def main() -> None:
     port = 5990
     server = start_server(port)
     client = make_client(port)
-    figures: dict[str, list[float]] = {"first": [], "noop": [], "one": [], "baseline": []}
+    figures: dict[str, list[float]] = {"first": [], "noop": [], "one": [], "listing": [], "baseline": []}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             site = make_site(Path(tmp), port, args.photos)
@@ -175,6 +182,7 @@ def one_round(site: Config, client, round_no: int, figures: dict[str, list[float
             seconds, noop = timed(lambda config=config: publish_site(config))
             assert noop.uploaded == 0, noop.summary()
             figures["noop"].append(seconds)
+            figures["listing"].append(timed(lambda bucket=bucket: count_objects(client, bucket))[0])
             print(f"round {round_no + 1}: {first.summary()} | {noop.summary()}")
             figures["one"].append(one_new_photo(config, round_no))
         empty_bucket(client, bucket)
@@ -193,7 +201,8 @@ def report(figures: dict[str, list[float]]) -> None:
     median = {kind: statistics.median(values) for kind, values in figures.items()}
     base = median["baseline"]
     print(f"upload every file (baseline): median {base:.2f} s")
-    for kind, label in (("first", "first publish"), ("noop", "no-op publish"), ("one", "one new photo")):
+    labels = (("first", "first publish"), ("noop", "no-op publish"), ("one", "one new photo"))
+    for kind, label in (*labels, ("listing", "listing the bucket alone")):
         print(f"{label:>29}: median {median[kind]:.2f} s, {median[kind] / base:.2f}x the baseline")
 
 
