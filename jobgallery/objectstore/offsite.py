@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
@@ -41,7 +42,7 @@ from jobgallery.maintenance.backup import copy_database, hash_uncached, relative
 from jobgallery.maintenance.reports import Report, human_size
 from jobgallery.objectstore import catalog as catalogs
 from jobgallery.objectstore.client import BOTO_ERRORS, Location, describe, make_client, store_errors
-from jobgallery.objectstore.listing import SHA_META, Stored, list_objects
+from jobgallery.objectstore.listing import SHA256, SHA_META, Stored, list_objects
 from jobgallery.objectstore.mirror import MIB, hash_file
 from jobgallery.progress import Progress
 
@@ -114,11 +115,7 @@ class Offsite:
     def send_master(self, name: str, stored: dict[str, Stored], cache: dict[str, dict]) -> dict:
         path = self.config.paths.data / name
         info = path.stat()
-        known = cache.get(name) or {}
-        if known.get("size") == info.st_size and known.get("mtime_ns") == info.st_mtime_ns:
-            sha = str(known.get("sha256"))
-        else:
-            sha = hash_file(path)[1]
+        sha = cached_hash(cache.get(name), info) or hash_file(path)[1]
         entry = {"sha256": sha, "size": info.st_size, "mtime_ns": info.st_mtime_ns}
         there = stored.get(catalogs.master_key(sha))
         if there is not None and there.size == info.st_size:
@@ -213,6 +210,14 @@ def read_cache(path: Path) -> dict[str, dict]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def cached_hash(known: object, info: os.stat_result) -> str | None:
+    """The cached SHA-256 when the file's size and mtime are those it was taken at (and it looks like one)."""
+    if not isinstance(known, dict) or (known.get("size"), known.get("mtime_ns")) != (info.st_size, info.st_mtime_ns):
+        return None
+    sha = str(known.get("sha256"))
+    return sha if SHA256.fullmatch(sha) else None
 
 
 def write_cache(path: Path, masters: dict[str, dict]) -> None:
