@@ -105,6 +105,18 @@ def test_backup_is_incremental_and_keeps_masters_by_content(s3, box, vault):
     }
 
 
+def test_a_tampered_hash_cache_is_not_believed(s3, box, vault):
+    backup(box, vault)
+    cache_path = box.paths.data / ".offsite-hashes.json"
+    cache = json.loads(cache_path.read_text())
+    for entry in cache.values():
+        entry["sha256"] = "../../not-a-hash"
+    cache_path.write_text(json.dumps(cache))
+    assert backup(box, vault) == "backup: 5 masters unchanged, 1 database copied"
+    keys = bucket_objects(s3.client(), vault, "depot-north/")
+    assert not [key for key in keys if "not-a-hash" in key]
+
+
 def test_verify_finds_a_damaged_object_and_sends_it_again(s3, box, vault):
     backup(box, vault)
     client = s3.client()
