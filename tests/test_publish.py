@@ -152,19 +152,21 @@ def test_dotfiles_and_temp_files_never_leave_the_box(s3, site):
     assert_mirror(s3, site)
 
 
-def test_index_links_every_boxs_prefix(s3, make_config):
+def test_boxes_share_a_bucket_under_their_own_prefixes_and_the_index_links_them(s3, make_config):
     bucket = s3.new_bucket()
     north = make_config(**publish_settings(s3, bucket, prefix="depot-north"))
     build_site(north)
     publish(north)
-    south = make_config(**publish_settings(s3, bucket, prefix="depot-south"))
+    north_keys = bucket_objects(s3.client(), bucket, "depot-north/")
+    south = make_config(**publish_settings(s3, bucket, prefix="depot-north-2"))  # its name starts like the other's
     build_site(south)
     result = run_cli(south, "publish", "--index")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == f"publish: wrote s3://{bucket}/index.html linking 2 sites"
+    assert bucket_objects(s3.client(), bucket, "depot-north/") == north_keys, "one box never touches another's"
     answer = s3.client().get_object(Bucket=bucket, Key="index.html")
     page = answer["Body"].read().decode()
-    assert '<a href="depot-north/">depot-north</a>' in page and '<a href="depot-south/">' in page
+    assert '<a href="depot-north/">depot-north</a>' in page and '<a href="depot-north-2/">' in page
     assert answer["ContentType"] == "text/html; charset=utf-8" and answer["CacheControl"] == PAGE
 
 
