@@ -179,11 +179,11 @@ def test_swipe_moves_on_a_phone(browser, base_url, site) -> None:
                 page.wait_for_timeout(16)
             cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
 
-        swipe(300, 60)
+        swipe(340, 30)
         page.wait_for_function(f"location.hash === '#photo-{images[1].id}'")
         assert lightbox_photo(page) == display_of(page, images[1].id)
         page.wait_for_timeout(500)
-        swipe(60, 300)
+        swipe(30, 340)
         page.wait_for_function(f"location.hash === '#photo-{images[0].id}'")
         assert lightbox_photo(page) == display_of(page, images[0].id)
     finally:
