@@ -27,6 +27,7 @@ PAGE = "public, max-age=60, must-revalidate"
 SUMMARY = re.compile(r"publish: ([\d,]+) uploaded, ([\d,]+) deleted, ([\d,]+) unchanged in [\d.]+ s")
 TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8"}
 TYPES |= {".js": "text/javascript; charset=utf-8", ".jpg": "image/jpeg"}
+TYPES |= {".webp": "image/webp", ".txt": "text/plain; charset=utf-8"}
 
 
 @pytest.fixture
@@ -73,7 +74,8 @@ def assert_mirror(s3, config) -> None:
 
 def test_publish_mirrors_every_file_with_its_bytes_and_headers(s3, site):
     files = site_files(site.paths.output)
-    assert len(files) == 2 + 2 + 3 * 3  # two pages, CSS and JS, three derivatives of each photo
+    # two pages; CSS, JS, the viewer's JS and CSS and its licence; six derivatives of each photo
+    assert len(files) == 2 + 5 + 3 * 6
     assert (site.paths.output / ".jobgallery-manifest.json").is_file()
 
     assert publish(site) == (len(files), 0, 0)
@@ -93,12 +95,12 @@ def test_one_new_photo_sends_only_its_files_and_the_pages_that_show_it(s3, site)
 
     assert bucket_objects(s3.client(), site.publish.bucket) == before, "--dry-run changes nothing"
     job_folder = next(p for p in (site.paths.output / "jobs").iterdir())
-    new_files = sorted(p.name for p in job_folder.glob(f"{image.id}-*.jpg"))
-    assert len(new_files) == 3
+    new_files = sorted(p.name for p in job_folder.glob(f"{image.id}-*"))
+    assert len(new_files) == 6
     pages = ["depot-north/index.html", f"depot-north/jobs/{job_folder.name}/index.html"]
     expected = {f"would upload depot-north/jobs/{job_folder.name}/{name}" for name in new_files}
     assert planned == expected | {f"would upload {page}" for page in pages}
-    assert publish(site) == (5, 0, len(before) - 2)
+    assert publish(site) == (8, 0, len(before) - 2)
     assert_mirror(s3, site)
 
 
@@ -111,12 +113,12 @@ def test_a_deleted_photos_files_leave_only_after_its_page_is_replaced(s3, site):
         db.delete_image(conn, image.id)
     build_site(site)
 
-    assert publish(site) == (2, 3, 8)
+    assert publish(site) == (2, 6, 17)
 
     assert_mirror(s3, site)
     versions = client.list_object_versions(Bucket=site.publish.bucket)
-    markers = [m for m in versions["DeleteMarkers"] if re.search(rf"/{image.id}-\w+-\w+\.jpg$", m["Key"])]
-    assert len(markers) == 3
+    markers = [m for m in versions["DeleteMarkers"] if re.search(rf"/{image.id}-[\w-]+\.(jpg|webp)$", m["Key"])]
+    assert len(markers) == 6
     page = next(v for v in versions["Versions"] if v["Key"].endswith("-roof-12-elm-st/index.html") and v["IsLatest"])
     assert all(page["LastModified"] <= marker["LastModified"] for marker in markers)
 
@@ -238,7 +240,7 @@ def test_a_store_cut_off_mid_publish_leaves_a_whole_site_and_the_next_run_comple
         assert_consistent(server.client(), bucket, "depot-north")
 
         uploaded, deleted, _ = publish(config)
-        assert uploaded > 0 and deleted == 3
+        assert uploaded > 0 and deleted == 6
         assert_mirror(server, config)
     finally:
         server.stop()
