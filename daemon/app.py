@@ -54,6 +54,7 @@ from daemon.sheet import qr_svg, upload_address
 from daemon.signin import SignIn
 from daemon.static import OutputFiles
 from daemon.upload import Stored, form_field, read_form, store_upload
+from generator.ingest_output import IngestDerivatives
 from jobgallery import db, jobs
 from jobgallery.config import Config
 from jobgallery.errors import NotFound, TooLarge, UsageError
@@ -103,6 +104,7 @@ class UploadDaemon:
         self.rebuilds = rebuilds
         self.pages = pages
         self.limit = config.server.max_upload_mb * MIB
+        self.derivatives = IngestDerivatives.from_config(config)
 
     def install(self, app: bottle.Bottle) -> None:
         app.route("/healthz", "GET", self.healthz, auth=None)
@@ -228,7 +230,7 @@ class UploadDaemon:
         with read_form(bottle.request.environ, self.limit) as form:
             require_form_csrf(bottle.request.environ, form.text(CSRF_FIELD))
             job = db.get_job(self.conn, which_job(form), live=True)
-            stored = store_upload(self.config, self.conn, job.id, form, user.name)
+            stored = store_upload(self.config, self.conn, job.id, form, user.name, self.derivatives)
         for item in stored:
             log_photo(job, item, user.name)
         if any(not item.result.duplicate for item in stored):

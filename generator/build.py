@@ -18,7 +18,16 @@ import time
 from dataclasses import dataclass, field
 
 from generator.assets import STATIC_FOLDER, collect_assets
-from generator.derivatives import KINDS, PIPELINE, PhotoResult, PhotoTask, Recipe, derivative_name
+from generator.derivatives import (
+    FAILURES,
+    KINDS,
+    PIPELINE,
+    PhotoResult,
+    PhotoTask,
+    Recipe,
+    derivative_name,
+    read_published,
+)
 from generator.manifest import FORMAT, Manifest, load_manifest, save_manifest
 from generator.pool import run_tasks
 from generator.publish import link_file, list_dirs, list_names, prune_folder, remove_tree, write_if_changed
@@ -119,6 +128,7 @@ class Build:
             self.jobs = db.list_jobs(conn)
             self.scope = self.choose_scope(job_id)
             self.images = db.images_by_job(conn, [job.id for job in self.scope if not job.archived])
+            self.newest_id = db.newest_image_id(conn)
 
     def choose_scope(self, job_id: int | None) -> list[db.Job]:
         """All jobs, or the asked-for one plus any whose published state the manifest does not match."""
@@ -171,7 +181,7 @@ class Build:
             if entry and entry.get("dir") != path and not self.full:
                 entry = self.move_entry(str(image.id), entry, path, wanted, present)
             missing = tuple((k, n) for k, n in wanted.items() if self.full or not has_file(entry, path, k, n, present))
-            if not missing:
+            if not missing or (not self.full and self.adopt(job, image, wanted, present)):
                 self.report.skipped += 1
                 continue
             try:
@@ -197,6 +207,23 @@ class Build:
             moved["color"] = entry["color"]
         self.manifest.photos[key] = moved
         return moved
+
+    def adopt(self, job: db.Job, image: db.Image, wanted: dict[str, str], present: set[str]) -> bool:
+        """Take into the manifest derivatives the photo's ingest made (decode once); False when some are missing.
+
+        Their names say which master and settings made them, and every file
+        is written atomically, so a file with the name holds the right bytes.
+        """
+        path = self.path_of(job)
+        if not all(name in present for name in wanted.values()):
+            return False
+        try:
+            sizes, color = read_published(self.output / path, wanted)
+        except FAILURES:
+            return False
+        entry = {kind: [name, *sizes[kind]] for kind, name in wanted.items()}
+        self.manifest.photos[str(image.id)] = entry | {"job": job.id, "dir": path, "color": color}
+        return True
 
     @property
     def limits(self) -> Limits:
@@ -274,9 +301,14 @@ class Build:
         self.report.files_removed = removed
 
     def prune_job_folder(self, job: db.Job) -> int:
-        """Keep a job's page and the derivatives it shows; everything else in its folder goes."""
+        """Keep a job's page and the derivatives it shows; everything else in its folder goes.
+
+        Derivatives of photos stored since this build read the database are
+        kept too: an upload writes them while a build may be running.
+        """
         path = self.path_of(job)
-        keep = {"index.html"}
+        keep = {name for name in self.present.get(path, ()) if photo_id(name) > self.newest_id}
+        keep.add("index.html")
         for image in [] if job.archived else self.images[job.id]:
             entry = self.manifest.photos.get(str(image.id))
             if entry and entry.get("dir") == path:
@@ -321,6 +353,12 @@ class Build:
         """Every job was looked at under these settings if they changed (``choose_scope``), so record them."""
         self.manifest.settings = self.settings
         save_manifest(self.output, self.manifest)
+
+
+def photo_id(name: str) -> int:
+    """The image id a derivative's name starts with (``12-thumb-....jpg``), 0 for any other name."""
+    head = name.split("-", 1)[0]
+    return int(head) if head.isdigit() and head.isascii() else 0
 
 
 def has_file(entry: dict | None, path: str, kind: str, name: str, present: set[str]) -> bool:
