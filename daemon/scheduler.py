@@ -15,9 +15,11 @@ runs exactly once. Two things are offered to the rest of the daemon:
     asleep still happens once, late, but never twice.
 
 ``Rebuilds`` turns "a photo was stored in job 3" into one rebuild of that
-job's page a few quiet seconds later: a burst of twenty photos gives one
-rebuild, and no request is ever lost, even when it arrives while the same
-job is being built.
+job's page after a short quiet time (the upload made the photo's
+derivatives, so the rebuild only renders pages): a burst of twenty photos
+gives one rebuild, a burst longer than ``server.rebuild_max_wait_seconds``
+one rebuild per that much time, and no request is ever lost, even when it
+arrives while the same job is being built.
 """
 
 from __future__ import annotations
@@ -128,6 +130,8 @@ class Rebuilds:
         self.config = config
         self.build = build
         self.delay = config.server.rebuild_delay_seconds
+        self.max_wait = config.server.rebuild_max_wait_seconds
+        self.waiting_since: dict[int | str, float] = {}  # first request not yet covered by a started run
         self.first_retry = config.server.rebuild_retry_seconds
         self.requested: dict[int | str, int] = {}
         self.built: dict[int | str, int] = {}
@@ -141,7 +145,14 @@ class Rebuilds:
         Uploads come in bursts and wait for quiet; a new job has nothing to
         wait for, so its (empty) page is made at once with ``delay=0``.
         """
-        self.schedule(job_id, self.delay if delay is None else delay)
+        self.schedule(job_id, self.within_max_wait(job_id, self.delay if delay is None else delay))
+
+    def within_max_wait(self, key: int | str, delay: float) -> float:
+        """``delay``, cut so that no request waits longer than ``max_wait`` for a run to start."""
+        now = time.monotonic()
+        with self.lock:
+            first = self.waiting_since.setdefault(key, now)
+        return max(0.0, min(delay, first + self.max_wait - now))
 
     def request_all(self) -> None:
         """Bring the whole site up to date at once (at start: catches rebuilds lost to a restart or power cut)."""
@@ -170,6 +181,7 @@ class Rebuilds:
         with self.running[key]:
             with self.lock:
                 wanted = self.requested[key]
+                self.waiting_since.pop(key, None)
                 if self.built.get(key) == wanted:
                     return None
             try:

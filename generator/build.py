@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from generator.assets import STATIC_FOLDER, collect_assets
 from generator.derivatives import (
@@ -190,6 +190,7 @@ class Build:
                 self.report.failed.append((image.filename, "the stored file name is not a plain name"))
                 continue
             task = PhotoTask(image.id, image.filename, str(master), str(folder), missing, self.recipe, self.limits)
+            task = replace(task, pixels=image.width * image.height)
             self.tasks[image.id] = (job, task)
             tasks.append(task)
         return tasks

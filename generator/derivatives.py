@@ -35,7 +35,7 @@ from jobgallery.storage import atomic_write, is_disk_full
 # Bump when a change in this module alters the bytes of derivatives.
 # 2: colour converted to sRGB, no profile written, 16-bit scaled, sizes by box.
 # 3: a PNG colour key (tRNS on RGB or grey) is transparency, flattened on white like an alpha channel.
-# 4: decoded once with the upload's check; a thumbnail from the smallest thumbnail that covers it; colour from its bytes.
+# 4: decoded once with the upload's check; thumbnails from the smallest one that covers them; colour from bytes.
 PIPELINE = 4
 
 KINDS = ("display", "thumb", "thumb2x")
@@ -131,6 +131,7 @@ class PhotoTask:
     outputs: tuple[tuple[str, str], ...]  # (kind, file name) pairs to write
     recipe: Recipe
     limits: Limits
+    pixels: int = 0  # the master's, from its row: a big one is made in a worker process, never in the build's
 
 
 @dataclass
@@ -225,6 +226,7 @@ class Maker:
     """
 
     recipe: Recipe
+    strict: bool = True
 
     def draft_target(self, image: Image.Image) -> tuple[int, int]:
         return display_fit(image.size, self.recipe.display_size)
@@ -238,7 +240,7 @@ class Maker:
 
 
 def make_derivatives(path: Path, recipe: Recipe, limits: Limits) -> Made:
-    """Check the master as an upload is checked and make its derivatives from that one decode.
+    """Check the master as an upload is checked, but for the strict JPEG decode, and make its derivatives.
 
     The decode takes its share of the process's decode budget, like an
     upload's check: a master stored before a lower budget was set fails
@@ -247,7 +249,7 @@ def make_derivatives(path: Path, recipe: Recipe, limits: Limits) -> Made:
     checks or by restore fails in milliseconds, not after a 25 s decode.
     """
     enable_heif()
-    return inspect_pixels(path, limits, Maker(recipe))[1]
+    return inspect_pixels(path, limits, Maker(recipe, strict=False))[1]
 
 
 class DisplayMaker(Maker):

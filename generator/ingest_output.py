@@ -30,7 +30,7 @@ class IngestDerivatives(Maker):
 
     @classmethod
     def from_config(cls, config: Config) -> IngestDerivatives:
-        return cls(Recipe.from_config(config), config.paths.output, config.gallery.public_index)
+        return cls(Recipe.from_config(config), output=config.paths.output, public_index=config.gallery.public_index)
 
     def publish(self, conn: sqlite3.Connection, image: db.Image, made: Made) -> None:
         """Write each derivative ``made`` for ``image`` (stored: it has its id); raises OSError or JobGalleryError."""

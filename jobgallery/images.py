@@ -294,6 +294,13 @@ class PixelSink(Protocol):
     derivatives are made from, inside the same share of the decode budget.
     """
 
+    strict: bool
+    """Decode a JPEG strictly (an upload's check, by libjpeg-turbo); else leniently by Pillow, to the same pixels.
+
+    Pillow reads the file in chunks where the strict decode maps all of it:
+    a build, whose masters were proven whole when they came in, keeps a 48 MP
+    photo's file out of its memory peak."""
+
     def draft_target(self, image: Image.Image) -> tuple[int, int]:
         """The smallest size (before orientation) the pixels are wanted at: a JPEG decodes at the scale just above."""
 
@@ -348,8 +355,9 @@ def decoded(
 
     A JPEG is decoded by libjpeg-turbo, not Pillow: Pillow drops the warnings
     that tell a scan cut short (``jpeg_scans``). Without a sink it is decoded
-    at 1/8 scale and the pixels are thrown away; with one, at the sink's
-    scale, and an RGB or grey picture's pixels are the ones the sink gets.
+    at 1/8 scale and the pixels are thrown away; with a strict one, at the
+    sink's scale, and an RGB or grey picture's pixels are the ones it gets
+    (a lenient sink gets Pillow's decode at that scale: the same pixels).
     Pillow's header gives the cost, and Pillow decodes the few files whose
     harmless warnings stop the strict decode (and CMYK ones, after it).
     """
@@ -367,11 +375,9 @@ def decoded(
     box = tuple(float(v) for v in drafted[1]) if drafted else (0.0, 0.0, float(width), float(height))
     with decoding(image, full_size, max_decode_mb, resizing=sink is not None):
         pixels = None
-        if sink is not None:
+        if sink is not None and sink.strict:
             pixels = jpeg_scans.decode_pixels(path, image.size, image.mode)
-            if pixels is None:
-                load(image)
-        elif not jpeg_scans.decode_strictly(path):
+        if pixels is None and (sink is not None or not jpeg_scans.decode_strictly(path)):
             load(image)
         yield (image if pixels is None else pixels), box
 
