@@ -32,6 +32,7 @@ from generator.manifest import FORMAT, Manifest, load_manifest, save_manifest
 from generator.pool import run_tasks
 from generator.publish import link_file, list_dirs, list_names, prune_folder, remove_tree, write_if_changed
 from generator.render import Page, Renderer, index_cards, job_card, photo_view
+from generator.stamp import STAMP_NAME, database_digest, read_stamp, remove_stamp, stamp, write_stamp
 from jobgallery import db, locks, storage
 from jobgallery.config import Config, build_workers
 from jobgallery.images import Limits
@@ -76,6 +77,10 @@ def run_build(config: Config, job_id: int | None = None, full: bool = False, pro
     """``build_site`` for a caller that already holds the maintenance lock."""
     started = time.monotonic()
     build = Build(config, full)
+    # 0. nothing changed in the database or in output/ since the last whole build: nothing to do
+    if not full and build.unchanged():
+        build.report.seconds = time.monotonic() - started
+        return build.report
     # 1. read the database: every job, and the photos of the jobs this build looks at
     build.load(job_id)
     # 2. content-hashed CSS and JS first, since every page links to them
@@ -86,8 +91,8 @@ def run_build(config: Config, job_id: int | None = None, full: bool = False, pro
     build.publish_pages()
     # 5. files nothing references any more: old derivatives, archived jobs' images, old paths
     build.remove_stale()
-    # 6. remember what is published, for the next build
-    build.save()
+    # 6. remember what is published, for the next build (and, after a whole build, the stamp of it all)
+    build.save(job_id is None)
     build.report.seconds = time.monotonic() - started
     return build.report
 
@@ -100,7 +105,8 @@ class Build:
         self.full = full
         self.output = config.paths.output
         self.report = BuildReport()
-        self.manifest: Manifest = load_manifest(self.output)
+        self.manifest = Manifest()
+        self.stamp_path = config.paths.data / STAMP_NAME
         self.recipe = Recipe.from_config(config)
         self.assets = collect_assets(config)
         self.renderer = Renderer(config, {name: path for name, (path, _) in self.assets.items()})
@@ -121,8 +127,22 @@ class Build:
 
     # ------------------------------------------------------------ 1. load
 
-    def load(self, job_id: int | None) -> None:
+    def unchanged(self) -> bool:
+        """The stamp of the last whole build still holds: same settings, database and files (``stamp``)."""
+        found = read_stamp(self.stamp_path)
+        if found is None:
+            return False
         with db.open_db(self.config.db_path) as conn:
+            self.database = database_digest(conn)
+        if stamp(self.settings, self.database, self.output) != found[0]:
+            return False
+        self.report.skipped = found[1]
+        return True
+
+    def load(self, job_id: int | None) -> None:
+        self.manifest = load_manifest(self.output)
+        with db.open_db(self.config.db_path) as conn:
+            self.database = database_digest(conn)
             if job_id is not None:
                 db.get_job(conn, job_id)
             self.jobs = db.list_jobs(conn)
@@ -350,10 +370,20 @@ class Build:
 
     # ------------------------------------------------------------ 6. manifest
 
-    def save(self) -> None:
-        """Every job was looked at under these settings if they changed (``choose_scope``), so record them."""
+    def save(self, whole: bool) -> None:
+        """Every job was looked at under these settings if they changed (``choose_scope``), so record them.
+
+        A whole build that rendered every photo also leaves its stamp: the
+        next build with nothing to do stops at step 0. Any other build drops
+        the stamp, since it may have left other jobs as they were.
+        """
         self.manifest.settings = self.settings
         save_manifest(self.output, self.manifest)
+        if whole and self.report.ok and not self.report.short_of_space:
+            count = sum(len(images) for images in self.images.values())
+            write_stamp(self.stamp_path, stamp(self.settings, self.database, self.output), count)
+        else:
+            remove_stamp(self.stamp_path)
 
 
 def photo_id(name: str) -> int:
