@@ -1,6 +1,6 @@
 """The photo pipeline end to end, in whole processes: prints medians and ratios, exits 1 when a target is missed.
 
-    .venv/bin/python bench/pipeline.py            # 12 photos, 3 rounds, a 10,000-photo site (about 10 min)
+    .venv/bin/python bench/pipeline.py            # 40 photos, 3 rounds, a 10,000-photo site (about 10 min)
     .venv/bin/python bench/pipeline.py --quick    # 6 photos, 2 rounds, a 2,000-photo site, for a smoke run
 
 Every comparison runs its sides in the same round, one after the other,
@@ -27,12 +27,16 @@ machine runs.
 6. Upload to visible through a real daemon (default settings): a 12 MP photo
    on its job page at most 1 s (median) after the upload's response; the
    last of a 20-photo burst at most 2 s after its response, with one rebuild.
+7. Each derivative of the corpus against the one the previous pipeline made
+   (``PREVIOUS``, loaded from git): PSNR at least 40 dB; SSIM printed too.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
+import math
 import os
 import re
 import resource
@@ -44,6 +48,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageOps
 
 BENCH = Path(__file__).resolve().parent
@@ -52,15 +57,21 @@ sys.path[:0] = [str(BENCH.parent), str(BENCH.parent / "tests"), str(BENCH)]
 from daemon_support import FilePart, basic, running_daemon, upload  # noqa: E402
 
 import build as build_bench  # noqa: E402  bench/build.py: corpus photos, memory sampler, the 10,000-photo site
+from generator import derivatives  # noqa: E402
 from generator.build import build_site  # noqa: E402
+from generator.derivatives import KINDS, Recipe  # noqa: E402
 from generator.ingest_output import IngestDerivatives  # noqa: E402
 from jobgallery import db, users  # noqa: E402
 from jobgallery.config import load_config  # noqa: E402
+from jobgallery.images import Limits  # noqa: E402
 from jobgallery.ingest import ingest_path  # noqa: E402
 
 JOBGALLERY = str(Path(sys.executable).with_name("jobgallery"))
 CREW = ("crew", "crew-password-1")
 MIB = 1 << 20
+LIMITS = Limits(200_000_000, 1024)
+# The last commit with the previous derivatives (one decode for the check, another for the derivatives).
+PREVIOUS = "3552e50"
 SHOWN = re.compile(r"(\d+)-thumb-")  # a photo on a page: its thumbnail's name starts with its id
 
 
@@ -324,6 +335,67 @@ def visible_after(daemon, config, job: db.Job, payloads: list[bytes]) -> float:
     raise AssertionError(f"{page} did not show {len(payloads)} photos:\n{daemon.log()[-2000:]}")
 
 
+# ---------------------------------------------------------------- 7. the same pictures as before
+
+
+def bench_fidelity(work: Path, corpus: Path) -> bool:
+    """PSNR and SSIM of each derivative against the one the previous pipeline (``PREVIOUS``) made of the same photo."""
+    previous = previous_pipeline(work)
+    recipe = Recipe(1024, 85, 300, 70)
+    scores: dict[str, list[tuple[float, float]]] = {kind: [] for kind in KINDS}
+    for path in sorted(corpus.iterdir()):
+        old_dir, new_dir = work / "fidelity-old", work / "fidelity-new"
+        for module, folder in ((previous, old_dir), (derivatives, new_dir)):
+            outputs = tuple((kind, f"{kind}.jpg") for kind in KINDS)
+            task = module.PhotoTask(1, path.name, str(path), str(folder), outputs, recipe, LIMITS)
+            assert module.make_photo(task).error is None
+        for kind in KINDS:
+            scores[kind].append(compare(old_dir / f"{kind}.jpg", new_dir / f"{kind}.jpg"))
+    ok = True
+    for kind, pairs in scores.items():
+        psnr, ssim = min(p for p, _ in pairs), min(s for _, s in pairs)
+        ok &= report(f"{kind} against {PREVIOUS[:8]}'s", f"PSNR >= {psnr:.1f} dB, SSIM >= {ssim:.4f}", psnr >= 40)
+    return ok
+
+
+def previous_pipeline(work: Path):
+    """``generator/derivatives.py`` as it was before decode once, loaded from git as its own module."""
+    source = subprocess.run(
+        ["git", "-C", str(BENCH.parent), "show", f"{PREVIOUS}:generator/derivatives.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    path = work / "previous_derivatives.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("previous_derivatives", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["previous_derivatives"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def compare(old: Path, new: Path) -> tuple[float, float]:
+    """PSNR (dB) and mean SSIM (8x8 windows, grey) of two pictures of the same size."""
+    with Image.open(old) as a, Image.open(new) as b:
+        assert a.size == b.size, (old, a.size, b.size)
+        x, y = (np.asarray(im.convert("RGB"), dtype=np.float64) for im in (a, b))
+        grey_x, grey_y = (np.asarray(im.convert("L"), dtype=np.float64) for im in (a, b))
+    mse = float(np.mean((x - y) ** 2))
+    psnr = 99.0 if mse == 0 else 10 * math.log10(255**2 / mse)
+    return psnr, ssim(grey_x, grey_y)
+
+
+def ssim(x, y) -> float:
+    height, width = (n - n % 8 for n in x.shape)
+    blocks = [a[:height, :width].reshape(height // 8, 8, width // 8, 8).swapaxes(1, 2) for a in (x, y)]
+    mx, my = (b.mean(axis=(2, 3)) for b in blocks)
+    vx, vy = (b.var(axis=(2, 3)) for b in blocks)
+    cov = ((blocks[0] - mx[..., None, None]) * (blocks[1] - my[..., None, None])).mean(axis=(2, 3))
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    return float(np.mean(((2 * mx * my + c1) * (2 * cov + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))))
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -337,7 +409,7 @@ def main() -> int:
         run = naive_pipeline if args.naive_only else tuned_pipeline
         run(*(Path(p) for p in (args.naive_only or args.tuned_only)))
         return 0
-    count, rounds, per_job = (6, 2, 2) if args.quick else (12, 3, 10)
+    count, rounds, per_job = (6, 2, 2) if args.quick else (40, 3, 10)
     print(f"command: {sys.executable} bench/pipeline.py{' --quick' if args.quick else ''}  ({os.cpu_count()} cores)")
     with tempfile.TemporaryDirectory(prefix="jobgallery-pipeline-") as tmp:
         work = Path(tmp)
@@ -351,6 +423,7 @@ def main() -> int:
             ("4. 48 MP peaks", lambda: bench_48mp(work)),
             ("5. big site", lambda: bench_big_site(work, 1000, per_job, rounds)),
             ("6. upload to visible", lambda: bench_latency(work, max(rounds, 5), rounds - 1)),
+            ("7. fidelity against the previous derivatives", lambda: bench_fidelity(work, corpus)),
         ):
             print(title)
             ok &= step()

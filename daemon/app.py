@@ -230,7 +230,8 @@ class UploadDaemon:
         with read_form(bottle.request.environ, self.limit) as form:
             require_form_csrf(bottle.request.environ, form.text(CSRF_FIELD))
             job = db.get_job(self.conn, which_job(form), live=True)
-            stored = store_upload(self.config, self.conn, job.id, form, user.name, self.derivatives)
+            with self.rebuilds.storing_into(job.id):
+                stored = store_upload(self.config, self.conn, job.id, form, user.name, self.derivatives)
         for item in stored:
             log_photo(job, item, user.name)
         if any(not item.result.duplicate for item in stored):

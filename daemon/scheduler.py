@@ -24,10 +24,11 @@ arrives while the same job is being built.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -132,6 +133,7 @@ class Rebuilds:
         self.delay = config.server.rebuild_delay_seconds
         self.max_wait = config.server.rebuild_max_wait_seconds
         self.waiting_since: dict[int | str, float] = {}  # first request not yet covered by a started run
+        self.storing: dict[int | str, int] = {}  # uploads into the job being checked and stored right now
         self.first_retry = config.server.rebuild_retry_seconds
         self.requested: dict[int | str, int] = {}
         self.built: dict[int | str, int] = {}
@@ -146,6 +148,22 @@ class Rebuilds:
         wait for, so its (empty) page is made at once with ``delay=0``.
         """
         self.schedule(job_id, self.within_max_wait(job_id, self.delay if delay is None else delay))
+
+    @contextlib.contextmanager
+    def storing_into(self, job_id: int) -> Iterator[None]:
+        """An upload into ``job_id`` is being stored: its rebuild waits for it (up to ``max_wait``).
+
+        A burst's next photo often arrives before the quiet time is over but
+        takes longer than it to check; without this, each photo of a burst
+        of big photos would get a rebuild of its own.
+        """
+        with self.lock:
+            self.storing[job_id] = self.storing.get(job_id, 0) + 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.storing[job_id] -= 1
 
     def within_max_wait(self, key: int | str, delay: float) -> float:
         """``delay``, cut so that no request waits longer than ``max_wait`` for a run to start."""
@@ -181,9 +199,14 @@ class Rebuilds:
         with self.running[key]:
             with self.lock:
                 wanted = self.requested[key]
-                self.waiting_since.pop(key, None)
                 if self.built.get(key) == wanted:
                     return None
+                held = self.held_back(key)
+                if not held:
+                    self.waiting_since.pop(key, None)
+            if held:
+                self.schedule(key, self.delay)  # looks again after the upload, whether it stores anything or not
+                return None
             try:
                 result = self.build(self.config, None if key == ALL_JOBS else key)
             except OSError as exc:
@@ -196,6 +219,11 @@ class Rebuilds:
                 self.built[key] = wanted
             self.log_failures(key, result)
             return result
+
+    def held_back(self, key: int | str) -> bool:
+        """An upload into the job is being stored right now, and the first request waited less than the maximum."""
+        waited = time.monotonic() - self.waiting_since.get(key, time.monotonic())
+        return self.storing.get(key, 0) > 0 and waited < self.max_wait
 
     def log_failures(self, key: int | str, result: object) -> None:
         for filename, reason in getattr(result, "failed", ()):

@@ -47,7 +47,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "server.rebuild_max_wait_seconds",
-        5.0,
+        10.0,
         "float",
         "a job's page is rebuilt at most this long after an upload, even while a burst goes on",
         0,
