@@ -2,7 +2,11 @@
 
 Incremental by content: derivatives are named by a hash of their master and
 settings, pages are keyed by a hash of what they show, and the manifest
-remembers both, so a build with nothing new writes nothing. Files are
+remembers both, so a build with nothing new writes nothing, and a whole
+build's stamp (``generator.stamp``) lets the next one find that out without
+looking at every photo. Derivatives an upload or import already made from its
+check's decode are taken as found (``Build.adopt``): the build makes only
+those of photos stored otherwise, or of changed settings. Files are
 published in an order a viewer can never catch half-done: assets, then images,
 then the pages that show them, and only then are old files removed.
 

@@ -3,7 +3,10 @@
 Masters are untrusted originals of any size, format, pixel mode and colour
 space. A JPEG is decoded at reduced scale (``draft``) just above the display
 size, which is where most of the time and memory goes; the thumbnails are made
-from the display pixels, not from the master. Every derivative is an 8-bit
+from the display pixels, not from the master. The decode is the one that
+checks the photo (``images.inspect_pixels`` with ``Maker``): an upload or an
+import makes the derivatives in the same pass (``generator.ingest_output``),
+and a build makes them the same way, to the same bytes. Every derivative is an 8-bit
 sRGB JPEG (``generator.colour``), upright, with transparency on white, and
 carries no metadata at all: no EXIF (GPS, camera serial), no copied profile.
 

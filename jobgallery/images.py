@@ -6,12 +6,13 @@ image at all" and "an image that is broken" get different answers), then
 opened with an explicit format allow-list, checked against the pixel limit
 before any pixel is decoded, and decoded once to prove it is whole.
 
-Memory is bounded before decoding. JPEGs are decoded at 1/8 scale
-(``Image.draft``): every compressed byte is still read, but a 48 MP photo
-needs a few MiB instead of 150. PNG, WebP and HEIC have no such mode, and a
-progressive JPEG keeps every coefficient of the whole picture, so their cost
-is worked out from the header and anything over ``images.max_decode_mb`` is
-refused; the decodes that are allowed share that budget box-wide
+Memory is bounded before decoding. JPEGs are decoded at reduced scale
+(``Image.draft``): 1/8 for a check alone, or just above the display size when
+the same decode makes the photo's derivatives (``PixelSink``); every
+compressed byte is still read, but a 48 MP photo needs 12 MiB instead of 190.
+PNG, WebP and HEIC have no such mode, and a progressive JPEG keeps every
+coefficient of the whole picture, so their cost is worked out from the header
+and anything over ``images.max_decode_mb`` is refused; the decodes that are allowed share that budget box-wide
 (``decode_budget``), so the daemon's threads and the build's workers cannot
 each hold a big one at once.
 
