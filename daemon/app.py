@@ -203,7 +203,8 @@ class UploadDaemon:
     def upload_images(self, job_id: str) -> bottle.HTTPResponse:
         job_number = row_id(job_id, "job")
         db.get_job(self.conn, job_number, live=True)
-        _, stored = self.receive(lambda form: job_number)
+        with self.rebuilds.storing_into(job_number):  # from the first byte: the burst's next photo is coming
+            _, stored = self.receive(lambda form: job_number)
         return json_response({"images": [item.as_json() for item in stored]}, upload_status(stored))
 
     def known_hashes(self, job_id: str) -> bottle.HTTPResponse:

@@ -146,7 +146,7 @@ class Build:
     def load(self, job_id: int | None) -> None:
         self.manifest = load_manifest(self.output)
         with db.open_db(self.config.db_path) as conn:
-            self.database = database_digest(conn)
+            self.database = database_digest(conn) if job_id is None else ""  # only a whole build leaves a stamp
             if job_id is not None:
                 db.get_job(conn, job_id)
             self.jobs = db.list_jobs(conn)

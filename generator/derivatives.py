@@ -51,8 +51,9 @@ FAILURES = (*DECODE_ERRORS, MemoryError)
 DISPLAY_FILTER = Image.Resampling.BICUBIC
 THUMB_FILTER = Image.Resampling.LANCZOS
 
-# Modes Pillow resizes as they are (16-bit and float grey are scaled to 8 bits after the resize).
-RESIZABLE_MODES = ("RGB", "L", "RGBA", "LA", "CMYK", "I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+# Modes Pillow resizes as they are (16-bit and float grey are scaled to 8 bits after the resize; RGBX, a JPEG
+# decoded by libjpeg-turbo, is made RGB after it).
+RESIZABLE_MODES = ("RGB", "RGBX", "L", "RGBA", "LA", "CMYK", "I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 # Modes whose transparency can be one colour key (PNG tRNS): grey at any depth, and RGB.
 KEYED_MODES = ("1", "L", "RGB", "I", "I;16", "I;16L", "I;16B", "I;16N")
 # Pillow widens 2- and 4-bit grey PNG samples to 0..255 but keeps their tRNS key as stored: the factor it misses.
@@ -224,8 +225,11 @@ class Made:
 class Maker:
     """Makes every kind of derivative from the pixels a photo's check decodes (``images.PixelSink``).
 
-    The build and the ingest both make derivatives through this one class,
-    from the same decode, so the bytes are the same whichever made them.
+    The build and the ingest both make derivatives through this one class.
+    The ingest's strict decode (libjpeg-turbo through simplejpeg) and the
+    build's lenient one (libjpeg-turbo through Pillow) give the same pixels at
+    the same scale, so the bytes are the same whichever made them
+    (tests/test_decode_once.py).
     """
 
     recipe: Recipe
