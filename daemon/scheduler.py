@@ -182,10 +182,10 @@ class Rebuilds:
             self.running.setdefault(key, threading.Lock())
         name = name or f"rebuild-{key}"
         self.scheduler.add_job(
-            run_logged,
+            self.fire,
             "date",
             run_date=datetime.now(UTC) + timedelta(seconds=delay),
-            args=[name, lambda: self.run(key)],
+            args=[key, name],
             id=name,
             name=name,
             replace_existing=True,
@@ -194,6 +194,15 @@ class Rebuilds:
             misfire_grace_time=REBUILD_GRACE_SECONDS,
         )
 
+    def fire(self, key: int | str, name: str) -> None:
+        """A scheduled rebuild is due: run it (logged), unless an upload into the job is still arriving."""
+        with self.lock:
+            held = self.held_back(key)
+        if held:
+            self.schedule(key, self.delay, name)  # looked at again after the upload, whether it stores anything or not
+            return
+        run_logged(name, lambda: self.run(key))
+
     def run(self, key: int | str) -> object | None:
         """Build unless an earlier run already covered every request made so far."""
         with self.running[key]:
@@ -201,12 +210,7 @@ class Rebuilds:
                 wanted = self.requested[key]
                 if self.built.get(key) == wanted:
                     return None
-                held = self.held_back(key)
-                if not held:
-                    self.waiting_since.pop(key, None)
-            if held:
-                self.schedule(key, self.delay)  # looks again after the upload, whether it stores anything or not
-                return None
+                self.waiting_since.pop(key, None)
             try:
                 result = self.build(self.config, None if key == ALL_JOBS else key)
             except OSError as exc:
