@@ -322,8 +322,10 @@ def bench_latency(work: Path, rounds: int, bursts: int) -> bool:
         for n in range(bursts):
             job = db.create_job(conn, f"Burst {n}")
             burst.append(visible_after(daemon, config, job, photos[n * 20 : n * 20 + 20]))
-            built = sum(f"rebuild-{job.id}: done" in line and "build:" in line for line in daemon.log().splitlines())
-            print(f"     burst {n}: {built} rebuild(s) of its job")
+            deadline = time.monotonic() + 10
+            while f"rebuild-{job.id}: done" not in daemon.log() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            print(f"     burst {n}: {daemon.log().count(f'rebuild-{job.id}: started')} rebuild(s) of its job")
     single_s, burst_s = statistics.median(single), statistics.median(burst)
     print(f"     upload -> visible, single: {', '.join(f'{s:.2f}' for s in single)} s")
     print(f"     upload -> visible, burst: {', '.join(f'{s:.2f}' for s in burst)} s")
