@@ -288,8 +288,6 @@ def display_from(master: Image.Image, pixels: Image.Image, box: Box, target: tup
         image = resize_lean(image, pixels, target, box)
     master.close()
     pixels.close()
-    if image.mode == "RGBX":
-        image = image.convert("RGB")
     return finish(image, description, orientation)
 
 
@@ -317,6 +315,8 @@ def area(picture: Image.Image) -> int:
 
 def finish(image: Image.Image, description: colour.Description, orientation: int) -> Display:
     """Resized pixels of any ``RESIZABLE_MODES`` mode to the display image: 8 bits, sRGB, upright, opaque."""
+    if image.mode == "RGBX":
+        image = image.convert("RGB")
     image, note = colour.to_srgb(eight_bit(image), description)
     return Display(flatten(upright(image, orientation)), [note] if note else [])
 
