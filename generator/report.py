@@ -152,7 +152,7 @@ class LazyJpeg(pdfdoc.PDFImageXObject):
         self.mask = None
 
     @property
-    def streamContent(self) -> bytes:  # noqa: N802 - ReportLab's name
+    def streamContent(self) -> bytes:
         return self.path.read_bytes()
 
     def format(self, document: pdfdoc.PDFDocument) -> bytes:
@@ -272,7 +272,9 @@ class Layout:
 
     def logo(self, path: Path, top: float) -> None:
         try:
-            self.canvas.drawImage(str(path), MARGIN, top - 25 * mm, 60 * mm, 25 * mm, preserveAspectRatio=True, anchor="w")
+            self.canvas.drawImage(
+                str(path), MARGIN, top - 25 * mm, 60 * mm, 25 * mm, preserveAspectRatio=True, anchor="w"
+            )
         except (OSError, ValueError) as exc:
             raise ReportProblem(f"the report logo {path} cannot be read: {exc}") from None
 

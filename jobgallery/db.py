@@ -624,7 +624,9 @@ def add_share(conn: sqlite3.Connection, row: ShareRow) -> None:
         get_job(conn, row.job_id, live=True)
         names = ", ".join(f.name for f in fields(ShareRow))
         marks = ", ".join("?" for _ in fields(ShareRow))
-        conn.execute(f"INSERT INTO share ({names}) VALUES ({marks})", tuple(getattr(row, f.name) for f in fields(ShareRow)))
+        conn.execute(
+            f"INSERT INTO share ({names}) VALUES ({marks})", tuple(getattr(row, f.name) for f in fields(ShareRow))
+        )
 
 
 def list_shares(conn: sqlite3.Connection, job_id: int | None = None) -> list[ShareRow]:
