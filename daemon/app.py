@@ -44,6 +44,7 @@ from daemon import responses, shell
 from daemon.accesslog import AccessLog, request_line
 from daemon.auth import Authenticator
 from daemon.connections import ThreadConnections
+from daemon.downloads import Downloads
 from daemon.forwarded import ForwardedFor
 from daemon.guard import ADMIN, USER_RECORD, Guard, require_form_csrf
 from daemon.headers import SecurityHeaders
@@ -382,6 +383,7 @@ def make_app(
     app.install(Guard(auth, sessions, pages))
     daemon.install(app)
     SignIn(auth, sessions, pages).install(app)
+    Downloads(config, connections).install(app)
     app.default_error_handler = daemon.bottle_error
     wsgi = OutputFiles(app, config.paths.output) if config.server.serve_output else app
     return SecurityHeaders(ForwardedFor(AccessLog(wsgi, error_renderer(pages)), config))

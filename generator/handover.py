@@ -27,6 +27,7 @@ from generator.publish import link_file, list_dirs, list_names, prune_folder, re
 from generator.render import Page, photo_dates
 from generator.report import ReportInput, ReportPhoto, write_report
 from jobgallery import db, locks, shares
+from jobgallery.clean_copy import zip_name
 from jobgallery.config import Config
 
 if TYPE_CHECKING:
@@ -43,11 +44,6 @@ class Downloads:
 
     def context(self) -> dict:
         return {"zip": self.zip, "size": self.size, "report": self.report}
-
-
-def zip_name(job: db.Job) -> str:
-    """The zip's file name; the daemon answers only this name in a job's or a share's folder."""
-    return f"{job.slug}-photos.zip"
 
 
 def report_name(job: db.Job, key: str) -> str:
@@ -148,7 +144,7 @@ class Handover:
             path = self.build.path_of(job)
             name = self.publish_report(job, path, photos, site_link(self.build.config, path))
             total = sum(image.byte_size for image in self.build.images[job.id])
-            self.downloads[job.id] = Downloads(zip_name(job), size_label(total), name)
+            self.downloads[job.id] = Downloads(zip_name(job.slug), size_label(total), name)
 
     def publish_report(self, job: db.Job, path: str, photos: list[dict], link: str | None) -> str:
         report = report_input(self.build, job, photos, link)
