@@ -15,14 +15,17 @@ local midnight.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
 from jobgallery import db
 from jobgallery.errors import UsageError
+from jobgallery.storage import fsync_dir, within
 from jobgallery.text import has_controls
 
 SHARES_FOLDER = "s"
@@ -158,3 +161,22 @@ def find_active(conn: sqlite3.Connection, token: str) -> db.ShareRow | None:
         return None
     row = db.get_share(conn, token)
     return row if row is not None and state_of(row, now_utc()) == ACTIVE else None
+
+
+def unpublish(output: Path, token: str) -> None:
+    """Remove a link's folder from ``output/`` now (revocation does not wait for a build).
+
+    The build only ever puts files (pages, hard links) in it; a symlink where
+    the folder should be is removed as a link, never followed.
+    """
+    folder = within(output, output / share_path(token))
+    if folder.is_symlink():
+        folder.unlink()
+        return
+    if not folder.is_dir():
+        return
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            os.unlink(entry.path)
+    os.rmdir(folder)
+    fsync_dir(folder.parent)

@@ -105,18 +105,10 @@ def share_list(args: argparse.Namespace, config: Config) -> int:
 def share_revoke(args: argparse.Namespace, config: Config) -> int:
     with db.open_db(config.db_path) as conn:
         share = shares.revoke(conn, args.token)
-    remove_share_folder(config, share.path)  # at once, without waiting for a build in progress
+    shares.unpublish(config.paths.output, share.token)  # at once, without waiting for a build in progress
     publish(config, share.row.job_id)  # and after it, in case that build wrote the page again
     print(f"revoked {share.token} (job {share.row.job_id}); {share.path} answers 404 now")
     return 0
-
-
-def remove_share_folder(config: Config, path: str) -> None:
-    from generator.publish import remove_tree
-
-    folder = config.paths.output / path
-    if folder.is_dir() or folder.is_symlink():
-        remove_tree(folder, config.paths.output)
 
 
 def publish(config: Config, job_id: int) -> None:
