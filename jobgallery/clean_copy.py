@@ -182,14 +182,18 @@ def jpeg_keeps(code: int, head: bytes) -> bool:
 
 
 def plan_jpeg(handle: BinaryIO, size: int) -> list[Piece]:
-    """SOI, the picture's segments in order, orientation if not upright, everything up to and with EOI."""
+    """SOI, the picture's segments in order, orientation if not upright, everything up to and with EOI.
+
+    The orientation segment goes where the first non-JFIF segment was, but
+    EXIF may come after XMP or tables, so its place is kept and filled last.
+    """
     pieces: list[Piece] = [(0, 2)]
-    position, orientation, inserted = 2, 1, False
+    position, orientation, slot = 2, 1, None
     while (found := next_marker(handle, position)) is not None:
         at, code = found
         if code == EOI:
             pieces.append((at, 2))
-            return pieces
+            break
         position = at + 2
         if code in STANDALONE_MARKERS:
             pieces.append((at, 2))
@@ -199,11 +203,11 @@ def plan_jpeg(handle: BinaryIO, size: int) -> list[Piece]:
         if length < 2 or position + length > size:
             raise NotCleanable("the JPEG file's segments run past its end")
         head = handle.read(min(length - 2, 64))
-        if code == APP1 and head.startswith(b"Exif\x00\x00"):
+        if code == APP1 and head.startswith(b"Exif\x00\x00") and orientation == 1:
             orientation = orientation_of(exif_payload(handle, position + 8, length - 8))
-        if not inserted and code != APP0:
-            pieces.append(orientation_segment(orientation))
-            inserted = True
+        if slot is None and code != APP0:
+            slot = len(pieces)
+            pieces.append(b"")
         position += length
         if jpeg_keeps(code, head):
             pieces.append((at, position - at))
@@ -212,7 +216,9 @@ def plan_jpeg(handle: BinaryIO, size: int) -> list[Piece]:
             stop_at = stop[0] if stop else size
             pieces.append((position, stop_at - position))
             position = stop_at
-    return pieces  # no end marker: the checks at upload took the picture as whole
+    if slot is not None:
+        pieces[slot] = orientation_segment(orientation)
+    return pieces  # without an end marker too: the checks at upload took the picture as whole
 
 
 def exif_payload(handle: BinaryIO, offset: int, length: int) -> bytes:
