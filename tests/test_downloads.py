@@ -77,7 +77,7 @@ def zip_url(daemon, job, folder: str | None = None) -> str:
 
 
 def test_the_job_page_links_to_its_zip_and_report(site):
-    daemon, config, _, job, _ = site
+    _, config, _, job, _ = site
     page = (config.paths.output / job.gallery_path() / "index.html").read_text()
     assert f'href="{clean_copy.zip_name(job.slug)}"' in page
     assert "Download all photos (6 photos," in page and "Report (PDF)" in page
@@ -147,7 +147,7 @@ def test_any_other_address_answers_404(site, path):
 
 
 def test_a_share_links_zip_answers_until_it_is_revoked(site):
-    daemon, config, conn, job, other = site
+    daemon, _, conn, job, other = site
     link = shares.create(conn, job.id, None)
     url = f"{daemon.url}/{link.path}{clean_copy.zip_name(job.slug)}"
     reply = http("GET", url)

@@ -40,7 +40,7 @@ def listing(config) -> list[list[str]]:
 
 
 def test_a_share_shows_the_job_and_nothing_else_of_the_site(site):
-    config, roof, other = site
+    config, roof, _ = site
     path = share(config, str(roof.id), "--days", "7", "--note", "for the insurer")
     page = (config.paths.output / path / "index.html").read_text()
     assert "Roof, 12 Elm St" in page and "Kitchen" not in page
@@ -116,7 +116,7 @@ def test_bad_expiry_or_note_is_refused_and_nothing_is_stored(site, args, message
 
 
 def test_unknown_or_archived_jobs_cannot_be_shared(site):
-    config, roof, other = site
+    config, _, other = site
     assert run_cli(config, "share", "add", "999").returncode == 1
     assert run_cli(config, "archive", "--job", str(other.id)).returncode == 0
     result = run_cli(config, "share", "add", str(other.id))
