@@ -138,9 +138,9 @@ class Handover:
     def make_reports(self) -> None:
         """Each live job's published report, made only when what it shows changed."""
         for job in self.build.scope:
-            if job.archived:
+            photos = [] if job.archived else self.build.shown_photos(job)
+            if not photos:  # nothing to download or report: the page offers neither
                 continue
-            photos = self.build.shown_photos(job)
             path = self.build.path_of(job)
             name = self.publish_report(job, path, photos, site_link(self.build.config, path))
             total = sum(image.byte_size for image in self.build.images[job.id])
@@ -184,9 +184,9 @@ class Handover:
         else:
             photos = build.shown_photos(job)
             keep = {"index.html", *self.link_photos(job, folder, photos)}
-            downloads = self.share_downloads(job, path, photos)
-            keep.add(downloads.report)
-            page = build.renderer.job_page(job, path, photos, downloads.context())
+            downloads = self.share_downloads(job, path, photos) if job.id in self.downloads else None
+            keep.update([downloads.report] if downloads else [])
+            page = build.renderer.job_page(job, path, photos, downloads.context() if downloads else None)
         shared = Page(page.path, page.template, {**page.context, "private": True, "shared": True})
         if write_if_changed(build.output / shared.path, build.renderer.render(shared), build.output):
             build.report.pages_written += 1

@@ -80,7 +80,7 @@ def test_bad_forms_get_400_and_store_nothing(site, fields, message):
 
 
 def test_crews_and_strangers_are_kept_out(site):
-    daemon, _, conn, job = site
+    daemon, _, _, job = site
     url = f"{daemon.url}/admin/jobs/{job.id}/shares"
     assert http("GET", url, headers=basic(*CREW)).status == 403
     assert post(url, {"days": "1"}, who=CREW).status == 403
