@@ -230,6 +230,7 @@ class Layout:
         self.footer()
 
     def text(self, x: float, y: float, text: str, size: float, bold: bool = False, grey: bool = False) -> None:
+        """One line of text at (x, y) in points; grey for what is said about a photo rather than by it."""
         self.canvas.setFont(self.bold if bold else self.regular, size)
         self.canvas.setFillColorRGB(*(GREY if grey else (0, 0, 0)))
         self.canvas.drawString(x, y, text)
@@ -312,19 +313,19 @@ class Layout:
         text_height = len(captions) * size * 1.3
         draw_jpeg(self.canvas, photo.image, (x, y + text_height + 2 * mm, width, height - text_height - 2 * mm))
         line_y = y + text_height - size
-        for text, bold in captions:
-            self.text(x, line_y, text, size, bold=bold, grey=not bold)
+        for text, style in captions:
+            self.text(x, line_y, text, size, bold=style == "bold", grey=style == "grey")
             line_y -= size * 1.3
 
-    def caption(self, number: int, photo: ReportPhoto, size: float, width: float) -> list[tuple[str, bool]]:
-        """(line, bold) pairs: number and time, description, tags, location."""
+    def caption(self, number: int, photo: ReportPhoto, size: float, width: float) -> list[tuple[str, str]]:
+        """(line, style) pairs: number and time in bold, the description, then tags and location in grey."""
         most = CAPTION_LINES[self.report.per_page]
-        out = [(f"#{number} · {photo.time_label}", True)]
-        out += [(line, False) for line in self.lines(photo.description, size, width, most)]
+        out = [(f"#{number} · {photo.time_label}", "bold")]
+        out += [(line, "plain") for line in self.lines(photo.description, size, width, most)]
         if photo.tags:
-            out += [(line, False) for line in self.lines("Tags: " + ", ".join(photo.tags), size, width, 2)]
+            out += [(line, "grey") for line in self.lines("Tags: " + ", ".join(photo.tags), size, width, 2)]
         if self.report.private and photo.location:
-            out.append((f"Location: {photo.location}", False))
+            out.append((f"Location: {photo.location}", "grey"))
         return out
 
     # ------------------------------------------------------------ index
