@@ -41,7 +41,7 @@ from zipstream import ZIP_STORED, ZipStream
 
 from daemon.accesslog import request_line
 from daemon.connections import ThreadConnections
-from jobgallery import capture_time, clean_copy, db, shares, storage
+from jobgallery import capture_time, clean_copy, db, shares
 from jobgallery.config import Config
 from jobgallery.errors import JobGalleryError, NotFound
 
@@ -113,15 +113,22 @@ class Downloads:
         return bottle.HTTPResponse(self.stream(archive, request_line(bottle.request.environ)), 200, **headers)
 
     def plan(self, job: db.Job) -> ZipStream:
-        """Every photo of the job (trashed ones excepted by ``db.list_images``), cleaned, named to sort by time."""
+        """Every photo of the job (trashed ones excepted by ``db.list_images``), cleaned, named to sort by time.
+
+        Plans come from the database when the build made them; any made here
+        are stored for next time unless the database is busy.
+        """
+        plans = clean_copy.plan_images(self.conn, self.config.paths.data, db.list_images(self.conn, job.id))
+        for image, reason in plans.refused:
+            log.warning("zip of job %d: %s left out: %s", job.id, image.filename, reason)
+        if plans.new:
+            try:
+                db.save_download_plans(self.conn, plans.new)
+            except sqlite3.OperationalError as exc:
+                log.info("zip of job %d: plans not stored this time: %s", job.id, exc)
         archive = ZipStream(compress_type=ZIP_STORED, sized=True)
         taken: set[str] = set()
-        for image in db.list_images(self.conn, job.id):
-            try:
-                copy = clean_copy.plan(storage.master_path(self.config.paths.data, job.id, image.filename))
-            except (clean_copy.NotCleanable, ValueError) as exc:
-                log.warning("zip of job %d: %s left out: %s", job.id, image.filename, exc)
-                continue
+        for image, copy in plans.copies:
             archive.add(copy.chunks(), entry_name(image, copy, taken), size=copy.size)
         return archive
 

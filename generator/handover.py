@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from generator.publish import link_file, list_dirs, list_names, prune_folder, remove_tree, write_if_changed
 from generator.render import Page, photo_dates
 from generator.report import ReportInput, ReportPhoto, write_report
-from jobgallery import db, locks, shares
+from jobgallery import clean_copy, db, locks, shares
 from jobgallery.clean_copy import zip_name
 from jobgallery.config import Config
 
@@ -136,7 +136,8 @@ class Handover:
     # ------------------------------------------------------------ reports, before the pages
 
     def make_reports(self) -> None:
-        """Each live job's published report, made only when what it shows changed."""
+        """Each live job's published report, made only when what it shows changed; its zip's plans stored."""
+        self.store_download_plans()
         for job in self.build.scope:
             photos = [] if job.archived else self.build.shown_photos(job)
             if not photos:  # nothing to download or report: the page offers neither
@@ -145,6 +146,20 @@ class Handover:
             name = self.publish_report(job, path, photos, site_link(self.build.config, path))
             total = sum(image.byte_size for image in self.build.images[job.id])
             self.downloads[job.id] = Downloads(zip_name(job.slug), size_label(total), name)
+
+    def store_download_plans(self) -> None:
+        """Plans for the zips of live jobs in scope whose masters are new or changed (``clean_copy``).
+
+        A new master was just read for its derivatives, so it is still in the
+        page cache; the daemon then starts a job's zip without reading anything.
+        """
+        data = self.build.config.paths.data
+        with db.open_db(self.build.config.db_path) as conn:
+            for job in self.build.scope:
+                if not job.archived:
+                    plans = clean_copy.plan_images(conn, data, self.build.images[job.id])
+                    if plans.new:
+                        db.save_download_plans(conn, plans.new)
 
     def publish_report(self, job: db.Job, path: str, photos: list[dict], link: str | None) -> str:
         report = report_input(self.build, job, photos, link)

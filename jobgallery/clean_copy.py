@@ -27,16 +27,21 @@ the pixels are never re-encoded to turn them.
 
 A plan is a list of pieces (ranges of the master, or new bytes) whose total
 size is known before the first byte is sent; finding where a JPEG's picture
-ends reads the file once (``jpeg_scans.next_marker``), so plans are cached by
-the master's inode, size and modification time. ``chunks`` refuses to send a
+ends reads the file once (``jpeg_scans.next_marker``), so plans are kept in
+the database (``download_plan``, made by the build while the master is fresh
+in the page cache) and in memory, each with the master's size and
+modification time, and made again when those change. ``chunks`` refuses to send a
 master that changed after it was planned (``compress`` replaced it): the
 download then stops short of its ``Content-Length`` and the client knows.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
+import json
 import os
+import sqlite3
 import struct
 import zlib
 from collections.abc import Iterator
@@ -46,6 +51,7 @@ from typing import BinaryIO
 
 from PIL import Image
 
+from jobgallery import db, storage
 from jobgallery.containers import Fields, body, boxes, item_types
 from jobgallery.errors import BadImage, JobGalleryError
 from jobgallery.images import EXIF_ERRORS, ORIENTATION, exif_orientation, signature_format
@@ -114,6 +120,69 @@ def read_range(handle: BinaryIO, offset: int, length: int) -> Iterator[bytes]:
 
 def identity(stat: os.stat_result) -> tuple[int, int, int]:
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def stored_identity(ident: tuple[int, int, int]) -> str:
+    """Size and modification time: what the database keeps (a restore or a backup changes the inode)."""
+    return f"{ident[1]}:{ident[2]}"
+
+
+def to_json(copy: CleanCopy) -> str:
+    pieces = [list(p) if isinstance(p, tuple) else base64.b64encode(p).decode() for p in copy.pieces]
+    return json.dumps({"kind": copy.kind, "pieces": pieces}, separators=(",", ":"))
+
+
+def from_json(path: Path, text: str, ident: tuple[int, int, int]) -> CleanCopy:
+    """A stored plan back; NotCleanable when it is not one this module wrote."""
+    try:
+        data = json.loads(text)
+        pieces = tuple(tuple(map(int, p)) if isinstance(p, list) else base64.b64decode(p) for p in data["pieces"])
+        copy = CleanCopy(path, str(data["kind"]), pieces, ident)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise NotCleanable(f"the stored plan of {path.name} is not readable: {exc}") from None
+    if any(isinstance(p, tuple) and (len(p) != 2 or p[0] < 0 or p[1] < 0 or sum(p) > ident[1]) for p in pieces):
+        raise NotCleanable(f"the stored plan of {path.name} does not fit the file")
+    return copy
+
+
+@dataclass
+class JobPlans:
+    """Each image's plan, or why it cannot be sent, and the plans made anew (to store)."""
+
+    copies: list[tuple[db.Image, CleanCopy]]
+    refused: list[tuple[db.Image, str]]
+    new: list[tuple[int, str, str]]  # (image id, identity, plan as JSON) for ``db.save_download_plans``
+
+
+def plan_images(conn: sqlite3.Connection, data_dir: Path, images: list[db.Image]) -> JobPlans:
+    """Plans of ``images`` in their order: stored ones reused while their master is unchanged."""
+    stored = db.download_plans(conn, [image.id for image in images])
+    plans = JobPlans([], [], [])
+    for image in images:
+        try:
+            path = storage.master_path(data_dir, image.job_id, image.filename)
+            copy, fresh = plan_with(path, stored.get(image.id))
+        except (NotCleanable, ValueError) as exc:
+            plans.refused.append((image, str(exc)))
+            continue
+        plans.copies.append((image, copy))
+        if fresh:
+            plans.new.append((image.id, stored_identity(copy.identity), to_json(copy)))
+    return plans
+
+
+def plan_with(path: Path, stored: tuple[str, str] | None) -> tuple[CleanCopy, bool]:
+    """The master's plan from ``stored`` (identity, JSON) when it still fits, else made anew; True when new."""
+    try:
+        ident = identity(path.stat())
+    except OSError as exc:
+        raise NotCleanable(f"{path.name} cannot be prepared for download: {exc.strerror or exc}") from None
+    if stored is not None and stored[0] == stored_identity(ident):
+        try:
+            return from_json(path, stored[1], ident), False
+        except NotCleanable:
+            pass
+    return plan(path), True
 
 
 def plan(path: Path) -> CleanCopy:

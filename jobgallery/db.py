@@ -100,6 +100,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX share_job ON share (job_id);
     """,
+    # How to send each master without its metadata (jobgallery/clean_copy.py), kept so a zip starts at once.
+    """
+    CREATE TABLE download_plan (
+        image_id INTEGER PRIMARY KEY REFERENCES job_image (id) ON DELETE CASCADE,
+        identity TEXT NOT NULL,
+        plan TEXT NOT NULL
+    );
+    """,
 )
 
 
@@ -658,3 +666,26 @@ def revoke_share(conn: sqlite3.Connection, token: str, revoked_at: str) -> Share
     if share is None:
         raise NotFound("there is no share link with that token")
     return share
+
+
+# ---------------------------------------------------------------- download plans (a cache of clean_copy's work)
+
+
+def download_plans(conn: sqlite3.Connection, image_ids: list[int]) -> dict[int, tuple[str, str]]:
+    """Image id -> (identity of the master when planned, plan as JSON) for those that have one."""
+    ids = "[" + ",".join(str(int(image_id)) for image_id in image_ids) + "]"
+    rows = conn.execute(
+        "SELECT image_id, identity, plan FROM download_plan WHERE image_id IN (SELECT value FROM json_each(?))", (ids,)
+    )
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+def save_download_plans(conn: sqlite3.Connection, plans: list[tuple[int, str, str]]) -> None:
+    """Store (image id, identity, plan) rows, replacing older ones; rows of images gone meanwhile are skipped."""
+    with write(conn):
+        conn.executemany(
+            """INSERT INTO download_plan (image_id, identity, plan)
+               SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM job_image WHERE id = ?1)
+               ON CONFLICT (image_id) DO UPDATE SET identity = excluded.identity, plan = excluded.plan""",
+            plans,
+        )

@@ -171,3 +171,32 @@ def test_a_master_changed_after_planning_is_never_sent_under_the_old_size(site, 
     path.write_bytes(photos.jpeg_bytes(64, 48, seed=8) + b"longer")
     with pytest.raises(clean_copy.NotCleanable):
         b"".join(copy.chunks())
+
+
+def test_the_build_stores_each_masters_plan_and_a_changed_master_gets_a_new_one(site):
+    _, config, conn, job, _ = site
+    images = db.list_images(conn, job.id)
+    stored = db.download_plans(conn, [image.id for image in images])
+    assert set(stored) == {image.id for image in images}
+    first = images[2]
+    path = master(config, first)
+    plans = clean_copy.plan_images(conn, config.paths.data, [first])
+    assert plans.new == [] and plans.copies[0][1].size < path.stat().st_size
+    conn.execute(
+        "UPDATE download_plan SET plan = ? WHERE image_id = ?", ('{"kind":"JPEG","pieces":[[0,999999999]]}', first.id)
+    )
+    again = clean_copy.plan_images(conn, config.paths.data, [first])
+    assert again.new and again.copies[0][1].size == plans.copies[0][1].size  # a plan that does not fit is remade
+    conn.execute("UPDATE download_plan SET identity = '1:2' WHERE image_id = ?", (first.id,))
+    assert clean_copy.plan_images(conn, config.paths.data, [first]).new  # the master changed: made anew
+
+
+@pytest.mark.parametrize(
+    "plan", ["not json", "[]", '{"kind":"JPEG","pieces":[[0,-5]]}', '{"kind":"JPEG","pieces":[["a"]]}']
+)
+def test_a_stored_plan_that_makes_no_sense_is_never_followed(tmp_path, plan):
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(photos.jpeg_bytes(64, 48, seed=9))
+    ident = clean_copy.identity(path.stat())
+    copy, fresh = clean_copy.plan_with(path, (clean_copy.stored_identity(ident), plan))
+    assert fresh and b"".join(copy.chunks()).startswith(b"\xff\xd8")
