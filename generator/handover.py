@@ -157,7 +157,7 @@ class Handover:
         with db.open_db(self.build.config.db_path) as conn:
             for job in self.build.scope:
                 if not job.archived:
-                    plans = clean_copy.plan_images(conn, data, self.build.images[job.id])
+                    plans = clean_copy.plan_images(conn, data, self.build.images[job.id], only_new=True)
                     if plans.new:
                         db.save_download_plans(conn, plans.new)
 
@@ -224,7 +224,9 @@ class Handover:
         job_path = self.build.path_of(job)
         if link is None:  # no QR code: the share's report is the job's, byte for byte
             name = job_downloads.report
-            link_file(self.build.output / job_path / name, self.build.output / path / name, self.build.output)
+            target = self.build.output / path / name
+            if not target.is_file():  # (linking over the same file would leave the temp link behind)
+                link_file(self.build.output / job_path / name, target, self.build.output)
         else:
             name = self.publish_report(job, path, photos, link)
         return Downloads(job_downloads.zip, job_downloads.size, name)

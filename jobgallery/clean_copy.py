@@ -154,11 +154,16 @@ class JobPlans:
     new: list[tuple[int, str, str]]  # (image id, identity, plan as JSON) for ``db.save_download_plans``
 
 
-def plan_images(conn: sqlite3.Connection, data_dir: Path, images: list[db.Image]) -> JobPlans:
-    """Plans of ``images`` in their order: stored ones reused while their master is unchanged."""
+def plan_images(conn: sqlite3.Connection, data_dir: Path, images: list[db.Image], only_new: bool = False) -> JobPlans:
+    """Plans of ``images`` in their order: stored ones reused while their master is unchanged.
+
+    ``only_new`` (the build) skips reading back the plans that are still good: only new ones are wanted.
+    """
     stored = db.download_plans(conn, [image.id for image in images])
     plans = JobPlans([], [], [])
     for image in images:
+        if only_new and image.id in stored and still_fits(data_dir, image, stored[image.id][0]):
+            continue
         try:
             path = storage.master_path(data_dir, image.job_id, image.filename)
             copy, fresh = plan_with(path, stored.get(image.id))
@@ -169,6 +174,15 @@ def plan_images(conn: sqlite3.Connection, data_dir: Path, images: list[db.Image]
         if fresh:
             plans.new.append((image.id, stored_identity(copy.identity), to_json(copy)))
     return plans
+
+
+def still_fits(data_dir: Path, image: db.Image, stored: str) -> bool:
+    """Whether the master is the file its stored plan was made from (same size and modification time)."""
+    try:
+        path = storage.master_path(data_dir, image.job_id, image.filename)
+        return stored_identity(identity(path.stat())) == stored
+    except (OSError, ValueError):
+        return False
 
 
 def plan_with(path: Path, stored: tuple[str, str] | None) -> tuple[CleanCopy, bool]:

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 import yaml
+from generator_support import age_files, changed, snapshot
 from maintenance_support import job_with_photos, run_cli
 
 from jobgallery import db, shares
@@ -165,3 +166,13 @@ def test_the_build_removes_folders_of_links_it_does_not_know(site, conn):
     assert not stray.exists()
     assert shares.active(conn) == []
     assert db.list_shares(conn) == []
+
+
+def test_a_build_with_nothing_new_leaves_share_folders_alone(site):
+    config, roof, _ = site
+    share(config, str(roof.id))
+    age_files(config.paths.output)
+    before = snapshot(config.paths.output)
+    result = run_cli(config, "build")
+    assert result.returncode == 0 and "0 pages written, 0 files removed" in result.stdout
+    assert changed(before, snapshot(config.paths.output)) == set()
