@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from pathlib import Path
 
 import photos
 import pytest
@@ -200,3 +201,38 @@ def test_a_stored_plan_that_makes_no_sense_is_never_followed(tmp_path, plan):
     ident = clean_copy.identity(path.stat())
     copy, fresh = clean_copy.plan_with(path, (clean_copy.stored_identity(ident), plan))
     assert fresh and b"".join(copy.chunks()).startswith(b"\xff\xd8")
+
+
+@pytest.mark.parametrize(
+    ("description", "expected"),
+    [
+        ("north roof", "2024-03-05 0710 north roof.jpg"),
+        ("../../etc/passwd", "2024-03-05 0710 etc passwd.jpg"),
+        ('a:b*c?"d<e>f|g\\h', "2024-03-05 0710 a b c d e f g h.jpg"),
+        ("line\nbreak\ttab", "2024-03-05 0710 line break tab.jpg"),
+        ("x \u202egpj.exe", "2024-03-05 0710 x gpj.exe.jpg"),
+        ("...", "2024-03-05 0710.jpg"),
+        ("w" * 200, "2024-03-05 0710 " + "w" * 60 + ".jpg"),
+    ],
+)
+def test_entry_names_stay_in_the_zips_top_folder_and_keep_their_extension(description, expected):
+    from daemon.downloads import entry_name
+
+    image = db.Image(
+        1,
+        1,
+        "img.jpg",
+        description,
+        "2024-06-01T08:00:00+00:00",
+        None,
+        "",
+        "0" * 64,
+        1,
+        1,
+        1,
+        "2024-03-05T07:10:00",
+        None,
+        None,
+    )
+    copy = clean_copy.CleanCopy(Path("img.jpg"), "JPEG", (), (0, 0, 0))
+    assert entry_name(image, copy, set()) == expected

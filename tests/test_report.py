@@ -154,3 +154,28 @@ def test_the_default_file_is_named_by_the_slug(site, tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "roof-12-elm-st.pdf").read_bytes().startswith(b"%PDF")
     assert re.match(r"wrote roof-12-elm-st\.pdf: 3 photos", result.stdout)
+
+
+def test_the_logo_setting_puts_a_logo_on_the_cover(make_config, conn, tmp_path, instance):
+    logo = instance / "logo.png"
+    Image.new("RGB", (300, 100), "navy").save(logo)
+    config = make_config(gallery__report_logo="logo.png")
+    job = job_with_photos(config, conn, count=1)
+    pdf = report(config, tmp_path, str(job.id))
+    assert len(pdf.pages[0].images) == 1 and len(pdf.pages[1].images) == 1
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"gallery__report_logo": "missing.png"}, "not a file"),
+        ({"gallery__report_per_page": 3}, "1, 2, 4 or 6"),
+        ({"gallery__site_url": "javascript:alert(1)"}, "site_url"),
+        ({"gallery__site_url": "https://"}, "site_url"),
+        ({"gallery__share_days": -1}, "share_days"),
+    ],
+)
+def test_bad_report_and_share_settings_stop_every_command(make_config, settings, message, instance):
+    with pytest.raises(Exception) as refused:
+        make_config(**settings)
+    assert message in str(refused.value)
