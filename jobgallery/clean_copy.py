@@ -14,7 +14,8 @@ at the container level, losslessly:
 - **PNG**: critical chunks and colour chunks (``iCCP``, ``sRGB``, ``gAMA``,
   ``cHRM``, ``cICP``, ``sBIT``, ``tRNS``, ``bKGD``, ``pHYs``) and animation
   chunks stay; ``eXIf``, text chunks, ``tIME`` and anything unknown go.
-- **WebP**: ``EXIF`` and ``XMP `` chunks go (and their flags in ``VP8X``).
+- **WebP**: the picture, alpha, animation and ``ICCP`` chunks stay; ``EXIF``,
+  ``XMP `` and anything unknown go (and the metadata flags in ``VP8X``).
 - **HEIC**: items are located through ``iloc``, so removing bytes would
   shift every offset; instead each EXIF item is overwritten in place with an
   empty EXIF block and each XMP item with an empty XMP packet, both padded
@@ -63,7 +64,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_KEEP = frozenset(
     b"IHDR PLTE IDAT IEND tRNS iCCP sRGB gAMA cHRM cICP mDCV cLLI sBIT bKGD pHYs acTL fcTL fdAT".split()
 )
-WEBP_DROP = frozenset({b"EXIF", b"XMP "})
+WEBP_KEEP = frozenset({b"VP8 ", b"VP8L", b"ALPH", b"ANIM", b"ANMF", b"ICCP"})
 VP8X_EXIF, VP8X_XMP = 0x08, 0x04
 EMPTY_XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"/>'
 # A TIFF header and an IFD without entries: an EXIF block that says nothing.
@@ -365,7 +366,7 @@ def plan_webp(handle: BinaryIO, size: int) -> list[Piece]:
             orientation = orientation_of(data[6:] if data.startswith(b"Exif\x00\x00") else data)
         if kind == b"VP8X":
             vp8x = bytearray(handle.read(length))
-        elif kind not in WEBP_DROP:
+        elif kind in WEBP_KEEP:
             kept.append((position, end - position))
         position = end
     return webp_pieces(vp8x, kept, orientation)
