@@ -112,11 +112,16 @@ def share_revoke(args: argparse.Namespace, config: Config) -> int:
 
 
 def publish(config: Config, job_id: int) -> None:
+    """Build the job's pages (and every share folder's fate) now, and mirror them when a bucket is set."""
     from generator.build import build_site  # imported here: Pillow and Jinja2 slow down other commands
 
     result = build_site(config, job_id=job_id)
     for filename, reason in result.failed:
         print(f"jobgallery: {one_line(filename)}: {reason}", file=sys.stderr)
+    if config.publish.bucket:
+        from generator.bucket import publish_site
+
+        publish_site(config)
 
 
 # ---------------------------------------------------------------- report
