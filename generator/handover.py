@@ -235,3 +235,15 @@ class Handover:
         root = self.build.output / shares.SHARES_FOLDER
         for name in sorted(list_dirs(root) - tokens):
             self.removed += remove_tree(root / name, self.build.output)
+
+
+def content_named_files(output: Path) -> set[str]:
+    """Paths under ``output/`` this module publishes with names that change with their bytes.
+
+    Reports are named by a hash of what they show; a share folder's photos
+    carry their derivatives' names. The bucket mirror caches these for good.
+    """
+    reports = {path.relative_to(output).as_posix() for path in output.glob("jobs/*/*-report-*.pdf")}
+    shared = output / shares.SHARES_FOLDER
+    linked = {p.relative_to(output).as_posix() for p in shared.glob("*/*") if p.name != "index.html"}
+    return reports | linked
