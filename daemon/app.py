@@ -18,6 +18,7 @@
 | POST   /api/jobs/<id>/known        | user  | which of ``{"sha256": [...]}`` the job stores   |
 | GET    /upload/jobs/<id>/sheet     | admin | the printable job sheet with its QR code        |
 | GET, POST /login, POST /logout     | any   | the sign-in page (``daemon/signin.py``)         |
+| GET, POST /admin/...               | admin | the office (``daemon/admin/``)                  |
 
 ``/api/...`` and ``/<id>/add_image`` answer JSON only, errors included.
 ``/upload...`` answers a browser (``Accept: text/html``) with pages and
@@ -40,7 +41,7 @@ from collections.abc import Callable, Iterable
 
 import bottle
 
-from daemon import responses, shell
+from daemon import admin, responses, shell
 from daemon.accesslog import AccessLog, request_line
 from daemon.auth import Authenticator
 from daemon.connections import ThreadConnections
@@ -382,6 +383,7 @@ def make_app(
     app.install(Guard(auth, sessions, pages))
     daemon.install(app)
     SignIn(auth, sessions, pages).install(app)
+    admin.install(app, config, connections, rebuilds, pages)
     app.default_error_handler = daemon.bottle_error
     wsgi = OutputFiles(app, config.paths.output) if config.server.serve_output else app
     return SecurityHeaders(ForwardedFor(AccessLog(wsgi, error_renderer(pages)), config))

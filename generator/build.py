@@ -23,7 +23,7 @@ from generator.manifest import FORMAT, Manifest, load_manifest, save_manifest
 from generator.pool import run_tasks
 from generator.publish import link_file, list_dirs, list_names, prune_folder, remove_tree, write_if_changed
 from generator.render import Page, Renderer, index_cards, job_card, photo_view
-from jobgallery import db, locks, storage
+from jobgallery import db, locks, runs, storage
 from jobgallery.config import Config, build_workers
 from jobgallery.images import Limits
 from jobgallery.progress import Progress
@@ -58,9 +58,12 @@ def build_site(config: Config, job_id: int | None = None, full: bool = False, pr
     """Bring ``output/`` up to date; ``job_id`` limits the work to one job (the index is still kept right).
 
     Waits for the maintenance lock, so it is safe beside the daemon, timers and maintenance commands.
+    Its outcome is recorded (``jobgallery/runs.py``) for the health page and ``jobgallery status``.
     """
-    with locks.maintenance_lock(config.paths.data):
-        return run_build(config, job_id, full, progress)
+    with locks.maintenance_lock(config.paths.data), runs.recorded(config.db_path, "build") as run:
+        report = run_build(config, job_id, full, progress)
+        run.done(report)
+        return report
 
 
 def run_build(config: Config, job_id: int | None = None, full: bool = False, progress: bool = False) -> BuildReport:
@@ -117,6 +120,7 @@ class Build:
             if job_id is not None:
                 db.get_job(conn, job_id)
             self.jobs = db.list_jobs(conn)
+            self.aliases = db.job_aliases(conn)
             self.scope = self.choose_scope(job_id)
             self.images = db.images_by_job(conn, [job.id for job in self.scope if not job.archived])
 
@@ -236,6 +240,8 @@ class Build:
                 self.publish(self.renderer.job_page(job, path, photos))
                 card = job_card(job, path, photos)
             self.manifest.jobs[str(job.id)] = {"path": path, "archived": job.archived, "card": card}
+            for old in self.old_paths(job):
+                self.publish(self.renderer.moved_page(job, old, path))
         live = [(job, self.path_of(job), self.manifest.jobs[str(job.id)]["card"]) for job in self.jobs]
         self.publish(self.renderer.index_page(index_cards([item for item in live if not item[0].archived])))
 
@@ -249,6 +255,13 @@ class Build:
             if entry and all(has_file(entry, path, k, n, self.present[path]) for k, n in wanted.items()):
                 views.append(photo_view(image, entry))
         return views
+
+    def old_paths(self, job: db.Job) -> list[str]:
+        """Where a renamed job's page used to be (public sites only: private paths carry the token)."""
+        if not self.config.gallery.public_index:
+            return []
+        paths = (f"{JOBS_FOLDER}/{job.id}-{slug}/" for slug in self.aliases.get(job.id, ()))
+        return [old for old in paths if old != self.path_of(job)]
 
     def publish(self, page: Page) -> None:
         """Render and write ``page`` unless the manifest shows it is already published as is."""
@@ -269,6 +282,7 @@ class Build:
         removed += prune_folder(self.output, set(), self.output, temps)
         for job in self.scope:
             removed += self.prune_job_folder(job)
+            removed += sum(prune_folder(self.output / old, {"index.html"}, self.output) for old in self.old_paths(job))
         removed += self.remove_old_folders()
         self.forget_missing()
         self.report.files_removed = removed
@@ -285,7 +299,7 @@ class Build:
 
     def remove_old_folders(self) -> int:
         """Folders of jobs that moved (public_index flipped) or no longer exist."""
-        current = {self.path_of(job) for job in self.jobs}
+        current = {path for job in self.jobs for path in (self.path_of(job), *self.old_paths(job))}
         in_scope = {str(job.id) for job in self.scope}
         everything = len(self.scope) == len(self.jobs)
         removed = 0
@@ -311,6 +325,7 @@ class Build:
                 del self.manifest.photos[key]
         self.manifest.jobs = {k: v for k, v in self.manifest.jobs.items() if k in known}
         paths = {v["path"] for v in self.manifest.jobs.values()}
+        paths.update(old for job in self.jobs for old in self.old_paths(job))
         self.manifest.pages = {
             p: k for p, k in self.manifest.pages.items() if p == "index.html" or p[: -len("index.html")] in paths
         }

@@ -100,6 +100,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("maintenance.compress_quality", 60, "int", "JPEG quality of recompressed masters", 1, 95),
     Setting("maintenance.archive_after_days", 365, "int", "the archive timer moves jobs older than this", 0),
     Setting("maintenance.interval_seconds", 0.0, "float", "run cleanup and compress this often instead; 0: daily", 0),
+    Setting(
+        "maintenance.trash_days", 30, "int", "days a deleted photo's master is kept (undo); then cleanup removes it", 0
+    ),
+    Setting("maintenance.warn_free_percent", 10, "int", "status needs attention below this free space (%)", 0, 100),
+    Setting(
+        "maintenance.warn_days_left", 30, "int", "status needs attention when a disk fills within this many days", 0
+    ),
 )
 
 SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}

@@ -1,0 +1,91 @@
+"""What the health page and ``jobgallery status`` know of past runs: builds, backups, archives, cleanups.
+
+Each run leaves one row in the ``run`` table: its task (``build``,
+``backup``, ``archive``, ``cleanup``, ``restore``), when it started and
+finished (UTC, ISO seconds), whether it succeeded and its one-line summary.
+Whoever ran it (the daemon's rebuilds and timers, a command typed at the
+shell, the systemd timers' commands) records it the same way.
+
+A run that failed because the disk is full may not be recordable either: a
+record that cannot be written is given up (the run's own error is the one
+that matters, and the caller still sees it) and logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from jobgallery import db
+
+log = logging.getLogger("jobgallery.runs")
+
+KEEP_PER_TASK = 200
+MAX_SUMMARY = 1000
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    task: str
+    started_at: str
+    finished_at: str
+    ok: int
+    summary: str
+
+
+class Recorder:
+    """Collects a run's outcome for ``recorded``: ``done(report)`` takes any object with ``ok`` and ``summary()``."""
+
+    def __init__(self) -> None:
+        self.ok = True
+        self.summary = ""
+
+    def done(self, report: object) -> None:
+        self.ok = bool(getattr(report, "ok", True))
+        self.summary = report.summary()
+
+
+@contextlib.contextmanager
+def recorded(db_path: Path, task: str) -> Iterator[Recorder]:
+    """Record the run of the block: its outcome from ``done``, or the exception that ended it (re-raised)."""
+    started = db.now_iso()
+    recorder = Recorder()
+    try:
+        yield recorder
+    except BaseException as exc:
+        save(db_path, task, started, False, f"{task} stopped: {exc or type(exc).__name__}")
+        raise
+    save(db_path, task, started, recorder.ok, recorder.summary or f"{task}: done")
+
+
+def save(db_path: Path, task: str, started: str, ok: bool, summary: str) -> None:
+    """Store one run and drop the oldest beyond ``KEEP_PER_TASK``; a record that cannot be written is logged."""
+    try:
+        with db.open_db(db_path) as conn, db.write(conn):
+            conn.execute(
+                "INSERT INTO run (task, started_at, finished_at, ok, summary) VALUES (?, ?, ?, ?, ?)",
+                (task, started, db.now_iso(), int(ok), " ".join(summary.split())[:MAX_SUMMARY]),
+            )
+            conn.execute(
+                "DELETE FROM run WHERE task = ? AND id NOT IN "
+                "(SELECT id FROM run WHERE task = ? ORDER BY id DESC LIMIT ?)",
+                (task, task, KEEP_PER_TASK),
+            )
+    except (sqlite3.Error, OSError) as exc:
+        log.warning("could not record the %s run (%s): %s", task, "ok" if ok else "failed", exc)
+
+
+def last(conn: sqlite3.Connection, task: str) -> Run | None:
+    """The most recent run of ``task``."""
+    row = conn.execute("SELECT * FROM run WHERE task = ? ORDER BY id DESC LIMIT 1", (task,)).fetchone()
+    return db.record(Run, row)
+
+
+def last_ok(conn: sqlite3.Connection, task: str) -> Run | None:
+    row = conn.execute("SELECT * FROM run WHERE task = ? AND ok ORDER BY id DESC LIMIT 1", (task,)).fetchone()
+    return db.record(Run, row)
