@@ -86,12 +86,20 @@ def disks(config: Config, per_day: float) -> list[Disk]:
     folders = {"data": config.paths.data, "output": config.paths.output, "archive": config.paths.archive}
     groups: dict[object, list[tuple[str, Path]]] = {}
     for name, path in folders.items():
+        path = existing(path)
         try:
             key: object = os.stat(path).st_dev
         except OSError:
             key = name
         groups.setdefault(key, []).append((name, path))
     return [measure(group, per_day) for group in groups.values()]
+
+
+def existing(path: Path) -> Path:
+    """``path``, or its nearest folder that exists (an archive folder is made by the first archive run)."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
 
 
 def measure(group: list[tuple[str, Path]], per_day: float) -> Disk:
