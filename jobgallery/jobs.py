@@ -25,8 +25,12 @@ def clean_title(title: object) -> str:
     return title
 
 
-def create_job(conn: sqlite3.Connection, title: object) -> db.Job:
-    return db.create_job(conn, clean_title(title))
+def create_job(conn: sqlite3.Connection, title: object, who: str = audit.COMMAND_LINE) -> db.Job:
+    """A new job, with an audit row naming who made it (a command records ``(command line)``)."""
+    job = db.create_job(conn, clean_title(title))
+    with db.write(conn):
+        audit.note(conn, who, "create", f"created “{job.title}”", job_id=job.id)
+    return job
 
 
 def rename_job(conn: sqlite3.Connection, job_id: int, title: object, who: str) -> tuple[db.Job, db.Job]:
@@ -43,11 +47,3 @@ def rename_job(conn: sqlite3.Connection, job_id: int, title: object, who: str) -
         db.rename_job(conn, job_id, title)
         audit.note(conn, who, "rename", f"renamed from “{before.title}” to “{title}”", job_id=job_id)
     return before, db.get_job(conn, job_id)
-
-
-def create_job_by(conn: sqlite3.Connection, title: object, who: str) -> db.Job:
-    """``create_job``, with an audit row naming who made it."""
-    job = create_job(conn, title)
-    with db.write(conn):
-        audit.note(conn, who, "create", f"created “{job.title}”", job_id=job.id)
-    return job

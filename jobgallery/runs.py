@@ -26,6 +26,7 @@ log = logging.getLogger("jobgallery.runs")
 
 KEEP_PER_TASK = 200
 MAX_SUMMARY = 1000
+MAX_NAMED = 3
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,20 @@ class Recorder:
         self.summary = ""
 
     def done(self, report: object) -> None:
+        """Take the outcome of a build's or a maintenance report, with the first failures named."""
         self.ok = bool(getattr(report, "ok", True))
-        self.summary = report.summary()
+        failures = failure_lines(report)
+        named = f"; failed: {'; '.join(failures[:MAX_NAMED])}" if failures else ""
+        more = f" and {len(failures) - MAX_NAMED} more" if len(failures) > MAX_NAMED else ""
+        self.summary = f"{report.summary()}{named}{more}"
+
+
+def failure_lines(report: object) -> list[str]:
+    """A maintenance report's ``failures`` (lines), or a build report's ``failed`` (name, reason) pairs."""
+    if isinstance(getattr(report, "failures", None), list):
+        return report.failures
+    failed = getattr(report, "failed", None)
+    return [f"{name}: {why}" for name, why in failed] if isinstance(failed, list) else []
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from maintenance_support import add_photos
 from session_support import FORM, cookie, csrf_of, session_token, sign_in, sign_in_page
 
 from generator.build import build_site
-from jobgallery import audit, db, users
+from jobgallery import audit, db, runs, users
 from jobgallery.config import load_config
 
 BOSS = {"username": "boss", "password": "boss-password-1"}
@@ -304,3 +304,30 @@ def test_the_health_page_shows_the_disks_runs_and_checks_the_database(site, admi
     with admin.expect_navigation():
         admin.get_by_role("button", name="Check the database now").click()
     assert admin.locator("main").inner_text().count("Integrity check: ok") == 1
+
+
+def test_archive_and_restore_from_the_jobs_page_show_the_commands_results(site, browser):
+    job = new_job(site, f"Barn {time.monotonic_ns()}", 2, seed=800)
+    path = gallery_path(site, job.id)
+    context = browser.new_context(**DESKTOP)
+    try:
+        page = context.new_page()
+        sign_in_page(page, site.url, BOSS, "/upload")
+        with page.expect_navigation():
+            page.get_by_role("link", name="Office").click()
+        card = page.locator(f"#job-{job.id}")
+        card.locator("summary").click()
+        with page.expect_navigation():
+            card.get_by_role("button", name="Archive this job").click()
+        assert note(page).startswith("archive: 1 job archived, 2 photos archived")
+        assert f"archived job {job.id} (2 photos" in page.locator(".office-note li").first.inner_text()
+        eventually(lambda: "was archived on" in http("GET", f"{site.url}/{path}").text, "the archived stub")
+        with page.expect_navigation():
+            page.locator(f"#job-{job.id}").get_by_role("button", name="Restore").click()
+        assert note(page).startswith("restore: 1 job restored, 2 masters written")
+        eventually(lambda: gallery_images(site, path) == 2, "the gallery back")
+        actions = [entry.action for entry in audit.of_job(site.conn, job.id)]
+        assert actions[:2] == ["restore", "archive"]
+        assert [run.ok for run in [runs.last(site.conn, "archive")]] == [True]
+    finally:
+        context.close()

@@ -39,7 +39,7 @@ def snapshot(conn) -> tuple:
 def test_every_change_writes_an_audit_row_naming_who_and_what(config, conn):
     users.add_user(conn, BOSS, "boss-password-1", admin=True)
     roof = job_with_photos(config, conn, 3)
-    kitchen = jobs.create_job_by(conn, "Kitchen", BOSS)
+    kitchen = jobs.create_job(conn, "Kitchen", BOSS)
     first, second, third = db.list_images(conn, roof.id)
     changes = [
         (lambda: jobs.rename_job(conn, roof.id, "Roof, 14 Elm St", BOSS), ("rename", roof.id, None, None)),

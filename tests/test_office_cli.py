@@ -96,6 +96,7 @@ def test_status_needs_attention_after_a_failed_build_until_one_succeeds(config, 
     result = status(config)
     assert result.returncode == 1
     assert "last build: FAILED" in result.stdout and "the last build failed" in result.stdout
+    assert f"failed: {broken.filename}: " in result.stdout  # the failure is named
     master(config, broken).write_bytes(good)
     assert run_cli(config, "build").returncode == 0
     assert status(config).returncode == 0

@@ -52,7 +52,7 @@ class JobsPages:
 
     def create(self) -> bottle.HTTPResponse:
         def action() -> bottle.HTTPResponse:
-            job = jobs.create_job_by(self.office.conn, text("title", jobs.MAX_TITLE * 4), self.office.user.name)
+            job = jobs.create_job(self.office.conn, text("title", jobs.MAX_TITLE * 4), self.office.user.name)
             self.office.rebuild([job.id])
             return self.office.done(f"/admin/jobs/{job.id}/photos", Note(f"Created job {job.id}, “{job.title}”."))
 
