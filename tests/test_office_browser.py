@@ -331,3 +331,65 @@ def test_archive_and_restore_from_the_jobs_page_show_the_commands_results(site, 
         assert [run.ok for run in [runs.last(site.conn, "archive")]] == [True]
     finally:
         context.close()
+
+
+def state(site: Site) -> tuple:
+    conn = site.conn
+    return (
+        [tuple(row) for row in conn.execute("SELECT id, title, slug, archived_at FROM job ORDER BY id")],
+        [tuple(row) for row in conn.execute("SELECT id, job_id, description, tags, deleted_at FROM job_image")],
+        [tuple(row) for row in conn.execute("SELECT name, is_admin, disabled_at FROM user ORDER BY name")],
+        audit.count(conn),
+    )
+
+
+HOSTILE_FORMS = [
+    ("/admin/jobs", b"title="),
+    ("/admin/jobs", b"title=%01%02"),
+    ("/admin/jobs", b"title=" + b"x" * 201),
+    ("/admin/jobs", b"title=%ff%fe"),
+    ("/admin/jobs/{job}/rename", b"title=%E2%80%AEgpj.exe"),
+    ("/admin/jobs/{job}/rename", b"title=" + b"y" * 20000),
+    ("/admin/jobs/{job}/photos", b"action=explode&photo={photo}"),
+    ("/admin/jobs/{job}/photos", b"action=trash"),
+    ("/admin/jobs/{job}/photos", b"action=trash&photo=abc"),
+    ("/admin/jobs/{job}/photos", b"action=trash&photo=1e3"),
+    ("/admin/jobs/{job}/photos", b"action=trash&photo=%D9%A3"),
+    ("/admin/jobs/{job}/photos", b"action=trash&photo=99999999999999999999999"),
+    ("/admin/jobs/{job}/photos", b"action=trash&photo={photo}&photo=987654321"),
+    ("/admin/jobs/{job}/photos", b"action=move&photo={photo}&target=abc"),
+    ("/admin/jobs/{job}/photos", b"action=move&photo={photo}&target=987654321"),
+    ("/admin/jobs/{job}/photos", b"action=move&photo={photo}&target={job}"),
+    ("/admin/jobs/{job}/photos", b"action=edit&photo={photo}&tag_mode=shuffle&tags=a"),
+    ("/admin/jobs/{job}/photos", b"action=edit&photo={photo}&tag_mode=set&tags=a%00b"),
+    ("/admin/jobs/{job}/photos", b"action=edit&photo={photo}&set_description=1&description=" + b"d" * 2001),
+    ("/admin/jobs/{job}/photos", b"action=edit&photo={photo}&tag_mode=keep"),
+    ("/admin/jobs/{job}/photos", b"action=untrash&photo={photo}"),
+    ("/admin/photos/{photo}", b"action=move&target=%00"),
+    ("/admin/crew", b"name=two+words&role=crew"),
+    ("/admin/crew", b"name=%C3%BCber&role=crew"),
+    ("/admin/crew", b"name=fine&role=root"),
+    ("/admin/crew", b"name=crew&role=crew"),
+    ("/admin/crew/crew", b"action=promote"),
+    ("/admin/crew/boss", b"action=disable"),
+    ("/admin/crew/boss", b"action=crew"),
+    ("/admin/crew/ghost", b"action=remove"),
+]
+
+
+@pytest.mark.parametrize(("path", "body"), HOSTILE_FORMS, ids=[f"{n}" for n in range(len(HOSTILE_FORMS))])
+def test_a_hostile_office_form_gets_a_sentence_and_changes_nothing(site, path, body):
+    job = db.list_jobs(site.conn, live_only=True)[-1] if db.list_jobs(site.conn) else new_job(site, "Target", 1, 900)
+    photos = db.list_images(site.conn, job.id) or add_photos(site.config, site.conn, job.id, 1, seed=901)
+    fields = {"job": job.id, "photo": photos[0].id}
+    address = site.url + path.format(**fields)
+    body = body.replace(b"{job}", str(job.id).encode()).replace(b"{photo}", str(photos[0].id).encode())
+    session = cookie(session_token(sign_in(site.url, BOSS["username"], BOSS["password"])))
+    token = csrf_of(http("GET", site.url + "/admin/jobs", headers={**session, **HTML}))
+    before = state(site)
+    reply = http("POST", address, b"csrf_token=" + token.encode() + b"&" + body, {**session, **HTML, **FORM})
+    assert 400 <= reply.status < 500, (reply.status, reply.text[:300])
+    assert reply.header("content-type").startswith("text/html") and "Traceback" not in reply.text
+    sentence = re.search(r'<p class="text">([^<]+)</p>', reply.text)
+    assert sentence and sentence.group(1).rstrip().endswith("."), reply.text[:500]
+    assert state(site) == before
