@@ -19,6 +19,7 @@
 | GET    /upload/jobs/<id>/sheet     | admin | the printable job sheet with its QR code        |
 | GET, POST /login, POST /logout     | any   | the sign-in page (``daemon/signin.py``)         |
 | GET, POST /admin/...               | admin | the office (``daemon/admin/``)                  |
+| GET, POST /login/link/<token>      | any   | a one-time sign-in link (``daemon/signin_link.py``) |
 
 ``/api/...`` and ``/<id>/add_image`` answer JSON only, errors included.
 ``/upload...`` answers a browser (``Accept: text/html``) with pages and
@@ -53,6 +54,7 @@ from daemon.scheduler import Rebuilds
 from daemon.sessions import CSRF_FIELD, CSRF_KEY, SessionStore
 from daemon.sheet import qr_svg, upload_address
 from daemon.signin import SignIn
+from daemon.signin_link import LinkSignIn
 from daemon.static import OutputFiles
 from daemon.upload import Stored, form_field, read_form, store_upload
 from jobgallery import db, jobs, trash
@@ -385,6 +387,7 @@ def make_app(
     daemon.install(app)
     SignIn(auth, sessions, pages).install(app)
     admin.install(app, config, connections, rebuilds, pages)
+    LinkSignIn(connections, sessions, pages).install(app)
     app.default_error_handler = daemon.bottle_error
     wsgi = OutputFiles(app, config.paths.output) if config.server.serve_output else app
     return SecurityHeaders(ForwardedFor(AccessLog(wsgi, error_renderer(pages)), config))

@@ -88,7 +88,8 @@ MIGRATIONS: tuple[str, ...] = (
     # The capture time's UTC offset ("+01:00") when the photo says; taken_at stays the wall time there.
     "ALTER TABLE job_image ADD COLUMN taken_offset TEXT",
     # The office: trash (a deleted photo keeps its master for a while), old slugs of renamed jobs,
-    # the audit trail, disabled users and their last sign-in, and the results of builds, backups, archives.
+    # the audit trail, disabled users and their last sign-in, the results of builds, backups, archives,
+    # and one-time sign-in links for a crew member's phone (only a hash of each token).
     """
     ALTER TABLE job_image ADD COLUMN deleted_at TEXT;
     ALTER TABLE job_image ADD COLUMN deleted_by TEXT;
@@ -122,6 +123,13 @@ MIGRATIONS: tuple[str, ...] = (
         summary TEXT NOT NULL
     );
     CREATE INDEX run_task ON run (task, id);
+    CREATE TABLE signin_link (
+        token_hash TEXT PRIMARY KEY,
+        user_name TEXT NOT NULL REFERENCES user (name) ON DELETE CASCADE,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        created_by TEXT NOT NULL
+    );
     """,
 )
 
@@ -602,6 +610,7 @@ def save_user(conn: sqlite3.Connection, name: str, password_hash: str, is_admin:
             (name, password_hash, int(is_admin), now_iso()),
         )
         conn.execute("DELETE FROM session WHERE user_name = ?", (name,))
+        conn.execute("DELETE FROM signin_link WHERE user_name = ?", (name,))
     return not existed
 
 
@@ -645,6 +654,7 @@ def set_user_state(conn: sqlite3.Connection, name: str, disabled_at: str | None,
         if found.rowcount == 0:
             raise NotFound(f"there is no user named {name!r}")
         conn.execute("DELETE FROM session WHERE user_name = ?", (name,))
+        conn.execute("DELETE FROM signin_link WHERE user_name = ?", (name,))
 
 
 def count_admins(conn: sqlite3.Connection) -> int:

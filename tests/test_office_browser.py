@@ -393,3 +393,51 @@ def test_a_hostile_office_form_gets_a_sentence_and_changes_nothing(site, path, b
     sentence = re.search(r'<p class="text">([^<]+)</p>', reply.text)
     assert sentence and sentence.group(1).rstrip().endswith("."), reply.text[:500]
     assert state(site) == before
+
+
+def test_a_one_time_sign_in_link_and_its_qr_code_sign_a_phone_in_once(site, browser):
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    users.add_user(site.conn, "linked", "linked-password-1", admin=False)
+    context = browser.new_context(**DESKTOP)
+    phone = browser.new_context(**PHONE)
+    try:
+        page = context.new_page()
+        sign_in_page(page, site.url, BOSS, "/admin/crew")
+        with page.expect_navigation():
+            page.locator("#user-linked").get_by_role("button", name="Sign-in link").click()
+        link = page.locator(".office-note .secret code").inner_text()
+        assert link.startswith(f"{site.url}/login/link/")
+        shot = page.locator(".office-note .qr").screenshot()
+        found = zxingcpp.read_barcodes(Image.open(io.BytesIO(shot)).convert("L"))
+        assert [code.text for code in found] == [link]
+        crew_page = phone.new_page()
+        crew_page.goto(link)
+        crew_page.goto(link)  # looking at it (a chat app's preview) does not use it up
+        with crew_page.expect_navigation():
+            crew_page.get_by_role("button", name="Sign in as linked").click()
+        assert crew_page.url == f"{site.url}/upload" and "linked" in crew_page.locator(".who").inner_text()
+        again = phone.new_page()
+        response = again.goto(link)
+        assert response.status == 404 and "used already, has expired" in again.locator("p.text").inner_text()
+        assert [entry.action for entry in audit.recent(site.conn, 2)] == ["user-link-used", "user-link"]
+    finally:
+        phone.close()
+        context.close()
+
+
+def test_a_sign_in_link_ends_when_its_user_is_disabled_or_given_a_new_one(site):
+    from jobgallery import signin_links
+
+    users.add_user(site.conn, "twice", "twice-password-1", admin=False)
+    first = signin_links.create(site.conn, "twice", "boss")
+    second = signin_links.create(site.conn, "twice", "boss")
+    assert signin_links.holder(site.conn, first) is None and signin_links.holder(site.conn, second) == "twice"
+    users.disable_user(site.conn, "twice", "boss")
+    assert http("GET", f"{site.url}/login/link/{second}", headers=HTML).status == 404
+    assert http("POST", f"{site.url}/login/link/{second}", b"", {**HTML, **FORM}).status == 404
+    for bad in ("short", "x" * 43, "%00" * 15):
+        assert http("GET", f"{site.url}/login/link/{bad}", headers=HTML).status == 404

@@ -1,7 +1,9 @@
 """The office's crew page: users with their role, state and last sign-in; add, reset, role, disable, remove.
 
 A new user or a reset gets a generated password, shown once in the note
-after the redirect (never stored in clear, never in an address). Disabling,
+after the redirect (never stored in clear, never in an address); or the
+admin makes a one-time sign-in link, shown once with its QR code, for the
+crew member's phone. Disabling,
 a reset, a change of role and removal end the user's sessions in the same
 transaction (``jobgallery/users.py``): their phone is signed out at its next
 request. Uploads keep their uploader's name. An admin cannot lock the office
@@ -15,12 +17,13 @@ import bottle
 from daemon.admin.notes import Note
 from daemon.admin.office import NAME, Office, text
 from daemon.responses import Link
-from jobgallery import users
+from daemon.sheet import qr_svg, site_address
+from jobgallery import signin_links, users
 from jobgallery.errors import UsageError
 
 CREW = Link("Back to the crew", "/admin/crew")
 ROLES = {"admin": True, "crew": False}
-ACTIONS = ("reset", "admin", "crew", "disable", "enable", "remove")
+ACTIONS = ("reset", "link", "admin", "crew", "disable", "enable", "remove")
 
 
 def install(app: bottle.Bottle, office: Office) -> None:
@@ -70,6 +73,14 @@ class CrewPages:
         password = users.reset_password(self.office.conn, name, self.office.user.name)
         message = f"New password for {name}; their phones are signed out. It is not shown again."
         return Note(message, secret=password)
+
+    def do_link(self, name: str) -> Note:
+        """A one-time sign-in link and its QR code, for the crew member's phone (``jobgallery/signin_links.py``)."""
+        token = signin_links.create(self.office.conn, name, self.office.user.name)
+        address = site_address(bottle.request.environ, f"/login/link/{token}")
+        hours = signin_links.LINK_HOURS
+        message = f"A sign-in link for {name}: open it on their phone (or scan the code) within {hours} hours."
+        return Note(message, secret=address, qr=str(qr_svg(address)))
 
     def do_admin(self, name: str) -> Note:
         users.set_role(self.office.conn, name, True, self.office.user.name)

@@ -26,7 +26,8 @@ class Note:
     text: str
     lines: tuple[str, ...] = ()
     undo: tuple[int, ...] = field(default=())  # photos a "Bring back" button would restore
-    secret: str = ""  # a generated password, shown once
+    secret: str = ""  # a generated password or a one-time sign-in link, shown once
+    qr: str = ""  # the link's QR code (an inline SVG made by segno), for the crew member's phone camera
 
 
 class Notes:
