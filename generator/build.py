@@ -62,7 +62,7 @@ def build_site(config: Config, job_id: int | None = None, full: bool = False, pr
     """
     with locks.maintenance_lock(config.paths.data), runs.recorded(config.db_path, "build") as run:
         report = run_build(config, job_id, full, progress)
-        run.done(report)
+        run.done(report, quiet=not (report.processed or report.pages_written or report.files_removed))
         return report
 
 

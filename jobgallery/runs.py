@@ -8,7 +8,11 @@ shell, the systemd timers' commands) records it the same way.
 
 A run that failed because the disk is full may not be recordable either: a
 record that cannot be written is given up (the run's own error is the one
-that matters, and the caller still sees it) and logged.
+that matters, and the caller still sees it) and logged. A run refused before
+it started (an unknown job, a bad argument) is not a run and leaves no row.
+A quiet run (a build that found nothing to do) is recorded only when the
+last run of its task failed: the daemon builds after every burst of uploads,
+and a no-op build should not cost a database write.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobgallery import db
+from jobgallery.errors import NotFound, UsageError
 
 log = logging.getLogger("jobgallery.runs")
 
@@ -45,9 +50,11 @@ class Recorder:
     def __init__(self) -> None:
         self.ok = True
         self.summary = ""
+        self.quiet = False
 
-    def done(self, report: object) -> None:
+    def done(self, report: object, quiet: bool = False) -> None:
         """Take the outcome of a build's or a maintenance report, with the first failures named."""
+        self.quiet = quiet
         self.ok = bool(getattr(report, "ok", True))
         failures = failure_lines(report)
         named = f"; failed: {'; '.join(failures[:MAX_NAMED])}" if failures else ""
@@ -70,10 +77,23 @@ def recorded(db_path: Path, task: str) -> Iterator[Recorder]:
     recorder = Recorder()
     try:
         yield recorder
+    except (UsageError, NotFound):
+        raise
     except BaseException as exc:
         save(db_path, task, started, False, f"{task} stopped: {exc or type(exc).__name__}")
         raise
+    if recorder.quiet and recorder.ok and not last_failed(db_path, task):
+        return
     save(db_path, task, started, recorder.ok, recorder.summary or f"{task}: done")
+
+
+def last_failed(db_path: Path, task: str) -> bool:
+    try:
+        with db.open_db(db_path) as conn:
+            found = last(conn, task)
+    except sqlite3.Error:
+        return True
+    return found is not None and not found.ok
 
 
 def save(db_path: Path, task: str, started: str, ok: bool, summary: str) -> None:

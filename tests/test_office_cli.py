@@ -182,3 +182,12 @@ def test_user_commands_refuse_in_one_line(live):
         result = run_cli(config, *args)
         assert result.returncode in (1, 2)
         assert words in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_no_op_build_or_a_refused_one_leaves_no_run_row(config, conn):
+    job_with_photos(config, conn, 1)
+    count = lambda: conn.execute("SELECT COUNT(*) FROM run WHERE task = 'build'").fetchone()[0]  # noqa: E731
+    assert run_cli(config, "build").returncode == 0 and count() == 1
+    assert run_cli(config, "build").returncode == 0 and count() == 1  # nothing to do: no write
+    assert run_cli(config, "build", "--job", "999").returncode == 1 and count() == 1
+    assert runs.last(conn, "build").ok
