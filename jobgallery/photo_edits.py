@@ -23,6 +23,7 @@ from jobgallery import audit, db, storage
 from jobgallery.config import Config
 from jobgallery.errors import Conflict, NotFound, UsageError
 from jobgallery.ingest import clean_details
+from jobgallery.locks import maintenance_lock
 from jobgallery.selection import chosen_ids
 
 TAG_MODES = ("keep", "set", "add", "remove")
@@ -104,7 +105,14 @@ def move_photo(config: Config, conn: sqlite3.Connection, image_id: int, target_i
 
     Conflict when the target already holds the same bytes (in its gallery or its trash); UsageError
     when it is the photo's own job; NotFound for an unknown photo, an unknown or archived job.
+    Holds the maintenance lock: the new name has the master's old mtime and no row until the commit,
+    which cleanup (or an archive run) must not see half-way.
     """
+    with maintenance_lock(config.paths.data):
+        return move_locked(config, conn, image_id, target_id, who)
+
+
+def move_locked(config: Config, conn: sqlite3.Connection, image_id: int, target_id: int, who: str) -> db.Image:
     image = db.get_image(conn, image_id)
     if image.trashed:
         raise Conflict("the photo is in the trash; bring it back before moving it")
