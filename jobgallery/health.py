@@ -3,7 +3,8 @@
 Figures and where they come from:
 
 - disk: ``os.statvfs`` of ``paths.data``, ``paths.output`` and ``paths.archive``
-  (folders that share a file system are shown once, named together);
+  (folders that share a file system are shown once, named together; a folder not made
+  yet, like the archive before the first archive run, is measured where it will be);
 - upload rate: the bytes of masters uploaded in the last 30 days (``job_image.byte_size``
   by ``timestamp``, trash included: it filled the disk all the same) over 30 days;
   days left = free bytes / that rate, for the data disk (masters) and the output disk

@@ -365,6 +365,7 @@ HOSTILE_FORMS = [
     ("/admin/jobs/{job}/photos", b"action=edit&photo={photo}&set_description=1&description=" + b"d" * 2001),
     ("/admin/jobs/{job}/photos", b"action=edit&photo={photo}&tag_mode=keep"),
     ("/admin/jobs/{job}/photos", b"action=untrash&photo={photo}"),
+    ("/admin/jobs/{other}/photos", b"action=trash&photo={photo}"),
     ("/admin/photos/{photo}", b"action=move&target=%00"),
     ("/admin/crew", b"name=two+words&role=crew"),
     ("/admin/crew", b"name=%C3%BCber&role=crew"),
@@ -379,9 +380,11 @@ HOSTILE_FORMS = [
 
 @pytest.mark.parametrize(("path", "body"), HOSTILE_FORMS, ids=[f"{n}" for n in range(len(HOSTILE_FORMS))])
 def test_a_hostile_office_form_gets_a_sentence_and_changes_nothing(site, path, body):
-    job = db.list_jobs(site.conn, live_only=True)[-1] if db.list_jobs(site.conn) else new_job(site, "Target", 1, 900)
+    while len(db.list_jobs(site.conn, live_only=True)) < 2:
+        new_job(site, f"Target {time.monotonic_ns()}", 1, 900)
+    job, other = db.list_jobs(site.conn, live_only=True)[-2:]
     photos = db.list_images(site.conn, job.id) or add_photos(site.config, site.conn, job.id, 1, seed=901)
-    fields = {"job": job.id, "photo": photos[0].id}
+    fields = {"job": job.id, "photo": photos[0].id, "other": other.id}
     address = site.url + path.format(**fields)
     body = body.replace(b"{job}", str(job.id).encode()).replace(b"{photo}", str(photos[0].id).encode())
     session = cookie(session_token(sign_in(site.url, BOSS["username"], BOSS["password"])))

@@ -94,8 +94,17 @@ class PhotoPages:
     # ------------------------------------------------------------ actions
 
     def job_action(self, job_id: str) -> bottle.HTTPResponse:
-        back = f"/admin/jobs/{number(job_id, 'job')}/photos"
-        return self.office.act(Link("Back to the photos", back), lambda: self.apply(ids("photo"), back))
+        job = number(job_id, "job")
+        back = f"/admin/jobs/{job}/photos"
+        return self.office.act(Link("Back to the photos", back), lambda: self.apply(self.of_job(job), back))
+
+    def of_job(self, job_id: int) -> list[int]:
+        """The ticked photos, each of which must be in this job: a page left open may show one moved since."""
+        chosen = ids("photo")
+        for image_id in chosen:
+            if db.get_image(self.office.conn, image_id).job_id != job_id:
+                raise Conflict(f"photo {image_id} is no longer in this job; reload the page and try again")
+        return chosen
 
     def photo_action(self, image_id: str) -> bottle.HTTPResponse:
         image = db.get_image(self.office.conn, number(image_id, "photo"))
@@ -136,16 +145,16 @@ class PhotoPages:
         if len(refused) == len(chosen):
             raise Conflict(f"none of the photos was moved ({refused[0]})")
         moved = len(chosen) - len(refused)
-        text_ = f"Moved {plural(moved, 'photo')} to “{target.title}”" + (
+        message = f"Moved {plural(moved, 'photo')} to “{target.title}”" + (
             f"; {len(refused)} refused." if refused else "."
         )
-        return Note(text_, tuple(refused)), touched
+        return Note(message, tuple(refused)), touched
 
     def do_trash(self, chosen: list[int]) -> tuple[Note, set[int]]:
         touched = trash.trash_photos(self.office.conn, chosen, self.office.user.name)
         days = self.office.config.maintenance.trash_days
-        text_ = f"Deleted {plural(len(chosen), 'photo')}: off the site now, kept in the trash for {days} days."
-        return Note(text_, undo=tuple(chosen)), touched
+        message = f"Deleted {plural(len(chosen), 'photo')}: off the site now, kept in the trash for {days} days."
+        return Note(message, undo=tuple(chosen)), touched
 
     def do_untrash(self, chosen: list[int]) -> tuple[Note, set[int]]:
         touched = trash.untrash_photos(self.office.conn, chosen, self.office.user.name)
