@@ -32,6 +32,7 @@ from jobgallery.config import Config
 RATE_DAYS = 30
 OUTPUT_SHARE = 0.1
 TASKS = ("build", "backup", "archive", "cleanup")
+LONG_DAYS = 3652
 
 
 @dataclass(frozen=True)
@@ -151,4 +152,9 @@ def human(size: float) -> str:
 
 
 def days_text(days: float | None) -> str:
-    return "no uploads in the last 30 days" if days is None else f"{days:,.0f} days at the last 30 days' rate"
+    """How long a disk lasts, for people: days, or "more than 10 years" past ``LONG_DAYS``."""
+    if days is None:
+        return "no uploads in the last 30 days"
+    if days > LONG_DAYS:
+        return "more than 10 years at the last 30 days' rate"
+    return f"{days:,.0f} days at the last 30 days' rate"

@@ -167,6 +167,7 @@ def test_move_a_photo_and_see_both_pages_change(site, admin):
     eventually(lambda: gallery_images(site, gallery_path(site, target.id)) == 2, "the target page gains it")
     assert db.get_image(site.conn, photo.id).job_id == target.id
     admin.goto(f"{site.url}/admin/photos/{photo.id}")
+    fits(admin)
     assert f"moved from job {source.id}" in admin.locator(".trail").inner_text()
 
 
