@@ -322,3 +322,43 @@ def test_the_last_admin_cannot_be_disabled_demoted_or_removed(conn):
     users.add_user(conn, "deputy", "deputy-password", admin=True)
     users.disable_user(conn, BOSS, "deputy")
     assert db.get_user(conn, BOSS).disabled
+
+
+# ---------------------------------------------------------------- previews of masters
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "HEIF"])
+def test_a_preview_is_small_upright_and_made_from_any_accepted_master(tmp_path, fmt):
+    import io
+
+    import photos
+    from PIL import Image
+
+    from jobgallery import images, previews
+
+    path = tmp_path / "master"
+    if fmt == "JPEG":
+        path.write_bytes(photos.jpeg_bytes(640, 480, seed=1, orientation=6))
+        expected = (240, 320)  # turned a quarter by its EXIF orientation
+    else:
+        path.write_bytes(photos.encoded(fmt, 640, 480, seed=1))
+        expected = (320, 240)
+    data = previews.preview_jpeg(path, images.Limits(100_000_000, 384), 320)
+    with Image.open(io.BytesIO(data)) as shown:
+        assert (shown.format, shown.size) == ("JPEG", expected)
+        assert not shown.getexif()
+
+
+def test_a_damaged_master_gives_a_clear_refusal_not_a_crash(tmp_path):
+    import photos
+
+    from jobgallery import images, previews
+    from jobgallery.errors import BadImage, UnsupportedImage
+
+    whole = photos.jpeg_bytes(640, 480, seed=2)
+    for name, data in (("cut", whole[: len(whole) // 2]), ("text", b"not a photo at all")):
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises((BadImage, UnsupportedImage)) as refused:
+            previews.preview_jpeg(path, images.Limits(100_000_000, 384), 320)
+        assert str(refused.value)
