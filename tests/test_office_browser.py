@@ -259,6 +259,11 @@ def test_add_a_crew_user_sign_in_as_them_then_disable_them(site, admin, browser,
     finally:
         phone.close()
     assert "disabled" in admin.locator(f"#user-{name}").inner_text()
+    admin.locator(f"#user-{name}").get_by_text(f"Remove {name}…").click()
+    with admin.expect_navigation():
+        admin.locator(f"#user-{name}").get_by_role("button", name="Remove for good").click()
+    assert note(admin) == f"Removed {name}; their uploads keep their name."
+    assert db.get_user(site.conn, name) is None and admin.locator(f"#user-{name}").count() == 0
 
 
 def test_a_crew_user_gets_the_403_page_on_every_admin_page(site, browser):
