@@ -29,7 +29,7 @@ from jobgallery.storage import atomic_write, remove_file
 
 STAMP_NAME = ".build-stamp"
 # The tables whose rows decide what output/ holds; a table that feeds pages belongs here.
-SITE_TABLES = ("job", "job_image", "share")
+SITE_TABLES = ("job", "job_image", "job_alias", "share")
 
 
 def database_digest(conn: sqlite3.Connection) -> str:

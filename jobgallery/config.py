@@ -121,6 +121,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("maintenance.compress_quality", 60, "int", "JPEG quality of recompressed masters", 1, 95),
     Setting("maintenance.archive_after_days", 365, "int", "the archive timer moves jobs older than this", 0),
     Setting("maintenance.interval_seconds", 0.0, "float", "run cleanup and compress this often instead; 0: daily", 0),
+    Setting(
+        "maintenance.trash_days", 30, "int", "days a deleted photo's master is kept (undo); then cleanup removes it", 0
+    ),
+    Setting("maintenance.warn_free_percent", 10, "int", "status needs attention below this free space (%)", 0, 100),
+    Setting(
+        "maintenance.warn_days_left", 30, "int", "status needs attention when a disk fills within this many days", 0
+    ),
     Setting("publish.bucket", "", "str", "S3-compatible bucket publish mirrors output/ into; empty: no publishing"),
     Setting("publish.prefix", "", "str", "folder in the bucket for this box's site (several boxes: one prefix each)"),
     Setting("publish.endpoint_url", "", "str", "the store's URL, e.g. https://s3.example.net; empty: Amazon S3"),

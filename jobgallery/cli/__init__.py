@@ -12,12 +12,12 @@ import sys
 from collections.abc import Sequence
 
 from jobgallery import __version__
-from jobgallery.cli import build, handover, imports, jobs, maintenance, objectstore, serve, users
+from jobgallery.cli import build, handover, imports, jobs, maintenance, objectstore, serve, status, users
 from jobgallery.config import load_config
 from jobgallery.decode_budget import share_box_wide
 from jobgallery.errors import JobGalleryError
 
-COMMAND_MODULES = (serve, jobs, users, imports, build, maintenance, objectstore, handover)
+COMMAND_MODULES = (serve, jobs, users, imports, build, maintenance, objectstore, handover, status)
 
 EPILOG = """examples:
   jobgallery serve                      run the upload daemon
