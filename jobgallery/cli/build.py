@@ -23,3 +23,20 @@ def build(args: argparse.Namespace, config: Config) -> int:
         print(f"jobgallery: {one_line(filename)}: {reason}", file=sys.stderr)
     print(report.summary())
     return 0 if report.ok else 1
+
+
+def publish(config: Config, job_id: int, quiet: bool = False) -> int:
+    """After a command changed a job: bring its page and the index up to date, as the daemon does after an upload.
+
+    Prints the build's summary (with a progress bar on a terminal) unless
+    ``quiet``, for commands whose stdout is spoken for (``job add`` prints
+    the id alone); failures always go to stderr. Returns the exit status.
+    """
+    from generator.build import build_site  # imported here: Pillow and Jinja2 slow down other commands
+
+    report = build_site(config, job_id=job_id, progress=not quiet)
+    for filename, reason in report.failed:
+        print(f"jobgallery: {one_line(filename)}: {reason}", file=sys.stderr)
+    if not quiet:
+        print(report.summary())
+    return 0 if report.ok else 1

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from jobgallery import db, importer, ingest
+from jobgallery.cli.build import publish
 from jobgallery.cli.commands import add_command
 from jobgallery.config import Config
 from jobgallery.progress import Progress
@@ -16,7 +17,7 @@ def register(commands) -> None:
     parser = add_command(
         commands,
         "import",
-        "Ingest every photo under a folder into a job.",
+        "Ingest every photo under a folder into a job and publish it.",
         "jobgallery import /media/sd --job 3",
         run_import,
     )
@@ -27,6 +28,7 @@ def register(commands) -> None:
 
 
 def run_import(args: argparse.Namespace, config: Config) -> int:
+    """Import, report, then publish the job's page as an upload would; exit 1 if a photo was refused."""
     details = ingest.clean_details(args.description, args.tags)
     with db.open_db(config.db_path) as conn:
         db.get_job(conn, args.job, live=True)
@@ -34,20 +36,23 @@ def run_import(args: argparse.Namespace, config: Config) -> int:
         with Progress(len(found.files), "importing") as progress:
             report = importer.import_files(config, conn, args.job, found, details, progress.advance)
     print_report(report)
+    status = publish(config, args.job) if report.imported else 0
     if report.refused:
         print(f"jobgallery: {len(report.refused)} file(s) refused", file=sys.stderr)
         return 1
-    return 0
+    return status
 
 
 def print_report(report: importer.ImportReport) -> None:
-    """Each refused file with its reason, then the totals on the last line."""
+    """Each skipped file with what it is, each refused file with its reason, then the totals line."""
+    for name, kind in sorted(report.skipped):
+        print(f"skipped {printable(name)}: {kind}")
     for name, reason in sorted(report.refused):
         print(f"refused {printable(name)}: {reason}")
     totals = f"imported {len(report.imported)}, duplicates {len(report.duplicates)}, refused {len(report.refused)}"
     if report.skipped:
-        totals += f", skipped {len(report.skipped)} sidecar file(s)"
-    print(totals)
+        totals += f", skipped {len(report.skipped)} (not photos)"
+    print(totals, flush=True)
 
 
 def printable(name: str) -> str:

@@ -1,0 +1,59 @@
+"""Changes made on the command line reach the gallery by themselves, as uploads do.
+
+``job add`` and ``import`` build what they changed before they return, so a
+new job's page and imported photos are on the site without ``jobgallery
+build`` and without a daemon running. The pages are checked through the
+files the daemon (or Nginx) serves.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import photos
+from conftest import cli_command
+
+from jobgallery import db
+
+
+def jobgallery(config, *args: str) -> subprocess.CompletedProcess:
+    command = [*cli_command(), "--config", str(config.source), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def thumbnails(page: Path) -> list[str]:
+    return re.findall(r'<img src="([^"]+)"', page.read_text(encoding="utf-8"))
+
+
+def test_job_add_publishes_the_job_page_and_the_index_and_prints_only_the_id(config) -> None:
+    result = jobgallery(config, "job", "add", "Roof, 12 Elm St")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "1\n", "")
+    page = config.paths.output / "jobs" / "1-roof-12-elm-st" / "index.html"
+    assert page.is_file() and "Roof, 12 Elm St" in page.read_text(encoding="utf-8")
+    assert 'href="jobs/1-roof-12-elm-st/"' in (config.paths.output / "index.html").read_text(encoding="utf-8")
+
+
+def test_import_publishes_its_photos_without_a_build(config, tmp_path: Path) -> None:
+    assert jobgallery(config, "job", "add", "Porch").returncode == 0
+    for i in range(3):
+        (tmp_path / "card").mkdir(exist_ok=True)
+        (tmp_path / "card" / f"IMG_{i}.JPG").write_bytes(photos.jpeg_bytes(320, 240, seed=400 + i))
+    result = jobgallery(config, "import", str(tmp_path / "card"), "--job", "1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].startswith("build: 3 photos processed, 0 skipped, 0 failed")
+    page = config.paths.output / "jobs" / "1-porch" / "index.html"
+    shown = thumbnails(page)
+    assert len(shown) == 3 and all((page.parent / src).is_file() for src in shown)
+    index = (config.paths.output / "index.html").read_text(encoding="utf-8")
+    assert '<span class="count">3 photos</span>' in index
+
+
+def test_an_import_of_only_duplicates_builds_nothing(config, conn, tmp_path: Path) -> None:
+    job = db.create_job(conn, "Again")
+    (tmp_path / "card").mkdir()
+    (tmp_path / "card" / "a.jpg").write_bytes(photos.jpeg_bytes(seed=410))
+    assert jobgallery(config, "import", str(tmp_path / "card"), "--job", str(job.id)).returncode == 0
+    again = jobgallery(config, "import", str(tmp_path / "card"), "--job", str(job.id))
+    assert (again.returncode, again.stdout) == (0, "imported 0, duplicates 1, refused 0\n")
