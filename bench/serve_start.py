@@ -56,7 +56,9 @@ def clone(into: Path) -> Path:
 def start_to_banner(folder: Path, command: list[str]) -> float:
     """Seconds until the daemon prints where the galleries are; then stop it as Ctrl-C would."""
     started = time.monotonic()
-    process = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    process = subprocess.Popen(
+        command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True
+    )
     try:
         for line in process.stdout:
             if line.startswith("Gallery:"):
