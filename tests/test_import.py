@@ -353,7 +353,11 @@ def test_files_named_like_photos_that_fail_the_checks_are_still_refused_with_exi
     write(tmp_path / "card" / "DCIM" / "IMG_0009", photos.jpeg_bytes(800, 600, seed=313)[:3000])  # an image, cut
     result = jobgallery(config, "import", str(tmp_path / "card"), "--job", str(job.id))
     assert result.returncode == 1
-    refused = [line.split(":")[0].removeprefix("refused ") for line in result.stdout.splitlines() if "refused " in line]
+    refused = [
+        line.split(":")[0].removeprefix("refused ")
+        for line in result.stdout.splitlines()
+        if line.startswith("refused ")
+    ]
     assert refused == sorted(["DCIM/IMG_0009", *names])
     assert result.stderr == f"jobgallery: {len(names) + 1} file(s) refused\n"
     assert len(db.list_images(conn, job.id)) == 2

@@ -182,6 +182,16 @@ def test_the_readme_works_as_printed_from_a_fresh_clone(tmp_path: Path) -> None:
                 assert thumbnails(page) == 5
     assert thumbnails((folder / "output" / "jobs" / "1-roof-12-elm-st" / "index.html").as_uri()) == 5
 
+    # 4. A change to the package's files, even a new one, is installed before the tests run: never a stale copy.
+    init = folder / "jobgallery" / "__init__.py"
+    init.write_text(re.sub(r'__version__ = "[^"]+"', '__version__ = "9.9.9"', init.read_text()))
+    (folder / "jobgallery" / "added_module.py").write_text('"""A module the last install did not have."""\n')
+    again = shell(f"{test_command} --version", cwd=folder, timeout=INSTALL_SECONDS)
+    assert again.returncode == 0 and "installing jobgallery from this folder" in again.stderr, again.stderr
+    probe = "import jobgallery.added_module, jobgallery; print(jobgallery.__version__)"
+    installed = shell(f"{folder}/.venv/bin/python -c '{probe}'", cwd=tmp_path)  # not the clone: the installed copy
+    assert installed.stdout == "9.9.9\n", installed.stderr
+
 
 def check_output(line: str, stdout: str) -> None:
     """What the README says a command prints: ``# prints X``, and the outputs its prose promises."""
