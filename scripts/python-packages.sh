@@ -20,26 +20,28 @@ source_hash() {
 }
 
 ensure_installed() {
-    local what=$1 stamp=.venv/jobgallery-installed extra="" source deps
+    local what=$1 stamp=.venv/jobgallery-installed extra="" sources deps
     [ "$what" = test ] && extra="[test]"
     if [ ! -x .venv/bin/pip ]; then
         echo "creating .venv (a Python virtual environment in this folder)" >&2
         python3 -m venv .venv
     fi
-    source=$(source_hash)
-    deps=$(cat setup.cfg | sha256sum | cut -d' ' -f1)
+    sources=$(source_hash)
+    deps=$(sha256sum <setup.cfg | cut -d" " -f1)
     if [ "$(cat "$stamp.deps-$what" 2>/dev/null)" != "$deps" ] \
         && ! { [ "$what" = serve ] && [ "$(cat "$stamp.deps-test" 2>/dev/null)" = "$deps" ]; }; then
         echo "installing jobgallery and the Python packages it needs${extra:+ for the tests} into .venv" \
             "(setup.cfg is new or changed; a first install takes a minute or more):" >&2
+        rm -rf build  # setuptools' build folder keeps files since deleted from the source: never install those
         .venv/bin/pip install --disable-pip-version-check --progress-bar off ".$extra" \
             | { grep --line-buffered -E '^(Collecting|Installing collected packages|Successfully installed)' || true; } \
             | sed -u 's/^Collecting /  collecting /' >&2
         echo "$deps" >"$stamp.deps-$what"
-        echo "$source" >"$stamp.source"
-    elif [ "$(cat "$stamp.source" 2>/dev/null)" != "$source" ] || [ ! -x .venv/bin/jobgallery ]; then
+        echo "$sources" >"$stamp.source"
+    elif [ "$(cat "$stamp.source" 2>/dev/null)" != "$sources" ] || [ ! -x .venv/bin/jobgallery ]; then
         echo "installing jobgallery from this folder into .venv (its files changed since the last install)" >&2
+        rm -rf build
         .venv/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps .
-        echo "$source" >"$stamp.source"
+        echo "$sources" >"$stamp.source"
     fi
 }
