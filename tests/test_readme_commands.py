@@ -161,6 +161,8 @@ def test_the_readme_works_as_printed_from_a_fresh_clone(tmp_path: Path) -> None:
 
     # 1. The first start installs, creates the admin and prints a command for crew accounts that works anywhere.
     with serving(folder, serve_command, INSTALL_SECONDS) as printed:
+        assert any(line.startswith("installing jobgallery and the Python packages it needs") for line in printed)
+        assert any(line.startswith("  collecting ") for line in printed), "".join(printed)
         hint = value(printed, "Add crew accounts with:")
         added = shell(hint.replace("NAME", "foreman"), cwd=tmp_path, stdin="a-long-password\n")
         assert (added.returncode, added.stdout) == (0, "created user foreman\n"), added.stderr
@@ -168,6 +170,7 @@ def test_the_readme_works_as_printed_from_a_fresh_clone(tmp_path: Path) -> None:
     # 2. The test command's set-up, as printed.
     tested = shell(f"{test_command} --version", cwd=folder, timeout=INSTALL_SECONDS)
     assert tested.returncode == 0 and "pytest" in tested.stdout + tested.stderr, tested.stdout + tested.stderr
+    assert "installing jobgallery and the Python packages it needs for the tests" in tested.stderr
 
     # 3. The second start installs nothing; the sections' commands then run as printed beside the daemon.
     with serving(folder, serve_command, 60) as printed:
