@@ -57,3 +57,13 @@ def test_an_import_of_only_duplicates_builds_nothing(config, conn, tmp_path: Pat
     assert jobgallery(config, "import", str(tmp_path / "card"), "--job", str(job.id)).returncode == 0
     again = jobgallery(config, "import", str(tmp_path / "card"), "--job", str(job.id))
     assert (again.returncode, again.stdout) == (0, "imported 0, duplicates 1, refused 0\n")
+
+
+def test_job_add_succeeds_when_photos_of_other_jobs_fail_to_render(config, conn) -> None:
+    """A row whose master is gone (a crash, a card pulled) fails in every build; it must not fail ``job add``."""
+    broken = db.create_job(conn, "Broken")
+    db.insert_image(conn, job_id=broken.id, filename="gone.jpg", sha256="0" * 64, byte_size=1, width=1, height=1)
+    result = jobgallery(config, "job", "add", "Fence")
+    assert (result.returncode, result.stdout) == (0, "2\n")
+    assert result.stderr == "jobgallery: 1 photo(s) of other jobs failed to render; 'build' lists them\n"
+    assert (config.paths.output / "jobs" / "2-fence" / "index.html").is_file()

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from jobgallery.cli.commands import add_command, one_line
 from jobgallery.config import Config
+
+if TYPE_CHECKING:
+    from generator.build import BuildReport
 
 
 def register(commands) -> None:
@@ -25,18 +29,19 @@ def build(args: argparse.Namespace, config: Config) -> int:
     return 0 if report.ok else 1
 
 
-def publish(config: Config, job_id: int, quiet: bool = False) -> int:
+def publish(config: Config, job_id: int, quiet: bool = False) -> BuildReport:
     """After a command changed a job: bring its page and the index up to date, as the daemon does after an upload.
 
-    Prints the build's summary (with a progress bar on a terminal) unless
-    ``quiet``, for commands whose stdout is spoken for (``job add`` prints
-    the id alone); failures always go to stderr. Returns the exit status.
+    Unless ``quiet`` (for commands whose stdout is spoken for, like ``job
+    add``'s id), prints each photo that failed on stderr and the build's
+    summary, with a progress bar on a terminal. The build also catches up on
+    other jobs not yet published, so its failures may not be this job's.
     """
     from generator.build import build_site  # imported here: Pillow and Jinja2 slow down other commands
 
     report = build_site(config, job_id=job_id, progress=not quiet)
-    for filename, reason in report.failed:
-        print(f"jobgallery: {one_line(filename)}: {reason}", file=sys.stderr)
     if not quiet:
+        for filename, reason in report.failed:
+            print(f"jobgallery: {one_line(filename)}: {reason}", file=sys.stderr)
         print(report.summary())
-    return 0 if report.ok else 1
+    return report

@@ -36,11 +36,10 @@ def run_import(args: argparse.Namespace, config: Config) -> int:
         with Progress(len(found.files), "importing") as progress:
             report = importer.import_files(config, conn, args.job, found, details, progress.advance)
     print_report(report)
-    status = publish(config, args.job) if report.imported else 0
+    built = publish(config, args.job).ok if report.imported else True
     if report.refused:
         print(f"jobgallery: {len(report.refused)} file(s) refused", file=sys.stderr)
-        return 1
-    return status
+    return 0 if built and not report.refused else 1
 
 
 def print_report(report: importer.ImportReport) -> None:

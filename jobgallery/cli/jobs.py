@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from jobgallery import db
 from jobgallery.cli.build import publish
@@ -27,7 +28,11 @@ def job_add(args: argparse.Namespace, config: Config) -> int:
     with db.open_db(config.db_path) as conn:
         job = create_job(conn, args.title)
     print(job.id, flush=True)
-    return publish(config, job.id, quiet=True)
+    report = publish(config, job.id, quiet=True)
+    if not report.ok:  # the job and its page are there; photos of other jobs failed to render
+        failed = len(report.failed)
+        print(f"jobgallery: {failed} photo(s) of other jobs failed to render; 'build' lists them", file=sys.stderr)
+    return 0
 
 
 def job_list(args: argparse.Namespace, config: Config) -> int:
