@@ -96,10 +96,19 @@ def add_recurring(scheduler: BaseScheduler, job_id: str, func: Callable[[], obje
 
 
 def build_pages(config: Config, job_id: int | None) -> object:
-    """One incremental build: of one job's page (and the index), or of the whole site."""
+    """One incremental build: of one job's page (and the index), or of the whole site; then publish it.
+
+    With ``publish.bucket`` set, the bucket is brought up to date after each
+    build; a failed publish is logged and tried again after the next one.
+    """
     from generator.build import build_site
 
-    return build_site(config, job_id=job_id)
+    result = build_site(config, job_id=job_id)
+    if config.publish.bucket:
+        from generator.bucket import publish_site
+
+        run_logged("publish", lambda: publish_site(config))
+    return result
 
 
 class Rebuilds:

@@ -41,6 +41,15 @@ class Manifest:
         body["jobs"] = self.jobs
         return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
+    def derivative_paths(self) -> set[str]:
+        """Every derivative the manifest lists, relative to ``output/``: names that change with their bytes."""
+        paths = set()
+        for entry in self.photos.values():
+            folder = entry.get("dir") if isinstance(entry, dict) else None
+            if isinstance(folder, str):
+                paths.update(f"{folder}{made[0]}" for made in entry.values() if isinstance(made, list) and made)
+        return paths
+
 
 def manifest_path(output: Path) -> Path:
     return output / MANIFEST_NAME

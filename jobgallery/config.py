@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -100,6 +101,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("maintenance.compress_quality", 60, "int", "JPEG quality of recompressed masters", 1, 95),
     Setting("maintenance.archive_after_days", 365, "int", "the archive timer moves jobs older than this", 0),
     Setting("maintenance.interval_seconds", 0.0, "float", "run cleanup and compress this often instead; 0: daily", 0),
+    Setting("publish.bucket", "", "str", "S3-compatible bucket publish mirrors output/ into; empty: no publishing"),
+    Setting("publish.prefix", "", "str", "folder in the bucket for this box's site (several boxes: one prefix each)"),
+    Setting("publish.endpoint_url", "", "str", "the store's URL, e.g. https://s3.example.net; empty: Amazon S3"),
+    Setting("publish.region", "", "str", "the store's region; empty: the AWS SDK's own lookup"),
+    Setting("publish.path_style", False, "bool", "address the bucket as endpoint/bucket/key (MinIO, Garage, Ceph)"),
+    Setting("publish.page_max_age", 60, "int", "seconds a CDN or browser may keep a page before revalidating", 0),
+    Setting("publish.multipart_mb", 16, "int", "files from this many MiB up are sent in parts of this size", 5, 5120),
+    Setting("publish.threads", 4, "int", "uploads at once", 1, 32),
+    Setting("publish.max_attempts", 5, "int", "tries per request, with backoff, before publish or backup stops", 1, 20),
+    Setting("backup.keep_days", 30, "int", "days of database snapshots an off-site backup keeps", 1, 3650),
 )
 
 SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
@@ -121,6 +132,8 @@ class Config:
     upload: Section
     build: Section
     maintenance: Section
+    publish: Section
+    backup: Section
     source: Path
 
     @property
@@ -288,6 +301,27 @@ def check_cross_field(groups: dict[str, dict[str, Any]]) -> None:
     templates = groups["gallery"]["templates"]
     if templates is not None and not templates.is_dir():
         raise ConfigError(f"setting 'gallery.templates' names {templates}, which is not a folder")
+    check_publish(groups["publish"])
+
+
+BUCKET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]")
+PREFIX_PART = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
+
+
+def check_publish(publish: dict[str, Any]) -> None:
+    """Bucket, prefix and endpoint in the shapes S3-compatible stores accept; ConfigError otherwise."""
+    bucket, prefix, endpoint = publish["bucket"], publish["prefix"], publish["endpoint_url"]
+    if bucket and not BUCKET_NAME.fullmatch(bucket):
+        raise ConfigError(f"setting 'publish.bucket' must be a bucket name like my-gallery, not {bucket!r}")
+    if prefix and not is_key_prefix(prefix):
+        raise ConfigError(f"setting 'publish.prefix' must be a folder name like depot-north, not {prefix!r}")
+    if endpoint and not re.fullmatch(r"https?://[A-Za-z0-9.:\[\]_-]+(/[^\s]*)?", endpoint):
+        raise ConfigError(f"setting 'publish.endpoint_url' must be a URL like https://s3.example.net, not {endpoint!r}")
+
+
+def is_key_prefix(text: str) -> bool:
+    """Folder names joined by ``/``, none of them hidden (``.x``) or a ``..``; empty is fine."""
+    return not text or all(PREFIX_PART.fullmatch(part) for part in text.split("/"))
 
 
 def parse_clock(text: str, key: str) -> tuple[int, int]:

@@ -73,3 +73,7 @@ class ArchiveError(JobGalleryError):
 
 class UnsafePath(JobGalleryError):
     """A path made from stored data would leave the folder it belongs in (a crafted row or archive)."""
+
+
+class StoreError(JobGalleryError):
+    """Object storage could not be reached, refused a request, or holds something we will not trust."""

@@ -67,3 +67,22 @@ def test_job_add_succeeds_when_photos_of_other_jobs_fail_to_render(config, conn)
     assert (result.returncode, result.stdout) == (0, "2\n")
     assert result.stderr == "jobgallery: 1 photo(s) of other jobs failed to render; 'build' lists them\n"
     assert (config.paths.output / "jobs" / "2-fence" / "index.html").is_file()
+
+
+def test_with_a_bucket_set_job_add_and_import_reach_the_bucket_too(s3, make_config, tmp_path: Path) -> None:
+    """As the daemon mirrors the bucket after a rebuild, the commands mirror it after theirs (real S3 server)."""
+    from s3_support import bucket_objects, publish_settings
+
+    bucket = s3.new_bucket()
+    config = make_config(**publish_settings(s3, bucket))
+    added = jobgallery(config, "job", "add", "Roof")
+    assert (added.returncode, added.stdout, added.stderr) == (0, "1\n", "")
+    keys = set(bucket_objects(s3.client(), bucket, "depot-north/"))
+    assert {"depot-north/index.html", "depot-north/jobs/1-roof/index.html"} <= keys
+    (tmp_path / "card").mkdir()
+    (tmp_path / "card" / "a.jpg").write_bytes(photos.jpeg_bytes(320, 240, seed=420))
+    imported = jobgallery(config, "import", str(tmp_path / "card"), "--job", "1")
+    assert imported.returncode == 0 and imported.stdout.splitlines()[-1].startswith("publish: "), imported.stderr
+    shown = thumbnails(config.paths.output / "jobs" / "1-roof" / "index.html")
+    keys = set(bucket_objects(s3.client(), bucket, "depot-north/"))
+    assert len(shown) == 1 and f"depot-north/jobs/1-roof/{shown[0]}" in keys

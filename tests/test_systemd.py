@@ -24,7 +24,12 @@ from jobgallery.decode_budget import RESIDENT_MIB
 REPO = Path(__file__).resolve().parent.parent
 UNITS = sorted((REPO / "systemd").glob("jobgallery*"))
 SHIPPED_BINARY = "/opt/jobgallery/venv/bin/jobgallery"
-SERVICES = ("jobgallery.service", "jobgallery-build.service", "jobgallery-archive.service")
+SERVICES = (
+    "jobgallery.service",
+    "jobgallery-build.service",
+    "jobgallery-archive.service",
+    "jobgallery-publish.service",
+)
 
 
 def read_unit(name: str) -> configparser.ConfigParser:
@@ -79,7 +84,8 @@ def test_services_run_commands_the_cli_accepts(name):
     assert argv[0] == SHIPPED_BINARY
     args = make_parser().parse_args(argv[1:])
     assert args.config == "/etc/jobgallery/config.yaml"
-    assert args.command == {"jobgallery.service": "serve", "jobgallery-build.service": "build"}.get(name, "archive")
+    commands = {"jobgallery.service": "serve", "jobgallery-build.service": "build"}
+    assert args.command == {**commands, "jobgallery-publish.service": "publish"}.get(name, "archive")
 
 
 def test_daemon_unit_hardening():
@@ -114,3 +120,12 @@ def test_memory_max_leaves_room_for_the_default_decode_budget(name):
     assert memory_max.endswith("M")
     default = next(setting.default for setting in SETTINGS if setting.key == "images.max_decode_mb")
     assert default + RESIDENT_MIB <= int(memory_max[:-1]) <= 2 * default + RESIDENT_MIB
+
+
+def test_the_nightly_build_publishes_after_it_and_only_when_a_bucket_is_set():
+    assert "jobgallery-publish.service" in read_unit("jobgallery-build.service")["Unit"]["Wants"].split()
+    unit = read_unit("jobgallery-publish.service")
+    assert "jobgallery-build.service" in unit["Unit"]["After"].split()
+    args = make_parser().parse_args(shlex.split(unit["Service"]["ExecStart"])[1:])
+    assert args.if_configured and not args.dry_run
+    assert unit["Service"]["ReadWritePaths"].split() == ["/var/lib/jobgallery/data"], "publish never writes the site"

@@ -64,7 +64,9 @@ def register(commands) -> None:
     parser = add_command(
         commands, "backup", "Copy the database and masters.", "jobgallery backup /mnt/usb/backup", run_backup
     )
-    parser.add_argument("dest_dir", help="folder for the copy (created if missing; later runs copy only changes)")
+    parser.add_argument(
+        "dest_dir", help="folder for the copy (created if missing; later runs copy only changes), or s3://BUCKET/PREFIX"
+    )
     parser.add_argument("--verify", action="store_true", help="then re-read the copy and check every checksum")
 
 
@@ -107,6 +109,10 @@ def run_restore(args: argparse.Namespace, config: Config) -> int:
 
 
 def run_backup(args: argparse.Namespace, config: Config) -> int:
+    if args.dest_dir.startswith("s3:"):
+        from jobgallery.cli.objectstore import run_offsite_backup
+
+        return run_offsite_backup(args, config)
     with db.open_db(config.db_path) as conn:
         report = backup(config, conn, Path(args.dest_dir), verify=args.verify, progress=True)
     return finish(report)

@@ -1,0 +1,30 @@
+"""Hand the built site to object storage: which files are content-named, then ``objectstore.mirror``.
+
+The build knows which names carry a hash of their bytes (its manifest lists
+every derivative; ``static/`` holds only hashed CSS and JS), and those may be
+cached for a year and skipped when an object of their size is already there.
+The daemon calls ``publish_site`` after each rebuild, the CLI for ``publish``.
+"""
+
+from __future__ import annotations
+
+from generator.assets import STATIC_FOLDER
+from generator.manifest import load_manifest
+from jobgallery.config import Config
+from jobgallery.objectstore.client import publish_location
+from jobgallery.objectstore.mirror import PublishReport, publish
+
+
+def publish_site(config: Config, dry_run: bool = False, progress: bool = False) -> PublishReport:
+    """Mirror ``output/`` into the ``publish.*`` bucket; UsageError when none is set, StoreError on failure."""
+    location = publish_location(config)
+    return publish(config, location, content_named(config), dry_run=dry_run, progress=progress)
+
+
+def content_named(config: Config) -> set[str]:
+    """Paths relative to ``output/`` whose names change with their bytes."""
+    paths = load_manifest(config.paths.output).derivative_paths()
+    static = config.paths.output / STATIC_FOLDER
+    if static.is_dir():
+        paths.update(f"{STATIC_FOLDER}/{p.name}" for p in static.iterdir() if p.is_file() and p.name.count(".") >= 2)
+    return paths

@@ -1,0 +1,262 @@
+"""``publish``: make a bucket prefix an exact mirror of ``output/``, sending only what changed.
+
+The steps, in the order the build itself uses, so a viewer of the bucket (or
+of a CDN in front of it) never meets a page whose images are not there yet:
+
+1. list ``output/`` (dotfiles and temp files never leave the box) and the bucket;
+2. upload new and changed files that are not pages (derivatives, CSS, JS);
+3. upload new and changed pages, deepest first, so the index comes last;
+4. delete what the bucket holds that ``output/`` no longer has.
+
+A step that fails stops the run before the next one starts: the bucket then
+still serves a consistent site (old pages, whose files are all there, plus
+some new files nothing links to yet), and the next run, which compares with
+a fresh listing, completes it.
+
+Whether a file changed: a content-named file (``content_named``: the build's
+manifest lists every derivative, and ``static/`` holds only hashed names) is
+the same when an object of its size is there; for anything else the MD5 is
+compared with the ETag, or, when the ETag is a multipart one, the SHA-256
+with the one stored in the object's metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from boto3.s3.transfer import TransferConfig
+
+from jobgallery import storage
+from jobgallery.config import Config
+from jobgallery.errors import StoreError, UsageError
+from jobgallery.locks import maintenance_lock
+from jobgallery.objectstore.client import BOTO_ERRORS, Location, describe, make_client, store_errors
+from jobgallery.objectstore.headers import cache_control, content_type, is_page
+from jobgallery.objectstore.listing import SHA_META, Stored, list_objects, object_sha256
+from jobgallery.progress import Progress
+
+MIB = 1 << 20
+DELETE_BATCH = 1000  # the most one DeleteObjects request takes
+
+
+@dataclass
+class LocalFile:
+    """One file of ``output/`` to publish."""
+
+    relative: str  # with ``/`` separators, as in the key
+    path: Path
+    size: int
+    content_named: bool
+    sha256: str = ""
+
+
+@dataclass
+class PublishReport:
+    """What a publish did (or would do), for the one summary line."""
+
+    dry_run: bool = False
+    uploaded: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    seconds: float = 0.0
+    lines: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """``publish: 12 uploaded, 3 deleted, 4,110 unchanged in 1.9 s``."""
+        if self.dry_run:
+            done = f"{self.uploaded:,} to upload, {self.deleted:,} to delete"
+            return f"publish (dry run): {done}, {self.unchanged:,} unchanged in {self.seconds:.1f} s"
+        done = f"{self.uploaded:,} uploaded, {self.deleted:,} deleted"
+        return f"publish: {done}, {self.unchanged:,} unchanged in {self.seconds:.1f} s"
+
+
+@dataclass
+class Plan:
+    files: list[LocalFile] = field(default_factory=list)
+    pages: list[LocalFile] = field(default_factory=list)
+    deletes: list[str] = field(default_factory=list)
+
+
+def publish(
+    config: Config, location: Location, content_named: set[str], dry_run: bool = False, progress: bool = False
+) -> PublishReport:
+    """Mirror ``output/`` into ``location``; holds the maintenance lock so no build changes it meanwhile.
+
+    ``content_named``: paths relative to ``output/`` whose names change with their bytes.
+    Raises StoreError when the store cannot be reached or refuses a request.
+    """
+    started = time.monotonic()
+    with maintenance_lock(config.paths.data):
+        mirror = Mirror(config, location, content_named, progress)
+        report = mirror.run(dry_run)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+class Mirror:
+    """One publish run."""
+
+    def __init__(self, config: Config, location: Location, content_named: set[str], progress: bool) -> None:
+        self.config = config
+        self.location = location
+        self.content_named = content_named
+        self.progress = progress
+        self.client = make_client(config)
+        part = config.publish.multipart_mb * MIB
+        self.transfer = TransferConfig(multipart_threshold=part, multipart_chunksize=part, max_concurrency=2)
+        self.report = PublishReport()
+
+    def run(self, dry_run: bool) -> PublishReport:
+        self.report.dry_run = dry_run
+        if not (self.config.paths.output / "index.html").is_file():
+            raise UsageError(f"{self.config.paths.output} holds no built site: run jobgallery build first")
+        local = scan_output(self.config.paths.output, self.content_named)
+        with store_errors(self.location):
+            stored = list_objects(self.client, self.location)
+            plan = self.plan(local, stored)
+        if dry_run:
+            self.report.lines += [f"would upload {self.location.key(f.relative)}" for f in plan.files + plan.pages]
+            self.report.lines += [f"would delete {self.location.key(rel)}" for rel in plan.deletes]
+            self.report.uploaded, self.report.deleted = len(plan.files) + len(plan.pages), len(plan.deletes)
+            return self.report
+        self.upload_all(plan.files)
+        for depth in sorted({page_depth(p) for p in plan.pages}, reverse=True):
+            self.upload_all([p for p in plan.pages if page_depth(p) == depth])
+        self.delete_all(plan.deletes)
+        return self.report
+
+    # ------------------------------------------------------------ what to send
+
+    def plan(self, local: list[LocalFile], stored: dict[str, Stored]) -> Plan:
+        plan = Plan()
+        for item in local:
+            if self.is_current(item, stored.get(item.relative)):
+                self.report.unchanged += 1
+            else:
+                (plan.pages if is_page(item.relative) else plan.files).append(item)
+        present = {item.relative for item in local}
+        plan.deletes = sorted(rel for rel in stored if rel not in present)
+        return plan
+
+    def is_current(self, item: LocalFile, there: Stored | None) -> bool:
+        """The bucket already holds these bytes under this key."""
+        if there is None or there.size != item.size:
+            return False
+        if item.content_named:
+            return True
+        md5, item.sha256 = hash_file(item.path)
+        if there.md5 is not None:
+            return there.md5 == md5
+        return object_sha256(self.client, self.location, item.relative) == item.sha256
+
+    # ------------------------------------------------------------ sending
+
+    def upload_all(self, items: list[LocalFile]) -> None:
+        """Upload ``items`` a few at a time; on the first failure stop, and raise once the rest settled."""
+        if not items:
+            return
+        failure: str | None = None
+        bar = Progress(len(items) if self.progress else 0, "publish")
+        with bar, ThreadPoolExecutor(self.config.publish.threads) as pool:
+            futures: dict[Future, LocalFile] = {pool.submit(self.upload, item): item for item in items}
+            for future in as_completed(futures):
+                bar.advance()
+                problem = self.outcome(future, futures[future])
+                if problem and failure is None:
+                    failure = problem
+                    for pending in futures:
+                        pending.cancel()
+        if failure:
+            raise StoreError(
+                f"publish stopped after {self.report.uploaded:,} uploads: {failure}; "
+                "the bucket still serves a whole site, and the next publish completes it"
+            )
+
+    def outcome(self, future: Future, item: LocalFile) -> str | None:
+        """Count a finished upload; the reason when it failed, None when it worked or was cancelled."""
+        if future.cancelled():
+            return None
+        exc = future.exception()
+        if exc is None:
+            self.report.uploaded += 1
+            return None
+        if isinstance(exc, BOTO_ERRORS):
+            return f"{item.relative}: {describe(exc, self.location)}"
+        if isinstance(exc, OSError):
+            return f"{item.relative}: {exc.strerror or exc}"
+        raise exc
+
+    def upload(self, item: LocalFile) -> None:
+        """One file with its headers and SHA-256; in parts when it is large."""
+        if not item.sha256:
+            item.sha256 = hash_file(item.path)[1]
+        extra = {
+            "ContentType": content_type(item.relative),
+            "CacheControl": cache_control(item.content_named, self.config.publish.page_max_age),
+            "Metadata": {SHA_META: item.sha256},
+        }
+        key = self.location.key(item.relative)
+        if item.size >= self.transfer.multipart_threshold:
+            self.client.upload_file(str(item.path), self.location.bucket, key, ExtraArgs=extra, Config=self.transfer)
+            return
+        with open(item.path, "rb") as body:
+            self.client.put_object(Bucket=self.location.bucket, Key=key, Body=body, **extra)
+
+    def delete_all(self, relatives: list[str]) -> None:
+        """Delete in batches of a thousand keys; any key the store would not delete stops the run."""
+        for start in range(0, len(relatives), DELETE_BATCH):
+            batch = relatives[start : start + DELETE_BATCH]
+            objects = [{"Key": self.location.key(rel)} for rel in batch]
+            with store_errors(self.location):
+                answer = self.client.delete_objects(
+                    Bucket=self.location.bucket, Delete={"Objects": objects, "Quiet": True}
+                )
+            errors = answer.get("Errors") or []
+            self.report.deleted += len(batch) - len(errors)
+            if errors:
+                first = errors[0]
+                raise StoreError(f"{self.location} would not delete {first.get('Key')}: {first.get('Code')}")
+
+
+# ---------------------------------------------------------------- local side
+
+
+def scan_output(output: Path, content_named: set[str]) -> list[LocalFile]:
+    """Every regular file under ``output/``, except dotfiles, temp files and anything under a dot folder."""
+    found: list[LocalFile] = []
+    pending = [(output, "")]
+    while pending:
+        folder, prefix = pending.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            if entry.name.startswith(".") or storage.is_temp(entry.name):
+                continue
+            relative = prefix + entry.name
+            if entry.is_dir(follow_symlinks=False):
+                pending.append((Path(entry.path), relative + "/"))
+            elif entry.is_file(follow_symlinks=False):
+                size = entry.stat(follow_symlinks=False).st_size
+                found.append(LocalFile(relative, Path(entry.path), size, relative in content_named))
+    return found
+
+
+def hash_file(path: Path) -> tuple[str, str]:
+    """MD5 (to compare with a single-part ETag) and SHA-256 of a file, in one read."""
+    md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(MIB):
+            md5.update(chunk)
+            sha.update(chunk)
+    return md5.hexdigest(), sha.hexdigest()
+
+
+def page_depth(item: LocalFile) -> int:
+    return item.relative.count("/")
