@@ -9,6 +9,7 @@ where it looked and how to point it at the site, and writes nothing.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -84,13 +85,23 @@ def test_init_writes_a_commented_config_that_loads_to_every_default(tmp_path: Pa
     config = load_config(str(written))
     for setting in SETTINGS:
         section, name = setting.key.split(".", 1)
-        line = next(line for line in text.splitlines() if line.strip().startswith(f"{name}:"))
-        assert f"# {setting.help}" in line
+        assert f"# {setting.help}" in setting_lines(text)[setting.key]
         expected = setting.default
         if setting.kind == "path":  # resolved against the file's folder; empty means none
             expected = (written.parent / setting.default).resolve() if setting.default else None
         assert config.get(setting.key) == expected, setting.key
         assert loaded[section][name] == setting.default
+
+
+def setting_lines(text: str) -> dict[str, str]:
+    """``{"server.port": "  port: 8080  # ..."}``: each setting's line, found under its section's heading."""
+    lines, section = {}, None
+    for line in text.splitlines():
+        if re.match(r"^[a-z_]+:$", line):
+            section = line[:-1]
+        elif line.startswith("  ") and ":" in line:
+            lines[f"{section}.{line.split(':', 1)[0].strip()}"] = line
+    return lines
 
 
 def test_the_initialised_site_answers_commands_in_its_folder(tmp_path: Path) -> None:
