@@ -46,12 +46,14 @@ from daemon import responses, shell
 from daemon.accesslog import AccessLog, request_line
 from daemon.auth import Authenticator
 from daemon.connections import ThreadConnections
+from daemon.downloads import Downloads
 from daemon.forwarded import ForwardedFor
 from daemon.guard import ADMIN, USER_RECORD, Guard, require_form_csrf
 from daemon.headers import SecurityHeaders
 from daemon.responses import Link, Pages, Row, json_response, script_root, wants_html
 from daemon.scheduler import Rebuilds
 from daemon.sessions import CSRF_FIELD, CSRF_KEY, SessionStore
+from daemon.share_admin import ShareAdmin
 from daemon.sheet import qr_svg, upload_address
 from daemon.signin import SignIn
 from daemon.static import OutputFiles
@@ -405,6 +407,8 @@ def make_app(
     app.install(Guard(auth, sessions, pages))
     daemon.install(app)
     SignIn(auth, sessions, pages).install(app)
+    Downloads(config, connections).install(app)
+    ShareAdmin(config, connections, rebuilds, pages).install(app)
     app.default_error_handler = daemon.bottle_error
     wsgi = OutputFiles(app, config.paths.output) if config.server.serve_output else app
     return SecurityHeaders(ForwardedFor(AccessLog(wsgi, error_renderer(pages)), config))

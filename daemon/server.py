@@ -35,7 +35,7 @@ from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
 from waitress.task import ErrorTask
 
-from daemon import housekeeping
+from daemon import housekeeping, share_expiry
 from daemon.accesslog import printable
 from daemon.app import error_renderer, make_app
 from daemon.connections import ThreadConnections
@@ -255,6 +255,7 @@ def run(config: Config, out: TextIO = sys.stdout) -> int:
     first_admin(config, out)
     announce(config, out)
     housekeeping.schedule(scheduler, config)
+    share_expiry.schedule(scheduler, config)
     rebuilds.request_all()
     scheduler.start()
     log.info("listening on %s:%s (%d threads)", config.server.host, server.effective_port, config.server.threads)

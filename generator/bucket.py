@@ -9,6 +9,7 @@ The daemon calls ``publish_site`` after each rebuild, the CLI for ``publish``.
 from __future__ import annotations
 
 from generator.assets import STATIC_FOLDER
+from generator.handover import content_named_files
 from generator.manifest import load_manifest
 from jobgallery.config import Config
 from jobgallery.objectstore.client import publish_location
@@ -23,7 +24,7 @@ def publish_site(config: Config, dry_run: bool = False, progress: bool = False) 
 
 def content_named(config: Config) -> set[str]:
     """Paths relative to ``output/`` whose names change with their bytes."""
-    paths = load_manifest(config.paths.output).derivative_paths()
+    paths = load_manifest(config.paths.output).derivative_paths() | content_named_files(config.paths.output)
     static = config.paths.output / STATIC_FOLDER
     if static.is_dir():
         paths.update(f"{STATIC_FOLDER}/{p.name}" for p in static.iterdir() if p.is_file() and p.name.count(".") >= 2)

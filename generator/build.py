@@ -32,6 +32,7 @@ from generator.derivatives import (
     derivative_name,
     read_published,
 )
+from generator.handover import Handover
 from generator.manifest import FORMAT, Manifest, load_manifest, save_manifest
 from generator.pool import run_tasks
 from generator.publish import link_file, list_dirs, list_names, prune_folder, remove_tree, write_if_changed
@@ -91,8 +92,12 @@ def run_build(config: Config, job_id: int | None = None, full: bool = False, pro
     build.publish_assets()
     # 3. derivatives missing for live jobs' photos, in a process pool when there are many
     build.make_derivatives(progress)
+    # 3b. each live job's PDF report, before the page that links to it (generator/handover.py)
+    build.handover.make_reports()
     # 4. job pages (gallery, or a stub for archived jobs), then the index: after the images they show
     build.publish_pages()
+    # 4b. share links' pages under s/<token>/; inactive links' folders go (generator/handover.py)
+    build.handover.publish_shares()
     # 5. files nothing references any more: old derivatives, archived jobs' images, old paths
     build.remove_stale()
     # 6. remember what is published, for the next build (and, after a whole build, the stamp of it all)
@@ -118,6 +123,7 @@ class Build:
         self.present: dict[str, set[str]] = {}  # job folder -> names in it
         self.wanted: dict[int, dict[str, str]] = {}  # image id -> kind -> derivative name
         self.tasks: dict[int, tuple[db.Job, PhotoTask]] = {}
+        self.handover = Handover(self)
 
     def fingerprint(self) -> str:
         """Everything all pages depend on; when it changes, every job is looked at."""
@@ -285,7 +291,7 @@ class Build:
                 card = None
             else:
                 photos = self.shown_photos(job)
-                self.publish(self.renderer.job_page(job, path, photos))
+                self.publish(self.renderer.job_page(job, path, photos, self.handover.page_downloads(job)))
                 card = job_card(job, path, photos)
             self.manifest.jobs[str(job.id)] = {"path": path, "archived": job.archived, "card": card}
         live = [(job, self.path_of(job), self.manifest.jobs[str(job.id)]["card"]) for job in self.jobs]
@@ -323,7 +329,7 @@ class Build:
             removed += self.prune_job_folder(job)
         removed += self.remove_old_folders()
         self.forget_missing()
-        self.report.files_removed = removed
+        self.report.files_removed = removed + self.handover.removed
 
     def prune_job_folder(self, job: db.Job) -> int:
         """Keep a job's page and the derivatives it shows; everything else in its folder goes.
@@ -333,7 +339,7 @@ class Build:
         """
         path = self.path_of(job)
         keep = {name for name in self.present.get(path, ()) if photo_id(name) > self.newest_id}
-        keep.add("index.html")
+        keep.update(("index.html", *self.handover.files_in(path)))
         for image in [] if job.archived else self.images[job.id]:
             entry = self.manifest.photos.get(str(image.id))
             if entry and entry.get("dir") == path:

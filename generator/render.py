@@ -51,6 +51,7 @@ class Renderer:
         self.site = {
             "site_title": config.gallery.title,
             "private": not config.gallery.public_index,
+            "shared": False,  # a share link's page (generator/handover.py): nothing else of the site
             "css": asset_paths["gallery.css"],
             "js": asset_paths["gallery.js"],
         }
@@ -62,9 +63,9 @@ class Renderer:
         except jinja2.TemplateError as exc:
             raise TemplateProblem(describe_template_error(exc, page.template)) from exc
 
-    def job_page(self, job: db.Job, path: str, photos: list[dict]) -> Page:
+    def job_page(self, job: db.Job, path: str, photos: list[dict], downloads: dict | None = None) -> Page:
         context = {**self.site, "root": root_of(path), "job": {"id": job.id, "title": job.title}}
-        context.update(photos=photos, dates=photo_dates(photos))
+        context.update(photos=photos, dates=photo_dates(photos), downloads=downloads)
         return Page(f"{path}index.html", "job.html", context)
 
     def archived_page(self, job: db.Job, path: str) -> Page:

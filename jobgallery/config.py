@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -100,6 +101,17 @@ SETTINGS: tuple[Setting, ...] = (
         "gallery.public_index", True, "bool", "list jobs on the index; when false, job paths carry an unguessable token"
     ),
     Setting("gallery.templates", "", "path", "folder of templates that override the built-in ones; empty for none"),
+    Setting(
+        "gallery.site_url",
+        "",
+        "str",
+        "the site's address as viewers reach it (https://photos.example.com/), for reports' QR codes; empty: no code",
+    ),
+    Setting("gallery.report_logo", "", "path", "a PNG or JPEG logo for the cover of photo reports; empty for none"),
+    Setting("gallery.report_per_page", 2, "int", "photos per page of published reports: 1, 2, 4 or 6", 1, 6),
+    Setting(
+        "gallery.share_days", 30, "int", "days a share link lasts when share add is given no --days or --until", 0, 3650
+    ),
     Setting("upload.browser_location", True, "bool", "store the phone's position with photos that carry none"),
     Setting("build.workers", 2, "int", "processes for batch builds; 0 means one per core", 0, 64),
     Setting("maintenance.orphan_grace_minutes", 60, "int", "cleanup never touches anything younger", 0),
@@ -306,6 +318,12 @@ def check_cross_field(groups: dict[str, dict[str, Any]]) -> None:
         parse_clock(groups["maintenance"][key], f"maintenance.{key}")
     if groups["images"]["thumb_size"] > groups["images"]["display_size"]:
         raise ConfigError("setting 'images.thumb_size' must not exceed 'images.display_size'")
+    if groups["gallery"]["report_per_page"] not in (1, 2, 4, 6):
+        raise ConfigError("setting 'gallery.report_per_page' must be 1, 2, 4 or 6")
+    check_site_url(groups["gallery"]["site_url"])
+    logo = groups["gallery"]["report_logo"]
+    if logo is not None and not logo.is_file():
+        raise ConfigError(f"setting 'gallery.report_logo' names {logo}, which is not a file")
     templates = groups["gallery"]["templates"]
     if templates is not None and not templates.is_dir():
         raise ConfigError(f"setting 'gallery.templates' names {templates}, which is not a folder")
@@ -330,6 +348,17 @@ def check_publish(publish: dict[str, Any]) -> None:
 def is_key_prefix(text: str) -> bool:
     """Folder names joined by ``/``, none of them hidden (``.x``) or a ``..``; empty is fine."""
     return not text or all(PREFIX_PART.fullmatch(part) for part in text.split("/"))
+
+
+def check_site_url(url: str) -> None:
+    """Empty, or an http(s) address with a host (it goes into QR codes that people scan)."""
+    if not url:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment or " " in url:
+        raise ConfigError(
+            f"setting 'gallery.site_url' must be an address like https://photos.example.com/, not {url!r}"
+        )
 
 
 def parse_clock(text: str, key: str) -> tuple[int, int]:

@@ -87,6 +87,27 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # The capture time's UTC offset ("+01:00") when the photo says; taken_at stays the wall time there.
     "ALTER TABLE job_image ADD COLUMN taken_offset TEXT",
+    # Share links: a job handed out for a while under an unguessable token (jobgallery/shares.py).
+    """
+    CREATE TABLE share (
+        token TEXT PRIMARY KEY,
+        job_id INTEGER NOT NULL REFERENCES job (id),
+        note TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        created_by TEXT,
+        expires_at TEXT,
+        revoked_at TEXT
+    );
+    CREATE INDEX share_job ON share (job_id);
+    """,
+    # How to send each master without its metadata (jobgallery/clean_copy.py), kept so a zip starts at once.
+    """
+    CREATE TABLE download_plan (
+        image_id INTEGER PRIMARY KEY REFERENCES job_image (id) ON DELETE CASCADE,
+        identity TEXT NOT NULL,
+        plan TEXT NOT NULL
+    );
+    """,
 )
 
 
@@ -594,3 +615,82 @@ def delete_sessions(conn: sqlite3.Connection, user_name: str) -> int:
     """End every session of a user; how many were ended."""
     with write(conn):
         return conn.execute("DELETE FROM session WHERE user_name = ?", (user_name,)).rowcount
+
+
+# ---------------------------------------------------------------- share links
+
+
+@dataclass(frozen=True)
+class ShareRow:
+    token: str
+    job_id: int
+    note: str
+    created_at: str
+    created_by: str | None
+    expires_at: str | None  # UTC instant; None: never
+    revoked_at: str | None
+
+
+def add_share(conn: sqlite3.Connection, row: ShareRow) -> None:
+    """Store a new share link of a live job; NotFound when the job is missing or archived."""
+    with write(conn):
+        get_job(conn, row.job_id, live=True)
+        names = ", ".join(f.name for f in fields(ShareRow))
+        marks = ", ".join("?" for _ in fields(ShareRow))
+        conn.execute(
+            f"INSERT INTO share ({names}) VALUES ({marks})", tuple(getattr(row, f.name) for f in fields(ShareRow))
+        )
+
+
+def list_shares(conn: sqlite3.Connection, job_id: int | None = None) -> list[ShareRow]:
+    """Share links, newest first; of one job when ``job_id`` is given."""
+    where, args = ("WHERE job_id = ?", (job_id,)) if job_id is not None else ("", ())
+    rows = conn.execute(f"SELECT * FROM share {where} ORDER BY created_at DESC, rowid DESC", args)
+    return [record(ShareRow, row) for row in rows]
+
+
+def get_share(conn: sqlite3.Connection, token: str) -> ShareRow | None:
+    return record(ShareRow, conn.execute("SELECT * FROM share WHERE token = ?", (token,)).fetchone())
+
+
+def active_shares(conn: sqlite3.Connection, now: str) -> list[ShareRow]:
+    """Links that answer right now: neither revoked nor past their expiry."""
+    rows = conn.execute(
+        """SELECT * FROM share WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
+           ORDER BY job_id, created_at, token""",
+        (now,),
+    )
+    return [record(ShareRow, row) for row in rows]
+
+
+def revoke_share(conn: sqlite3.Connection, token: str, revoked_at: str) -> ShareRow:
+    """Mark a link revoked (a second revoke keeps the first time); NotFound when there is no such link."""
+    with write(conn):
+        conn.execute("UPDATE share SET revoked_at = COALESCE(revoked_at, ?) WHERE token = ?", (revoked_at, token))
+        share = get_share(conn, token)
+    if share is None:
+        raise NotFound("there is no share link with that token")
+    return share
+
+
+# ---------------------------------------------------------------- download plans (a cache of clean_copy's work)
+
+
+def download_plans(conn: sqlite3.Connection, image_ids: list[int]) -> dict[int, tuple[str, str]]:
+    """Image id -> (identity of the master when planned, plan as JSON) for those that have one."""
+    ids = "[" + ",".join(str(int(image_id)) for image_id in image_ids) + "]"
+    rows = conn.execute(
+        "SELECT image_id, identity, plan FROM download_plan WHERE image_id IN (SELECT value FROM json_each(?))", (ids,)
+    )
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+def save_download_plans(conn: sqlite3.Connection, plans: list[tuple[int, str, str]]) -> None:
+    """Store (image id, identity, plan) rows, replacing older ones; rows of images gone meanwhile are skipped."""
+    with write(conn):
+        conn.executemany(
+            """INSERT INTO download_plan (image_id, identity, plan)
+               SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM job_image WHERE id = ?1)
+               ON CONFLICT (image_id) DO UPDATE SET identity = excluded.identity, plan = excluded.plan""",
+            plans,
+        )

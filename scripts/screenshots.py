@@ -1,4 +1,5 @@
-"""Take the README's screenshots: docs/sign-in-phone.png, upload-phone.png, queue-phone.png and job-page.png.
+"""Take the README's screenshots: docs/sign-in-phone.png, upload-phone.png, queue-phone.png, job-page.png,
+shared-page.png and report-page.png.
 
     .venv/bin/python scripts/screenshots.py
 
@@ -7,7 +8,8 @@ Playwright (``./scripts/test.sh`` sets up both in .venv); Debian's chromium
 is the browser. Nothing is downloaded: the photos are drawn here with
 Pillow, a sample site is made with the ``jobgallery`` commands in a temp
 folder, a real ``jobgallery serve`` answers on a free loopback port, and
-headless Chromium takes the pictures. Drawing and EXIF dates are seeded, so
+headless Chromium takes the pictures; a page of the job's report is rendered
+by Debian's ``pdftoppm``. Drawing and EXIF dates are seeded, so
 a second run gives the same pages; a PNG is rewritten only when it looks
 different (``--force`` rewrites it anyway).
 """
@@ -356,7 +358,8 @@ class Site:
 def make_site(folder: Path, port: int) -> Site:
     """A fresh instance with a crew user and three jobs of drawn photos, built; the last job is shown."""
     config = folder / "config.yaml"
-    config.write_text(yaml.safe_dump({"server": {"host": "127.0.0.1", "port": port}}), encoding="utf-8")
+    settings = {"server": {"host": "127.0.0.1", "port": port}, "gallery": {"site_url": "https://photos.example.com/"}}
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
     cli(config, "user", "add", CREW["username"], stdin=CREW["password"] + "\n")
     seed, files = 0, []
     for title, photos in JOBS.items():
@@ -486,6 +489,29 @@ def job_page(browser, url: str, site: Site) -> bytes:
     return shot
 
 
+def shared_page(browser, url: str, site: Site) -> bytes:
+    """The job as a share link shows it to a customer: its photos, the download and the report."""
+    path = cli(site.config, "share", "add", str(site.job_id), "--days", "14", "--note", "for the owner").strip()
+    context = browser.new_context(**DESKTOP)
+    page = context.new_page()
+    page.goto(f"{url}/{path}")
+    page.evaluate(SHOWN_IMAGES_DECODED)
+    shot = page.screenshot(animations="disabled", caret="hide")
+    context.close()
+    return shot
+
+
+def report_page(site: Site, pdftoppm: str) -> bytes:
+    """The second page of the job's report (two photos with their captions), as pdftoppm draws it."""
+    pdf = site.config.with_name("report.pdf")
+    cli(site.config, "report", str(site.job_id), "-o", str(pdf))
+    subprocess.run(
+        [pdftoppm, "-r", "80", "-png", "-f", "2", "-l", "2", "-singlefile", str(pdf), str(pdf.with_suffix(""))],
+        check=True,
+    )
+    return pdf.with_suffix(".png").read_bytes()
+
+
 # ---------------------------------------------------------------- writing the PNGs
 
 
@@ -533,6 +559,7 @@ def write_png(path: Path, shot: bytes, force: bool) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description="Regenerate the README's screenshots in docs/.")
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium", help="browser binary")
+    parser.add_argument("--pdftoppm", default=shutil.which("pdftoppm") or "/usr/bin/pdftoppm", help="PDF renderer")
     parser.add_argument("--out", type=Path, default=DOCS, help="folder for the PNGs (default: docs/)")
     parser.add_argument("--force", action="store_true", help="rewrite the PNGs even when they look the same")
     args = parser.parse_args()
@@ -550,7 +577,9 @@ def main() -> int:
             write_png(args.out / "queue-phone.png", offline_queue(context, url, site), args.force)
             context.close()
             write_png(args.out / "job-page.png", job_page(browser, url, site), args.force)
+            write_png(args.out / "shared-page.png", shared_page(browser, url, site), args.force)
             browser.close()
+        write_png(args.out / "report-page.png", report_page(site, args.pdftoppm), args.force)
     return 0
 
 

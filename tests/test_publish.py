@@ -26,7 +26,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 PAGE = "public, max-age=60, must-revalidate"
 SUMMARY = re.compile(r"publish: ([\d,]+) uploaded, ([\d,]+) deleted, ([\d,]+) unchanged in [\d.]+ s")
 TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8"}
-TYPES |= {".js": "text/javascript; charset=utf-8", ".jpg": "image/jpeg"}
+TYPES |= {".js": "text/javascript; charset=utf-8", ".jpg": "image/jpeg", ".pdf": "application/pdf"}
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def assert_mirror(s3, config) -> None:
 
 def test_publish_mirrors_every_file_with_its_bytes_and_headers(s3, site):
     files = site_files(site.paths.output)
-    assert len(files) == 2 + 2 + 3 * 3  # two pages, CSS and JS, three derivatives of each photo
+    assert len(files) == 2 + 2 + 3 * 3 + 1  # two pages, CSS and JS, three derivatives of each photo, the report
     assert (site.paths.output / ".jobgallery-manifest.json").is_file()
 
     assert publish(site) == (len(files), 0, 0)
@@ -97,8 +97,12 @@ def test_one_new_photo_sends_only_its_files_and_the_pages_that_show_it(s3, site)
     assert len(new_files) == 3
     pages = ["depot-north/index.html", f"depot-north/jobs/{job_folder.name}/index.html"]
     expected = {f"would upload depot-north/jobs/{job_folder.name}/{name}" for name in new_files}
-    assert planned == expected | {f"would upload {page}" for page in pages}
-    assert publish(site) == (5, 0, len(before) - 2)
+    reports = {line.split()[1] for line in planned if line.endswith(".pdf")}
+    assert reports == {"upload", "delete"}  # the job's report shows the new photo: a new name
+    assert {line for line in planned if not line.endswith(".pdf")} == expected | {
+        f"would upload {page}" for page in pages
+    }
+    assert publish(site) == (6, 1, len(before) - 3)
     assert_mirror(s3, site)
 
 
@@ -111,7 +115,7 @@ def test_a_deleted_photos_files_leave_only_after_its_page_is_replaced(s3, site):
         db.delete_image(conn, image.id)
     build_site(site)
 
-    assert publish(site) == (2, 3, 8)
+    assert publish(site) == (3, 4, 8)  # pages and the new report up; derivatives and the old report gone
 
     assert_mirror(s3, site)
     versions = client.list_object_versions(Bucket=site.publish.bucket)
@@ -238,7 +242,7 @@ def test_a_store_cut_off_mid_publish_leaves_a_whole_site_and_the_next_run_comple
         assert_consistent(server.client(), bucket, "depot-north")
 
         uploaded, deleted, _ = publish(config)
-        assert uploaded > 0 and deleted == 3
+        assert uploaded > 0 and deleted == 3 + 1  # the deleted photo's derivatives and the old report
         assert_mirror(server, config)
     finally:
         server.stop()

@@ -12,12 +12,12 @@ import sys
 from collections.abc import Sequence
 
 from jobgallery import __version__
-from jobgallery.cli import build, imports, init, jobs, maintenance, objectstore, serve, users
+from jobgallery.cli import build, handover, imports, init, jobs, maintenance, objectstore, serve, users
 from jobgallery.config import load_config
 from jobgallery.decode_budget import share_box_wide
 from jobgallery.errors import JobGalleryError
 
-COMMAND_MODULES = (serve, jobs, users, imports, build, maintenance, objectstore, init)
+COMMAND_MODULES = (serve, jobs, users, imports, build, maintenance, objectstore, handover, init)
 
 EPILOG = """examples:
   jobgallery serve                      run the upload daemon
