@@ -4,7 +4,7 @@ A catalog (``catalogs/<YYYY-MM-DD>.json``) says which master is which
 object and what the day's database must hash to::
 
     {"format": 1, "day": "2026-11-29",
-     "database": {"sha256": "<64 hex>", "size": 1234},
+     "database": {"sha256": "<64 hex>", "size": 1234},   (the object databases/<sha256>.db)
      "masters": {"images/job_3/a1b2.jpg": {"sha256": "<64 hex>", "size": 5678, "mtime_ns": 1700000000000000000}}}
 
 Everything read from the bucket is hostile: a catalog is size-capped and
@@ -42,8 +42,9 @@ def master_key(sha: str) -> str:
     return f"{MASTERS}{sha}"
 
 
-def database_key(day: str) -> str:
-    return f"{DATABASES}{day}.db"
+def database_key(sha: str) -> str:
+    """A database snapshot is named by its SHA-256: a later run never replaces one a catalog names."""
+    return f"{DATABASES}{sha}.db"
 
 
 def catalog_key(day: str) -> str:
@@ -66,6 +67,11 @@ def encode(catalog: dict) -> bytes:
 
 def master_keys(catalog: dict) -> list[str]:
     return [master_key(entry["sha256"]) for entry in catalog["masters"].values()]
+
+
+def named_keys(catalog: dict) -> set[str]:
+    """Every object a catalog needs: its masters and its database."""
+    return {*master_keys(catalog), database_key(catalog["database"]["sha256"])}
 
 
 def stored_days(client, location: Location) -> list[str]:

@@ -2,10 +2,12 @@
 
 Layout under the prefix::
 
-    masters/<sha256>          each master once, named by the SHA-256 of its bytes
-    databases/<YYYY-MM-DD>.db SQLite's online backup, one per day (a later run that day replaces it)
+    masters/<sha256>           each master once, named by the SHA-256 of its bytes
+    databases/<sha256>.db      SQLite's online backup, named by its own SHA-256, so a run never
+                               replaces a database object that a catalog already names
     catalogs/<YYYY-MM-DD>.json which master (``images/job_<id>/<name>``) is which object, and the
-                              database's SHA-256 and size: written last, it is what makes a day restorable
+                               database's SHA-256 and size: written last, it is what makes a day
+                               restorable (one write switches the day to the new snapshot)
 
 The snapshot is the folder backup's (``maintenance.backup``): the database
 through SQLite's backup API under the maintenance lock, then the masters its
@@ -14,9 +16,14 @@ night with three new photos sends three masters and one database. A local
 cache (``data/.offsite-hashes.json``: path, size, mtime -> SHA-256) spares
 re-reading unchanged masters; ``--verify`` ignores it.
 
-Days older than ``backup.keep_days`` lose their catalog and database, and
-masters no kept catalog names are deleted; when an old catalog cannot be
-read, no master is deleted that night.
+A run in which any master could not be read or sent writes no catalog and
+removes nothing: the last complete snapshot stays the newest, whole, and the
+run fails so the admin hears of it. A store that stops part way leaves the
+same: objects sent before the catalog are only named once it is written.
+
+After a catalog is written, days older than ``backup.keep_days`` lose their
+catalog, and any master or database no kept catalog names is deleted; when a
+kept catalog cannot be read, nothing but old catalogs is deleted that night.
 
 ``--verify`` downloads every object the new catalog names and checks its
 SHA-256 against the live master, read again from the disk. A bad object is
@@ -60,9 +67,10 @@ def offsite_backup(
         run = Offsite(config, location, report)
         with store_errors(location):
             catalog = run.snapshot(conn, progress)
-            run.prune(catalog)
-            if verify:
-                run.verify(catalog, progress)
+            if catalog is not None:
+                run.prune(catalog)
+                if verify:
+                    run.verify(catalog, progress)
     return report
 
 
@@ -80,14 +88,23 @@ class Offsite:
 
     # ------------------------------------------------------------ snapshot
 
-    def snapshot(self, conn: sqlite3.Connection, progress: bool) -> dict:
-        """Database copy, masters, database upload, then the catalog that ties them together."""
+    def snapshot(self, conn: sqlite3.Connection, progress: bool) -> dict | None:
+        """Database copy, masters, database upload, then the catalog that ties them together.
+
+        None, with the failures in the report, when any master was not sent:
+        no catalog is written, so the newest one still restores a whole box.
+        """
         data = self.config.paths.data
         snapshot = storage.temp_path(data, ".db")
         try:
             copy_database(conn, snapshot)
             images = snapshot_images(snapshot)
             masters = self.send_masters([relative_master(image) for image in images], progress)
+            if not self.report.ok:
+                self.report.failed(
+                    catalogs.catalog_key(self.today), "not written, and nothing removed: the last whole snapshot stays"
+                )
+                return None
             database = self.send_database(snapshot)
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -130,7 +147,7 @@ class Offsite:
     def send_database(self, snapshot: Path) -> dict:
         _, sha = hash_file(snapshot)
         size = snapshot.stat().st_size
-        self.upload(snapshot, catalogs.database_key(self.today), sha)
+        self.upload(snapshot, catalogs.database_key(sha), sha)
         return {"sha256": sha, "size": size}
 
     def upload(self, path: Path, relative: str, sha: str) -> None:
@@ -147,24 +164,25 @@ class Offsite:
     # ------------------------------------------------------------ old days
 
     def prune(self, catalog: dict) -> None:
-        """Drop days older than ``backup.keep_days``, then masters no kept catalog names."""
+        """Drop catalogs older than ``backup.keep_days``, then masters and databases no kept catalog names."""
         cutoff = (date.fromisoformat(self.today) - timedelta(days=self.config.backup.keep_days)).isoformat()
         days = catalogs.stored_days(self.client, self.location)
-        old = [day for day in days if day < cutoff]
-        self.delete([key for day in old for key in (catalogs.catalog_key(day), catalogs.database_key(day))])
+        old = [day for day in days if day < cutoff and day != self.today]
+        self.delete([catalogs.catalog_key(day) for day in old])
         self.report.did("old snapshot{s} removed", None, len(old))
-        named = set(catalogs.master_keys(catalog))
+        named = catalogs.named_keys(catalog)
         for day in days:
             if day >= cutoff and day != self.today:
                 try:
-                    named.update(catalogs.master_keys(catalogs.fetch(self.client, self.location, day)))
+                    named |= catalogs.named_keys(catalogs.fetch(self.client, self.location, day))
                 except StoreError as exc:
-                    self.report.failed(catalogs.catalog_key(day), f"{exc}; no master was removed")
+                    self.report.failed(catalogs.catalog_key(day), f"{exc}; no master or database was removed")
                     return
-        stored = list_objects(self.client, self.location, catalogs.MASTERS)
-        unused = sorted(key for key in stored if key not in named)
-        self.delete(unused)
-        self.report.did("old master{s} removed", None, len(unused))
+        for folder, kind in ((catalogs.MASTERS, "old master{s}"), (catalogs.DATABASES, "old database{s}")):
+            stored = list_objects(self.client, self.location, folder)
+            unused = sorted(key for key in stored if key not in named)
+            self.delete(unused)
+            self.report.did(f"{kind} removed", None, len(unused))
 
     def delete(self, relatives: list[str]) -> None:
         for start in range(0, len(relatives), 1000):
@@ -178,9 +196,10 @@ class Offsite:
     def verify(self, catalog: dict, progress: bool) -> None:
         """Download every object the catalog names and check it against the live data."""
         database = catalog["database"]
-        got = catalogs.download_hash(self.client, self.location, catalogs.database_key(self.today), database["size"])
+        key = catalogs.database_key(database["sha256"])
+        got = catalogs.download_hash(self.client, self.location, key, database["size"])
         if got != database["sha256"]:
-            self.report.failed(catalogs.database_key(self.today), "the stored database differs from the snapshot")
+            self.report.failed(key, "the stored database differs from the snapshot")
         with Progress(len(catalog["masters"]) if progress else 0, "verify") as bar:
             for name, entry in sorted(catalog["masters"].items()):
                 self.verify_master(name, entry)

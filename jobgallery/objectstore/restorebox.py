@@ -9,8 +9,10 @@ What is checked, since every byte from the bucket is hostile: the catalog's
 shape (``catalog.check``); the database's size and SHA-256, its SQLite
 header and integrity, and that its schema is exactly the one our migrations
 make (no extra triggers or views, not a newer version); each master's name
-(a plain name inside ``images/job_<id>/``), size and SHA-256. Only the
-masters the database's rows name are fetched.
+(a plain name inside ``images/job_<id>/``), size and SHA-256, against the
+catalog and against the master's own database row (size always, SHA-256
+while compress has not touched it), so swapped masters are refused. Only
+the masters the database's rows name are fetched.
 """
 
 from __future__ import annotations
@@ -74,7 +76,8 @@ def fetch_database(client, location: Location, catalog: dict, staging: Path, day
     """Download and check the day's database; return its live photos' rows."""
     path = staging / DB_NAME
     with storage.create_file(path, storage.PRIVATE_FILE) as stream:
-        catalogs.download_to(client, location, catalogs.database_key(day), catalog["database"], stream, path)
+        key = catalogs.database_key(catalog["database"]["sha256"])
+        catalogs.download_to(client, location, key, catalog["database"], stream, path)
     check_ours(path)
     return snapshot_images(path)
 
@@ -128,6 +131,7 @@ def fetch_masters(
             entry = catalog["masters"].get(name)
             if entry is None:
                 raise StoreError(f"the backup has no copy of {name}, which the database names")
+            check_row(image, name, entry)
             path = storage.within(staging, staging / name)
             storage.ensure_dir(path.parent, private=True)
             with storage.create_file(path, storage.PRIVATE_FILE) as stream:
@@ -137,6 +141,18 @@ def fetch_masters(
             total += entry["size"]
             bar.advance()
     return total
+
+
+def check_row(image: db.Image, name: str, entry: dict) -> None:
+    """StoreError unless the catalog's object is the master the row describes.
+
+    The catalog alone cannot tell two swapped masters apart, the row can:
+    ``byte_size`` is always the stored file's size (compress updates it), and
+    ``sha256`` is the stored bytes' hash until compress looked at the photo
+    (after that it keeps the uploaded bytes' hash, for duplicate detection).
+    """
+    if entry["size"] != image.byte_size or (image.compressed_at is None and entry["sha256"] != image.sha256):
+        raise StoreError(f"the backup's copy of {name} is not the photo its database row describes")
 
 
 def move_into_place(staging: Path, target: Path) -> None:
