@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import posixpath
 import re
+import shutil
+import socket
 import subprocess
 import time
 
@@ -20,7 +22,9 @@ from maintenance_support import add_photos, job_with_photos, run_cli
 from s3_support import S3Server, bucket_objects, publish_settings, site_files
 
 from generator.build import build_site
+from generator.manifest import load_manifest
 from jobgallery import db, users
+from jobgallery.locks import maintenance_lock
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 PAGE = "public, max-age=60, must-revalidate"
@@ -347,3 +351,63 @@ def object_or_empty(client, bucket: str, key: str) -> bytes:
         return client.get_object(Bucket=bucket, Key=key)["Body"].read()
     except client.exceptions.NoSuchKey:
         return b""
+
+
+def test_the_daemons_rebuilds_never_wait_for_a_stalled_store(make_config, instance):
+    """The store accepts connections and never answers: the box's own pages still follow each upload."""
+    stalled = socket.socket()
+    stalled.bind(("127.0.0.1", 0))
+    stalled.listen(64)
+    try:
+        settings = publish_settings(S3Server(), "site-stalled", publish__max_attempts=1)
+        settings["publish__endpoint_url"] = f"http://127.0.0.1:{stalled.getsockname()[1]}"
+        config = make_config(**settings, server__rebuild_delay_seconds=0.2)
+        with db.open_db(config.db_path) as conn:
+            users.add_user(conn, "crew", "crew-pass-1", admin=False)
+            job = db.create_job(conn, "Roof, 12 Elm St")
+        page = config.paths.output / f"{job.gallery_path(True)}index.html"
+        with running_daemon(instance / "config.yaml") as daemon:
+            for seed in (1, 2, 3):
+                reply = upload(
+                    f"{daemon.url}/api/jobs/{job.id}/images",
+                    [FilePart(f"p{seed}.jpg", photos.jpeg_bytes(320, 240, seed=seed))],
+                    basic("crew", "crew-pass-1"),
+                )
+                assert reply.status == 201
+                deadline = time.monotonic() + 8
+                while time.monotonic() < deadline and thumbs(page) < seed:
+                    time.sleep(0.1)
+                assert thumbs(page) == seed, daemon.log()
+            assert "publish: started" in daemon.log()
+    finally:
+        stalled.close()
+
+
+def thumbs(page) -> int:
+    """How many photos a built job page shows (0 before it is built)."""
+    try:
+        return len(set(re.findall(r"[\w-]+-thumb-[\w.-]+", page.read_text())))
+    except FileNotFoundError:
+        return 0
+
+
+def test_files_a_build_adds_while_publish_waits_for_it_get_their_own_headers(s3, site, make_config, tmp_path):
+    """The manifest is read once publish holds the lock, with the files it describes."""
+    publish(site)
+    settings = publish_settings(s3, site.publish.bucket)
+    with db.open_db(site.db_path) as conn:
+        add_photos(site, conn, db.list_jobs(conn)[0].id, 2, seed=40)
+    newer = make_config(**settings, paths__data=str(site.paths.data), paths__output=str(tmp_path / "newer"))
+    build_site(newer)
+    make_config(**settings)
+    command = [*cli_command(), "--config", str(site.source), "publish"]
+    with maintenance_lock(site.paths.data):
+        running = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(3)  # the command starts and waits for the lock
+        shutil.copytree(newer.paths.output, site.paths.output, dirs_exist_ok=True)
+    out, err = running.communicate(timeout=120)
+    assert running.returncode == 0, out + err
+    client = s3.client()
+    for relative in load_manifest(site.paths.output).derivative_paths():
+        head = client.head_object(Bucket=site.publish.bucket, Key=f"depot-north/{relative}")
+        assert head["CacheControl"] == IMMUTABLE, relative

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,12 +36,20 @@ from jobgallery import storage
 from jobgallery.config import Config
 from jobgallery.errors import StoreError, UsageError
 from jobgallery.locks import maintenance_lock
-from jobgallery.objectstore.client import BOTO_ERRORS, Location, describe, make_client, store_errors
+from jobgallery.objectstore.client import (
+    BOTO_ERRORS,
+    DEFAULT_TIMEOUTS,
+    Location,
+    describe,
+    make_client,
+    store_errors,
+)
 from jobgallery.objectstore.headers import cache_control, content_type, is_page
 from jobgallery.objectstore.listing import SHA_META, Stored, list_objects, object_sha256
 from jobgallery.progress import Progress
 
 MIB = 1 << 20
+MAX_HELD_BYTES = 4 * MIB  # a page at most this large is held in memory from the listing to its upload
 DELETE_BATCH = 1000  # the most one DeleteObjects request takes
 
 
@@ -53,6 +62,8 @@ class LocalFile:
     size: int
     content_named: bool
     sha256: str = ""
+    md5: str = ""
+    body: bytes | None = None  # a page's bytes as the build left them, read under the lock
 
 
 @dataclass
@@ -65,6 +76,7 @@ class PublishReport:
     unchanged: int = 0
     seconds: float = 0.0
     lines: list[str] = field(default_factory=list)
+    changed: int = 0  # content-named files a build removed while they were being sent
 
     def summary(self) -> str:
         """``publish: 12 uploaded, 3 deleted, 4,110 unchanged in 1.9 s``."""
@@ -72,7 +84,8 @@ class PublishReport:
             done = f"{self.uploaded:,} to upload, {self.deleted:,} to delete"
             return f"publish (dry run): {done}, {self.unchanged:,} unchanged in {self.seconds:.1f} s"
         done = f"{self.uploaded:,} uploaded, {self.deleted:,} deleted"
-        return f"publish: {done}, {self.unchanged:,} unchanged in {self.seconds:.1f} s"
+        later = f"; output/ changed meanwhile ({self.changed:,} files gone), pages left for the next run"
+        return f"publish: {done}, {self.unchanged:,} unchanged in {self.seconds:.1f} s{later if self.changed else ''}"
 
 
 @dataclass
@@ -83,17 +96,29 @@ class Plan:
 
 
 def publish(
-    config: Config, location: Location, content_named: set[str], dry_run: bool = False, progress: bool = False
+    config: Config,
+    location: Location,
+    content_named: Callable[[], set[str]],
+    dry_run: bool = False,
+    progress: bool = False,
+    timeouts: tuple[float, float] = DEFAULT_TIMEOUTS,
 ) -> PublishReport:
-    """Mirror ``output/`` into ``location``; holds the maintenance lock so no build changes it meanwhile.
+    """Mirror ``output/`` into ``location``.
 
-    ``content_named``: paths relative to ``output/`` whose names change with their bytes.
+    ``content_named()``: paths relative to ``output/`` whose names change with
+    their bytes; it is called, and ``output/`` read (pages into memory, every
+    other file's size), under the maintenance lock, so a build cannot change
+    the site between the two. The lock is then released: the network part
+    never holds up a build. ``timeouts``: (connect, read) seconds per request.
     Raises StoreError when the store cannot be reached or refuses a request.
     """
     started = time.monotonic()
     with maintenance_lock(config.paths.data):
-        mirror = Mirror(config, location, content_named, progress)
-        report = mirror.run(dry_run)
+        if not (config.paths.output / "index.html").is_file():
+            raise UsageError(f"{config.paths.output} holds no built site: run jobgallery build first")
+        local = snapshot_output(config.paths.output, content_named())
+    mirror = Mirror(config, location, progress, timeouts)
+    report = mirror.run(local, dry_run)
     report.seconds = time.monotonic() - started
     return report
 
@@ -101,21 +126,17 @@ def publish(
 class Mirror:
     """One publish run."""
 
-    def __init__(self, config: Config, location: Location, content_named: set[str], progress: bool) -> None:
+    def __init__(self, config: Config, location: Location, progress: bool, timeouts: tuple[float, float]) -> None:
         self.config = config
         self.location = location
-        self.content_named = content_named
         self.progress = progress
-        self.client = make_client(config)
+        self.client = make_client(config, timeouts)
         part = config.publish.multipart_mb * MIB
         self.transfer = TransferConfig(multipart_threshold=part, multipart_chunksize=part, max_concurrency=2)
         self.report = PublishReport()
 
-    def run(self, dry_run: bool) -> PublishReport:
+    def run(self, local: list[LocalFile], dry_run: bool) -> PublishReport:
         self.report.dry_run = dry_run
-        if not (self.config.paths.output / "index.html").is_file():
-            raise UsageError(f"{self.config.paths.output} holds no built site: run jobgallery build first")
-        local = scan_output(self.config.paths.output, self.content_named)
         with store_errors(self.location):
             stored = list_objects(self.client, self.location)
             plan = self.plan(local, stored)
@@ -125,6 +146,8 @@ class Mirror:
             self.report.uploaded, self.report.deleted = len(plan.files) + len(plan.pages), len(plan.deletes)
             return self.report
         self.upload_all(plan.files)
+        if self.report.changed:
+            return self.report
         for depth in sorted({page_depth(p) for p in plan.pages}, reverse=True):
             self.upload_all([p for p in plan.pages if page_depth(p) == depth])
         self.delete_all(plan.deletes)
@@ -149,9 +172,10 @@ class Mirror:
             return False
         if item.content_named:
             return True
-        md5, item.sha256 = hash_file(item.path)
+        if not item.md5:
+            item.md5, item.sha256 = hash_file(item.path)
         if there.md5 is not None:
-            return there.md5 == md5
+            return there.md5 == item.md5
         return object_sha256(self.client, self.location, item.relative) == item.sha256
 
     # ------------------------------------------------------------ sending
@@ -185,6 +209,9 @@ class Mirror:
         if exc is None:
             self.report.uploaded += 1
             return None
+        if isinstance(exc, FileNotFoundError) and item.content_named:
+            self.report.changed += 1
+            return None
         if isinstance(exc, BOTO_ERRORS):
             return f"{item.relative}: {describe(exc, self.location)}"
         if isinstance(exc, OSError):
@@ -201,6 +228,9 @@ class Mirror:
             "Metadata": {SHA_META: item.sha256},
         }
         key = self.location.key(item.relative)
+        if item.body is not None:
+            self.client.put_object(Bucket=self.location.bucket, Key=key, Body=item.body, **extra)
+            return
         if item.size >= self.transfer.multipart_threshold:
             self.client.upload_file(str(item.path), self.location.bucket, key, ExtraArgs=extra, Config=self.transfer)
             return
@@ -246,6 +276,28 @@ def scan_output(output: Path, content_named: set[str]) -> list[LocalFile]:
                 size = entry.stat(follow_symlinks=False).st_size
                 found.append(LocalFile(relative, Path(entry.path), size, relative in content_named))
     return found
+
+
+def snapshot_output(output: Path, content_named: set[str]) -> list[LocalFile]:
+    """``scan_output`` with every file that is not content-named (pages, small) read and hashed now.
+
+    Content-named files never change under their name, so they are read when
+    sent; a page may be rewritten by the next build, so the bytes sent are
+    the ones that went with this listing. Larger files that are not
+    content-named are hashed now and sent from the disk.
+    """
+    local = scan_output(output, content_named)
+    for item in local:
+        if item.content_named:
+            continue
+        if item.size <= MAX_HELD_BYTES:
+            item.body = item.path.read_bytes()
+            item.size = len(item.body)
+            item.md5 = hashlib.md5(item.body, usedforsecurity=False).hexdigest()
+            item.sha256 = hashlib.sha256(item.body).hexdigest()
+        else:
+            item.md5, item.sha256 = hash_file(item.path)
+    return local
 
 
 def hash_file(path: Path) -> tuple[str, str]:
