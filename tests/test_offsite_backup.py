@@ -193,6 +193,42 @@ def test_a_recompressed_master_is_restored(s3, box, vault, tmp_path):
     assert files(target / "images") == files(box.paths.data / "images")
 
 
+def test_archived_jobs_are_backed_up_once_kept_and_restored(s3, box, vault, tmp_path):
+    archived = run_cli(box, "archive", "--job", "2")
+    assert archived.returncode == 0, archived.stderr
+    tar = box.paths.archive / "job_2.tar"
+    assert "1 archive copied" in backup(box, vault, "--verify")
+    assert "1 archive unchanged" in backup(box, vault)
+    keys = bucket_objects(s3.client(), vault, "depot-north/archives/")
+    assert set(keys) == {f"depot-north/archives/{hashlib.sha256(tar.read_bytes()).hexdigest()}"}
+    data = tar.read_bytes()
+    tar.unlink()  # the drive lost it: the backup keeps its copy
+    backup(box, vault)
+    assert set(bucket_objects(s3.client(), vault, "depot-north/archives/")) == set(keys)
+
+    target, archives = tmp_path / "data", tmp_path / "archive"
+    result = run_cli(box, "restore-box", f"s3://{vault}/depot-north", str(target), "--archive-dir", str(archives))
+
+    assert result.returncode == 0, result.stderr
+    assert "1 archive restored" in result.stdout.splitlines()[-1]
+    assert files(archives) == {"job_2.tar": data}
+    assert files(target / "images") == files(box.paths.data / "images")
+
+
+def test_a_damaged_archive_stops_the_restore_and_changes_nothing(s3, box, vault, tmp_path):
+    assert run_cli(box, "archive", "--job", "2").returncode == 0
+    backup(box, vault)
+    client = s3.client()
+    (key, stored), *_ = bucket_objects(client, vault, "depot-north/archives/").items()
+    client.put_object(Bucket=vault, Key=key, Body=b"x" * stored["size"])
+    target, archives = tmp_path / "data", tmp_path / "archive"
+
+    result = run_cli(box, "restore-box", f"s3://{vault}/depot-north", str(target), "--archive-dir", str(archives))
+
+    assert result.returncode == 1 and "does not match its catalog entry" in result.stderr
+    assert list(target.iterdir()) == [] and list(archives.iterdir()) == []
+
+
 def test_backup_refuses_the_public_bucket(box, vault):
     result = run_cli(box, "backup", f"s3://{box.publish.bucket}/private")
     assert result.returncode == 2 and "publish.bucket" in result.stderr
@@ -309,6 +345,12 @@ def master_of_another_size(client, vault, box, tmp_path):
     write_catalog(client, vault, catalog)
 
 
+def climbing_archive(client, vault, box, tmp_path):
+    catalog = read_catalog(client, vault)
+    catalog["archives"] = {"../job_1.tar": next(iter(catalog["masters"].values()))}
+    write_catalog(client, vault, catalog)
+
+
 def garbage_catalog(client, vault, box, tmp_path):
     write_catalog(client, vault, b"\xff{not json")
 
@@ -334,6 +376,7 @@ TAMPERING = {
     missing_master: "the backup has no copy of images/job_1/",
     swapped_masters: "is not the photo its database row describes",
     master_of_another_size: "is not the photo its database row describes",
+    climbing_archive: "names an archive it may not",
     garbage_catalog: "is not a catalog written by backup",
     catalog_of_another_format: "is not a catalog written by backup",
     negative_size: "names a master it may not",

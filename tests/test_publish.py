@@ -7,6 +7,7 @@ deletes, and what a store cut off half-way leaves behind.
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 import shutil
@@ -72,7 +73,8 @@ def assert_mirror(s3, config) -> None:
         answer = client.get_object(Bucket=bucket, Key=f"{prefix}/{relative}")
         assert answer["Body"].read() == data, relative
         assert answer["ContentType"] == TYPES[relative[relative.rfind(".") :]], relative
-        assert answer["CacheControl"] == (PAGE if relative.endswith(".html") else IMMUTABLE), relative
+        page = f"public, max-age={config.publish.page_max_age}, must-revalidate"
+        assert answer["CacheControl"] == (page if relative.endswith(".html") else IMMUTABLE), relative
 
 
 def test_publish_mirrors_every_file_with_its_bytes_and_headers(s3, site):
@@ -106,7 +108,8 @@ def test_one_new_photo_sends_only_its_files_and_the_pages_that_show_it(s3, site)
     assert_mirror(s3, site)
 
 
-def test_a_deleted_photos_files_leave_only_after_its_page_is_replaced(s3, site):
+def test_a_deleted_photos_files_leave_only_once_its_old_page_has_expired_from_caches(s3, site, make_config):
+    site = make_config(**publish_settings(s3, site.publish.bucket), publish__page_max_age=10)
     client = s3.client()
     client.put_bucket_versioning(Bucket=site.publish.bucket, VersioningConfiguration={"Status": "Enabled"})
     publish(site)
@@ -114,15 +117,21 @@ def test_a_deleted_photos_files_leave_only_after_its_page_is_replaced(s3, site):
         image = db.list_images(conn, 1)[0]
         db.delete_image(conn, image.id)
     build_site(site)
+    files = dict(bucket_objects(client, site.publish.bucket))
 
-    assert publish(site) == (2, 3, 8)
+    assert publish(site) == (2, 0, 8)
+    replaced = time.monotonic()
+    assert publish(site) == (0, 0, 10), "the old page may still be cached: its images stay"
+    assert set(files) <= set(bucket_objects(client, site.publish.bucket))
+    time.sleep(max(0.0, replaced + 10.5 - time.monotonic()))
+    assert publish(site) == (0, 3, 10)
 
     assert_mirror(s3, site)
     versions = client.list_object_versions(Bucket=site.publish.bucket)
     markers = [m for m in versions["DeleteMarkers"] if re.search(rf"/{image.id}-\w+-\w+\.jpg$", m["Key"])]
     assert len(markers) == 3
     page = next(v for v in versions["Versions"] if v["Key"].endswith("-roof-12-elm-st/index.html") and v["IsLatest"])
-    assert all(page["LastModified"] <= marker["LastModified"] for marker in markers)
+    assert all((marker["LastModified"] - page["LastModified"]).total_seconds() >= 10 for marker in markers)
 
 
 def test_a_large_file_goes_up_in_parts_and_is_then_recognised_by_its_checksum(s3, make_config):
@@ -217,7 +226,8 @@ def test_a_store_cut_off_mid_publish_leaves_a_whole_site_and_the_next_run_comple
     server.start()
     try:
         bucket = server.new_bucket()
-        config = make_config(**publish_settings(server, bucket, publish__threads=1, publish__max_attempts=2))
+        settings = publish_settings(server, bucket, publish__threads=1, publish__max_attempts=2)
+        config = make_config(**settings, publish__page_max_age=0)
         with db.open_db(config.db_path) as conn:
             job = job_with_photos(config, conn, count=3)
             build_site(config)
@@ -411,3 +421,65 @@ def test_files_a_build_adds_while_publish_waits_for_it_get_their_own_headers(s3,
     for relative in load_manifest(site.paths.output).derivative_paths():
         head = client.head_object(Bucket=site.publish.bucket, Key=f"depot-north/{relative}")
         assert head["CacheControl"] == IMMUTABLE, relative
+
+
+def test_a_content_named_file_sent_with_a_pages_headers_is_sent_again(s3, site):
+    publish(site)
+    client, bucket = s3.client(), site.publish.bucket
+    names = sorted(load_manifest(site.paths.output).derivative_paths())
+    for relative in names[:2]:  # as a publish racing a build used to leave them
+        data = (site.paths.output / relative).read_bytes()
+        client.put_object(Bucket=bucket, Key=f"depot-north/{relative}", Body=data, CacheControl=PAGE)
+    record = site.paths.data / ".published.json"
+    kept = json.loads(record.read_text())
+    record.unlink()  # a box restored without it asks the store
+
+    uploaded, _, _ = publish(site)
+
+    assert uploaded == 2
+    assert_mirror(s3, site)
+    data = (site.paths.output / names[0]).read_bytes()
+    client.put_object(Bucket=bucket, Key=f"depot-north/{names[0]}", Body=data, CacheControl=PAGE)
+    kept["objects"][names[0]] = PAGE  # what a racing run would have recorded sending
+    record.write_text(json.dumps(kept))
+    assert publish(site)[0] == 1
+    assert_mirror(s3, site)
+
+
+def test_a_box_at_the_buckets_root_never_touches_other_sites_or_the_index(s3, make_config):
+    bucket = s3.new_bucket()
+    north = make_config(**publish_settings(s3, bucket, prefix="depot-north"))
+    build_site(north)
+    assert run_cli(north, "publish", "--index").returncode == 0
+    before = {key: value["etag"] for key, value in bucket_objects(s3.client(), bucket).items()}
+    root = make_config(**publish_settings(s3, bucket, prefix=""))
+    build_site(root)
+
+    result = run_cli(root, "publish")
+
+    assert result.returncode == 2 and "give each box a publish.prefix" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert {key: value["etag"] for key, value in bucket_objects(s3.client(), bucket).items()} == before
+    for key in before:
+        if key.startswith("depot-north/"):
+            s3.client().delete_object(Bucket=bucket, Key=key)
+    result = run_cli(root, "publish")
+    assert result.returncode == 2 and "publish --index wrote" in result.stderr
+    assert s3.client().get_object(Bucket=bucket, Key="index.html")["ETag"] == before["index.html"]
+
+
+def test_a_box_at_the_buckets_root_deletes_only_what_it_published(s3, make_config):
+    bucket = s3.new_bucket()
+    s3.client().put_object(Bucket=bucket, Key="notes.txt", Body=b"the owner's")
+    root = make_config(**publish_settings(s3, bucket, prefix="", publish__page_max_age=0))
+    with db.open_db(root.db_path) as conn:
+        job_with_photos(root, conn, count=2)
+        build_site(root)
+        publish(root)
+        db.delete_image(conn, db.list_images(conn, 1)[0].id)
+    build_site(root)
+
+    assert publish(root)[1] == 3
+    keys = set(bucket_objects(s3.client(), bucket))
+    assert "notes.txt" in keys
+    assert keys - {"notes.txt"} == set(site_files(root.paths.output))

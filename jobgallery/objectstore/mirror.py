@@ -6,7 +6,17 @@ of a CDN in front of it) never meets a page whose images are not there yet:
 1. list ``output/`` (dotfiles and temp files never leave the box) and the bucket;
 2. upload new and changed files that are not pages (derivatives, CSS, JS);
 3. upload new and changed pages, deepest first, so the index comes last;
-4. delete what the bucket holds that ``output/`` no longer has.
+4. delete what the bucket holds that ``output/`` no longer has, once it has
+   been unreferenced for ``publish.page_max_age`` seconds (``published``):
+   a viewer holding a cached old page still finds its images. At the
+   bucket's root (an empty prefix) only keys this box recorded sending are
+   ever deleted, and the run is refused when the root holds other boxes'
+   sites or the ``publish --index`` page.
+
+``output/`` is read (pages into memory) under the maintenance lock together
+with the build's manifest; the network part runs without it, so a build is
+never held up by the store. A content-named file a build removes meanwhile
+leaves the pages for the next run.
 
 A step that fails stops the run before the next one starts: the bucket then
 still serves a consistent site (old pages, whose files are all there, plus
@@ -17,7 +27,9 @@ Whether a file changed: a content-named file (``content_named``: the build's
 manifest lists every derivative, and ``static/`` holds only hashed names) is
 the same when an object of its size is there; for anything else the MD5 is
 compared with the ETag, or, when the ETag is a multipart one, the SHA-256
-with the one stored in the object's metadata.
+with the one stored in the object's metadata. Either way the object must
+also have been sent with the file's Cache-Control (the record says so, or
+one HEAD request does), or it is sent again.
 """
 
 from __future__ import annotations
@@ -45,7 +57,9 @@ from jobgallery.objectstore.client import (
     store_errors,
 )
 from jobgallery.objectstore.headers import cache_control, content_type, is_page
-from jobgallery.objectstore.listing import SHA_META, Stored, list_objects, object_sha256
+from jobgallery.objectstore.listing import SHA_META, Stored, list_objects, object_sha256, stored_cache_control
+from jobgallery.objectstore.prefixes import INDEX_KEY, is_prefix_index
+from jobgallery.objectstore.published import read_record, write_record
 from jobgallery.progress import Progress
 
 MIB = 1 << 20
@@ -92,7 +106,6 @@ class PublishReport:
 class Plan:
     files: list[LocalFile] = field(default_factory=list)
     pages: list[LocalFile] = field(default_factory=list)
-    deletes: list[str] = field(default_factory=list)
 
 
 def publish(
@@ -134,24 +147,85 @@ class Mirror:
         part = config.publish.multipart_mb * MIB
         self.transfer = TransferConfig(multipart_threshold=part, multipart_chunksize=part, max_concurrency=2)
         self.report = PublishReport()
+        self.record = read_record(config.paths.data, str(location))
+        self.sent: set[str] = set()
 
     def run(self, local: list[LocalFile], dry_run: bool) -> PublishReport:
         self.report.dry_run = dry_run
         with store_errors(self.location):
             stored = list_objects(self.client, self.location)
+            self.check_shared_root(local, stored)
             plan = self.plan(local, stored)
         if dry_run:
+            deletes = self.due_deletes(local, stored)
             self.report.lines += [f"would upload {self.location.key(f.relative)}" for f in plan.files + plan.pages]
-            self.report.lines += [f"would delete {self.location.key(rel)}" for rel in plan.deletes]
-            self.report.uploaded, self.report.deleted = len(plan.files) + len(plan.pages), len(plan.deletes)
+            self.report.lines += [f"would delete {self.location.key(rel)}" for rel in deletes]
+            self.report.uploaded, self.report.deleted = len(plan.files) + len(plan.pages), len(deletes)
             return self.report
+        try:
+            self.send(plan, local, stored)
+        finally:
+            self.record.objects = {k: v for k, v in self.record.objects.items() if k in stored or k in self.sent}
+            write_record(self.config.paths.data, self.record)
+        return self.report
+
+    def send(self, plan: Plan, local: list[LocalFile], stored: dict[str, Stored]) -> None:
+        """Files, then pages deepest first, then the deletes that are due (none when output/ changed)."""
         self.upload_all(plan.files)
         if self.report.changed:
-            return self.report
+            return
         for depth in sorted({page_depth(p) for p in plan.pages}, reverse=True):
             self.upload_all([p for p in plan.pages if page_depth(p) == depth])
-        self.delete_all(plan.deletes)
-        return self.report
+        deletes = self.due_deletes(local, stored)
+        self.delete_all(deletes)
+        for relative in deletes:
+            self.record.objects.pop(relative, None)
+            stored.pop(relative, None)
+
+    # ------------------------------------------------------------ whose keys, and when they go
+
+    def check_shared_root(self, local: list[LocalFile], stored: dict[str, Stored]) -> None:
+        """UsageError when an empty prefix would mirror over other boxes' sites or the ``--index`` page."""
+        if self.location.prefix:
+            return
+        mine = {item.relative.split("/", 1)[0] for item in local} | {k.split("/", 1)[0] for k in self.record.objects}
+        others = sorted({key.split("/", 1)[0] for key in stored if "/" in key} - mine)
+        if others:
+            named = ", ".join(f"{name}/" for name in others[:3])
+            raise UsageError(
+                f"publish.prefix is empty, but {self.location} also holds other sites ({named}): "
+                "give each box a publish.prefix of its own"
+            )
+        if INDEX_KEY in stored and INDEX_KEY not in self.record.objects and is_prefix_index(self.client, self.location):
+            raise UsageError(
+                f"publish.prefix is empty, but {self.location}/{INDEX_KEY} is the page publish --index wrote: "
+                "give this box a publish.prefix of its own"
+            )
+
+    def ours(self, relative: str) -> bool:
+        """A non-empty prefix is this box's alone; at the bucket's root only what it recorded sending is."""
+        return bool(self.location.prefix) or relative in self.record.objects
+
+    def due_deletes(self, local: list[LocalFile], stored: dict[str, Stored]) -> list[str]:
+        """This box's keys ``output/`` no longer has that have been unreferenced for ``page_max_age`` seconds.
+
+        A key found unreferenced now (just after the pages that stopped naming
+        it were sent) is recorded with the time and left for a later run.
+        """
+        present = {item.relative for item in local}
+        now = time.time()
+        due, waiting = [], {}
+        for relative in stored:
+            if relative in present or not self.ours(relative):
+                continue
+            since = self.record.unreferenced.get(relative, now)
+            if now - since >= self.config.publish.page_max_age:
+                due.append(relative)
+            else:
+                waiting[relative] = since
+        if not self.report.dry_run:
+            self.record.unreferenced = waiting
+        return sorted(due)
 
     # ------------------------------------------------------------ what to send
 
@@ -162,21 +236,34 @@ class Mirror:
                 self.report.unchanged += 1
             else:
                 (plan.pages if is_page(item.relative) else plan.files).append(item)
-        present = {item.relative for item in local}
-        plan.deletes = sorted(rel for rel in stored if rel not in present)
         return plan
 
     def is_current(self, item: LocalFile, there: Stored | None) -> bool:
-        """The bucket already holds these bytes under this key."""
+        """The bucket already holds these bytes under this key, with the headers they should have."""
         if there is None or there.size != item.size:
             return False
-        if item.content_named:
-            return True
-        if not item.md5:
-            item.md5, item.sha256 = hash_file(item.path)
-        if there.md5 is not None:
-            return there.md5 == item.md5
-        return object_sha256(self.client, self.location, item.relative) == item.sha256
+        if not item.content_named:
+            if not item.md5:
+                item.md5, item.sha256 = hash_file(item.path)
+            same = there.md5 == item.md5 if there.md5 is not None else self.stored_sha256(item) == item.sha256
+            if not same:
+                return False
+        return self.headers_right(item)
+
+    def stored_sha256(self, item: LocalFile) -> str | None:
+        return object_sha256(self.client, self.location, item.relative)
+
+    def headers_right(self, item: LocalFile) -> bool:
+        """The object was sent with this file's Cache-Control: from the record, else asked of the store once."""
+        wanted = self.cache_control(item)
+        sent = self.record.objects.get(item.relative) or stored_cache_control(self.client, self.location, item.relative)
+        if sent != wanted:
+            return False
+        self.record.objects[item.relative] = wanted
+        return True
+
+    def cache_control(self, item: LocalFile) -> str:
+        return cache_control(item.content_named, self.config.publish.page_max_age)
 
     # ------------------------------------------------------------ sending
 
@@ -208,6 +295,8 @@ class Mirror:
         exc = future.exception()
         if exc is None:
             self.report.uploaded += 1
+            self.sent.add(item.relative)
+            self.record.objects[item.relative] = self.cache_control(item)
             return None
         if isinstance(exc, FileNotFoundError) and item.content_named:
             self.report.changed += 1
@@ -224,7 +313,7 @@ class Mirror:
             item.sha256 = hash_file(item.path)[1]
         extra = {
             "ContentType": content_type(item.relative),
-            "CacheControl": cache_control(item.content_named, self.config.publish.page_max_age),
+            "CacheControl": self.cache_control(item),
             "Metadata": {SHA_META: item.sha256},
         }
         key = self.location.key(item.relative)
