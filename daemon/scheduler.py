@@ -17,7 +17,9 @@ runs exactly once. Two things are offered to the rest of the daemon:
 ``Rebuilds`` turns "a photo was stored in job 3" into one rebuild of that
 job's page a few quiet seconds later: a burst of twenty photos gives one
 rebuild, and no request is ever lost, even when it arrives while the same
-job is being built.
+job is being built. With ``publish.bucket`` set, each finished rebuild asks
+``Publishes`` for a publish, which runs in a job of its own (one at a time,
+coalesced) so the box's own pages never wait on the store.
 """
 
 from __future__ import annotations
