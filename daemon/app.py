@@ -32,11 +32,13 @@ any query: SQLite's ids are 1 to 2**63-1, and a longer number names nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import sqlite3
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 
 import bottle
 
@@ -54,6 +56,7 @@ from daemon.sheet import qr_svg, upload_address
 from daemon.signin import SignIn
 from daemon.static import OutputFiles
 from daemon.upload import Stored, form_field, read_form, store_upload
+from generator.ingest_output import IngestDerivatives
 from jobgallery import db, jobs
 from jobgallery.config import Config
 from jobgallery.errors import NotFound, TooLarge, UsageError
@@ -103,6 +106,8 @@ class UploadDaemon:
         self.rebuilds = rebuilds
         self.pages = pages
         self.limit = config.server.max_upload_mb * MIB
+        self.derivatives = IngestDerivatives.from_config(config)
+        self.deriving = threading.Lock()
 
     def install(self, app: bottle.Bottle) -> None:
         app.route("/healthz", "GET", self.healthz, auth=None)
@@ -201,7 +206,8 @@ class UploadDaemon:
     def upload_images(self, job_id: str) -> bottle.HTTPResponse:
         job_number = row_id(job_id, "job")
         db.get_job(self.conn, job_number, live=True)
-        _, stored = self.receive(lambda form: job_number)
+        with self.rebuilds.storing_into(job_number):  # from the first byte: the burst's next photo is coming
+            _, stored = self.receive(lambda form: job_number)
         return json_response({"images": [item.as_json() for item in stored]}, upload_status(stored))
 
     def known_hashes(self, job_id: str) -> bottle.HTTPResponse:
@@ -228,12 +234,29 @@ class UploadDaemon:
         with read_form(bottle.request.environ, self.limit) as form:
             require_form_csrf(bottle.request.environ, form.text(CSRF_FIELD))
             job = db.get_job(self.conn, which_job(form), live=True)
-            stored = store_upload(self.config, self.conn, job.id, form, user.name)
+            with self.rebuilds.storing_into(job.id), self.derivatives_slot() as derivatives:
+                stored = store_upload(self.config, self.conn, job.id, form, user.name, derivatives)
         for item in stored:
             log_photo(job, item, user.name)
         if any(not item.result.duplicate for item in stored):
             self.rebuilds.request(job.id)
         return job, stored
+
+    @contextlib.contextmanager
+    def derivatives_slot(self) -> Iterator[IngestDerivatives | None]:
+        """One upload at a time makes its derivatives with its check; the others only check, at 1/8 scale.
+
+        Theirs are left to the rebuild, so the daemon holds at most one
+        display-scale decode for uploads whatever their number
+        (tests/test_daemon_load.py: 16 at once stay under 100 MiB).
+        """
+        if not self.deriving.acquire(blocking=False):
+            yield None
+            return
+        try:
+            yield self.derivatives
+        finally:
+            self.deriving.release()
 
     def upload_page(self, job: db.Job, stored: list[Stored], status: int) -> bottle.HTTPResponse:
         new = sum(not item.result.duplicate for item in stored)

@@ -15,19 +15,22 @@ runs exactly once. Two things are offered to the rest of the daemon:
     asleep still happens once, late, but never twice.
 
 ``Rebuilds`` turns "a photo was stored in job 3" into one rebuild of that
-job's page a few quiet seconds later: a burst of twenty photos gives one
-rebuild, and no request is ever lost, even when it arrives while the same
-job is being built. With ``publish.bucket`` set, each finished rebuild asks
-``Publishes`` for a publish, which runs in a job of its own (one at a time,
-coalesced) so the box's own pages never wait on the store.
+job's page after a short quiet time (the upload made the photo's
+derivatives, so the rebuild only renders pages): a burst of twenty photos
+gives one rebuild, a burst longer than ``server.rebuild_max_wait_seconds``
+one rebuild per that much time, and no request is ever lost, even when it
+arrives while the same job is being built. With ``publish.bucket`` set, each
+finished rebuild asks ``Publishes`` for a publish, which runs in a job of its
+own (one at a time, coalesced) so the box's own pages never wait on the store.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -185,6 +188,9 @@ class Rebuilds:
         self.config = config
         self.build = build
         self.delay = config.server.rebuild_delay_seconds
+        self.max_wait = config.server.rebuild_max_wait_seconds
+        self.waiting_since: dict[int | str, float] = {}  # first request not yet covered by a started run
+        self.storing: dict[int | str, int] = {}  # uploads into the job being checked and stored right now
         self.first_retry = config.server.rebuild_retry_seconds
         self.requested: dict[int | str, int] = {}
         self.built: dict[int | str, int] = {}
@@ -199,7 +205,30 @@ class Rebuilds:
         Uploads come in bursts and wait for quiet; a new job has nothing to
         wait for, so its (empty) page is made at once with ``delay=0``.
         """
-        self.schedule(job_id, self.delay if delay is None else delay)
+        self.schedule(job_id, self.within_max_wait(job_id, self.delay if delay is None else delay))
+
+    @contextlib.contextmanager
+    def storing_into(self, job_id: int) -> Iterator[None]:
+        """An upload into ``job_id`` is being stored: its rebuild waits for it (up to ``max_wait``).
+
+        A burst's next photo often arrives before the quiet time is over but
+        takes longer than it to check; without this, each photo of a burst
+        of big photos would get a rebuild of its own.
+        """
+        with self.lock:
+            self.storing[job_id] = self.storing.get(job_id, 0) + 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.storing[job_id] -= 1
+
+    def within_max_wait(self, key: int | str, delay: float) -> float:
+        """``delay``, cut so that no request waits longer than ``max_wait`` for a run to start."""
+        now = time.monotonic()
+        with self.lock:
+            first = self.waiting_since.setdefault(key, now)
+        return max(0.0, min(delay, first + self.max_wait - now))
 
     def request_all(self) -> None:
         """Bring the whole site up to date at once (at start: catches rebuilds lost to a restart or power cut)."""
@@ -211,10 +240,10 @@ class Rebuilds:
             self.running.setdefault(key, threading.Lock())
         name = name or f"rebuild-{key}"
         self.scheduler.add_job(
-            run_logged,
+            self.fire,
             "date",
             run_date=datetime.now(UTC) + timedelta(seconds=delay),
-            args=[name, lambda: self.run(key)],
+            args=[key, name],
             id=name,
             name=name,
             replace_existing=True,
@@ -223,6 +252,15 @@ class Rebuilds:
             misfire_grace_time=REBUILD_GRACE_SECONDS,
         )
 
+    def fire(self, key: int | str, name: str) -> None:
+        """A scheduled rebuild is due: run it (logged), unless an upload into the job is still arriving."""
+        with self.lock:
+            held = self.held_back(key)
+        if held:
+            self.schedule(key, self.delay, name)  # looked at again after the upload, whether it stores anything or not
+            return
+        run_logged(name, lambda: self.run(key))
+
     def run(self, key: int | str) -> object | None:
         """Build unless an earlier run already covered every request made so far."""
         with self.running[key]:
@@ -230,6 +268,7 @@ class Rebuilds:
                 wanted = self.requested[key]
                 if self.built.get(key) == wanted:
                     return None
+                self.waiting_since.pop(key, None)
             try:
                 result = self.build(self.config, None if key == ALL_JOBS else key)
             except OSError as exc:
@@ -244,6 +283,11 @@ class Rebuilds:
             if self.publishes is not None:
                 self.publishes.request()
             return result
+
+    def held_back(self, key: int | str) -> bool:
+        """An upload into the job is being stored right now, and the first request waited less than the maximum."""
+        waited = time.monotonic() - self.waiting_since.get(key, time.monotonic())
+        return self.storing.get(key, 0) > 0 and waited < self.max_wait
 
     def log_failures(self, key: int | str, result: object) -> None:
         for filename, reason in getattr(result, "failed", ()):

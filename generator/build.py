@@ -2,7 +2,11 @@
 
 Incremental by content: derivatives are named by a hash of their master and
 settings, pages are keyed by a hash of what they show, and the manifest
-remembers both, so a build with nothing new writes nothing. Files are
+remembers both, so a build with nothing new writes nothing, and a whole
+build's stamp (``generator.stamp``) lets the next one find that out without
+looking at every photo. Derivatives an upload or import already made from its
+check's decode are taken as found (``Build.adopt``): the build makes only
+those of photos stored otherwise, or of changed settings. Files are
 published in an order a viewer can never catch half-done: assets, then images,
 then the pages that show them, and only then are old files removed.
 
@@ -15,14 +19,24 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from generator.assets import STATIC_FOLDER, collect_assets
-from generator.derivatives import KINDS, PIPELINE, PhotoResult, PhotoTask, Recipe, derivative_name
+from generator.derivatives import (
+    FAILURES,
+    KINDS,
+    PIPELINE,
+    PhotoResult,
+    PhotoTask,
+    Recipe,
+    derivative_name,
+    read_published,
+)
 from generator.manifest import FORMAT, Manifest, load_manifest, save_manifest
 from generator.pool import run_tasks
 from generator.publish import link_file, list_dirs, list_names, prune_folder, remove_tree, write_if_changed
 from generator.render import Page, Renderer, index_cards, job_card, photo_view
+from generator.stamp import STAMP_NAME, database_digest, read_stamp, remove_stamp, stamp, write_stamp
 from jobgallery import db, locks, storage
 from jobgallery.config import Config, build_workers
 from jobgallery.images import Limits
@@ -67,6 +81,10 @@ def run_build(config: Config, job_id: int | None = None, full: bool = False, pro
     """``build_site`` for a caller that already holds the maintenance lock."""
     started = time.monotonic()
     build = Build(config, full)
+    # 0. nothing changed in the database or in output/ since the last whole build: nothing to do
+    if not full and build.unchanged():
+        build.report.seconds = time.monotonic() - started
+        return build.report
     # 1. read the database: every job, and the photos of the jobs this build looks at
     build.load(job_id)
     # 2. content-hashed CSS and JS first, since every page links to them
@@ -77,8 +95,8 @@ def run_build(config: Config, job_id: int | None = None, full: bool = False, pro
     build.publish_pages()
     # 5. files nothing references any more: old derivatives, archived jobs' images, old paths
     build.remove_stale()
-    # 6. remember what is published, for the next build
-    build.save()
+    # 6. remember what is published, for the next build (and, after a whole build, the stamp of it all)
+    build.save(job_id is None)
     build.report.seconds = time.monotonic() - started
     return build.report
 
@@ -91,7 +109,8 @@ class Build:
         self.full = full
         self.output = config.paths.output
         self.report = BuildReport()
-        self.manifest: Manifest = load_manifest(self.output)
+        self.manifest = Manifest()
+        self.stamp_path = config.paths.data / STAMP_NAME
         self.recipe = Recipe.from_config(config)
         self.assets = collect_assets(config)
         self.renderer = Renderer(config, {name: path for name, (path, _) in self.assets.items()})
@@ -112,13 +131,28 @@ class Build:
 
     # ------------------------------------------------------------ 1. load
 
-    def load(self, job_id: int | None) -> None:
+    def unchanged(self) -> bool:
+        """The stamp of the last whole build still holds: same settings, database and files (``stamp``)."""
+        found = read_stamp(self.stamp_path)
+        if found is None:
+            return False
         with db.open_db(self.config.db_path) as conn:
+            self.database = database_digest(conn)
+        if stamp(self.settings, self.database, self.output) != found[0]:
+            return False
+        self.report.skipped = found[1]
+        return True
+
+    def load(self, job_id: int | None) -> None:
+        self.manifest = load_manifest(self.output)
+        with db.open_db(self.config.db_path) as conn:
+            self.database = database_digest(conn) if job_id is None else ""  # only a whole build leaves a stamp
             if job_id is not None:
                 db.get_job(conn, job_id)
             self.jobs = db.list_jobs(conn)
             self.scope = self.choose_scope(job_id)
             self.images = db.images_by_job(conn, [job.id for job in self.scope if not job.archived])
+            self.newest_id = db.newest_image_id(conn)
 
     def choose_scope(self, job_id: int | None) -> list[db.Job]:
         """All jobs, or the asked-for one plus any whose published state the manifest does not match."""
@@ -171,7 +205,7 @@ class Build:
             if entry and entry.get("dir") != path and not self.full:
                 entry = self.move_entry(str(image.id), entry, path, wanted, present)
             missing = tuple((k, n) for k, n in wanted.items() if self.full or not has_file(entry, path, k, n, present))
-            if not missing:
+            if not missing or (not self.full and self.adopt(job, image, wanted, present)):
                 self.report.skipped += 1
                 continue
             try:
@@ -180,6 +214,7 @@ class Build:
                 self.report.failed.append((image.filename, "the stored file name is not a plain name"))
                 continue
             task = PhotoTask(image.id, image.filename, str(master), str(folder), missing, self.recipe, self.limits)
+            task = replace(task, pixels=image.width * image.height)
             self.tasks[image.id] = (job, task)
             tasks.append(task)
         return tasks
@@ -197,6 +232,23 @@ class Build:
             moved["color"] = entry["color"]
         self.manifest.photos[key] = moved
         return moved
+
+    def adopt(self, job: db.Job, image: db.Image, wanted: dict[str, str], present: set[str]) -> bool:
+        """Take into the manifest derivatives the photo's ingest made (decode once); False when some are missing.
+
+        Their names say which master and settings made them, and every file
+        is written atomically, so a file with the name holds the right bytes.
+        """
+        path = self.path_of(job)
+        if not all(name in present for name in wanted.values()):
+            return False
+        try:
+            sizes, color = read_published(self.output / path, wanted)
+        except FAILURES:
+            return False
+        entry = {kind: [name, *sizes[kind]] for kind, name in wanted.items()}
+        self.manifest.photos[str(image.id)] = entry | {"job": job.id, "dir": path, "color": color}
+        return True
 
     @property
     def limits(self) -> Limits:
@@ -274,9 +326,14 @@ class Build:
         self.report.files_removed = removed
 
     def prune_job_folder(self, job: db.Job) -> int:
-        """Keep a job's page and the derivatives it shows; everything else in its folder goes."""
+        """Keep a job's page and the derivatives it shows; everything else in its folder goes.
+
+        Derivatives of photos stored since this build read the database are
+        kept too: an upload writes them while a build may be running.
+        """
         path = self.path_of(job)
-        keep = {"index.html"}
+        keep = {name for name in self.present.get(path, ()) if photo_id(name) > self.newest_id}
+        keep.add("index.html")
         for image in [] if job.archived else self.images[job.id]:
             entry = self.manifest.photos.get(str(image.id))
             if entry and entry.get("dir") == path:
@@ -317,10 +374,26 @@ class Build:
 
     # ------------------------------------------------------------ 6. manifest
 
-    def save(self) -> None:
-        """Every job was looked at under these settings if they changed (``choose_scope``), so record them."""
+    def save(self, whole: bool) -> None:
+        """Every job was looked at under these settings if they changed (``choose_scope``), so record them.
+
+        A whole build that rendered every photo also leaves its stamp: the
+        next build with nothing to do stops at step 0. Any other build drops
+        the stamp, since it may have left other jobs as they were.
+        """
         self.manifest.settings = self.settings
         save_manifest(self.output, self.manifest)
+        if whole and self.report.ok and not self.report.short_of_space:
+            count = sum(len(images) for images in self.images.values())
+            write_stamp(self.stamp_path, stamp(self.settings, self.database, self.output), count)
+        else:
+            remove_stamp(self.stamp_path)
+
+
+def photo_id(name: str) -> int:
+    """The image id a derivative's name starts with (``12-thumb-....jpg``), 0 for any other name."""
+    head = name.split("-", 1)[0]
+    return int(head) if head.isdigit() and head.isascii() else 0
 
 
 def has_file(entry: dict | None, path: str, kind: str, name: str, present: set[str]) -> bool:

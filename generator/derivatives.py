@@ -3,7 +3,10 @@
 Masters are untrusted originals of any size, format, pixel mode and colour
 space. A JPEG is decoded at reduced scale (``draft``) just above the display
 size, which is where most of the time and memory goes; the thumbnails are made
-from the display pixels, not from the master. Every derivative is an 8-bit
+from the display pixels, not from the master. The decode is the one that
+checks the photo (``images.inspect_pixels`` with ``Maker``): an upload or an
+import makes the derivatives in the same pass (``generator.ingest_output``),
+and a build makes them the same way, to the same bytes. Every derivative is an 8-bit
 sRGB JPEG (``generator.colour``), upright, with transparency on white, and
 carries no metadata at all: no EXIF (GPS, camera serial), no copied profile.
 
@@ -29,23 +32,14 @@ from PIL import Image, ImageMath
 
 from generator import colour
 from jobgallery.errors import JobGalleryError
-from jobgallery.images import (
-    DECODE_ERRORS,
-    EXIF_ERRORS,
-    ORIENTATION,
-    Limits,
-    check_structure,
-    decoding,
-    enable_heif,
-    format_of,
-    open_image,
-)
+from jobgallery.images import DECODE_ERRORS, EXIF_ERRORS, ORIENTATION, Box, Limits, enable_heif, inspect_pixels
 from jobgallery.storage import atomic_write, is_disk_full
 
 # Bump when a change in this module alters the bytes of derivatives.
 # 2: colour converted to sRGB, no profile written, 16-bit scaled, sizes by box.
 # 3: a PNG colour key (tRNS on RGB or grey) is transparency, flattened on white like an alpha channel.
-PIPELINE = 3
+# 4: decoded once with the upload's check; thumbnails from the smallest one that covers them; colour from bytes.
+PIPELINE = 4
 
 KINDS = ("display", "thumb", "thumb2x")
 
@@ -57,8 +51,9 @@ FAILURES = (*DECODE_ERRORS, MemoryError)
 DISPLAY_FILTER = Image.Resampling.BICUBIC
 THUMB_FILTER = Image.Resampling.LANCZOS
 
-# Modes Pillow resizes as they are (16-bit and float grey are scaled to 8 bits after the resize).
-RESIZABLE_MODES = ("RGB", "L", "RGBA", "LA", "CMYK", "I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+# Modes Pillow resizes as they are (16-bit and float grey are scaled to 8 bits after the resize; RGBX, a JPEG
+# decoded by libjpeg-turbo, is made RGB after it).
+RESIZABLE_MODES = ("RGB", "RGBX", "L", "RGBA", "LA", "CMYK", "I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 # Modes whose transparency can be one colour key (PNG tRNS): grey at any depth, and RGB.
 KEYED_MODES = ("1", "L", "RGB", "I", "I;16", "I;16L", "I;16B", "I;16N")
 # Pillow widens 2- and 4-bit grey PNG samples to 0..255 but keeps their tRNS key as stored: the factor it misses.
@@ -140,6 +135,7 @@ class PhotoTask:
     outputs: tuple[tuple[str, str], ...]  # (kind, file name) pairs to write
     recipe: Recipe
     limits: Limits
+    pixels: int = 0  # the master's, from its row: a big one is made in a worker process, never in the build's
 
 
 @dataclass
@@ -180,14 +176,12 @@ def describe_error(exc: BaseException) -> str:
 
 
 def write_derivatives(task: PhotoTask) -> PhotoResult:
-    display = load_display(Path(task.master), task.recipe.display_size, task.limits)
-    result = PhotoResult(task.image_id, task.filename, notes=display.notes)
+    made = make_derivatives(Path(task.master), task.recipe, task.limits)
+    result = PhotoResult(task.image_id, task.filename, color=made.color, notes=made.notes)
     for kind, name in task.outputs:
-        image = display.image if kind == "display" else thumbnail(display.image, task.recipe.box(kind))
-        publish(Path(task.folder) / name, encode(image, task.recipe.quality(kind)))
-        result.sizes[kind] = image.size
-        if kind == "thumb":
-            result.color = average_color(image)
+        data, size = made.files[kind]
+        publish(Path(task.folder) / name, data)
+        result.sizes[kind] = size
     return result
 
 
@@ -218,40 +212,111 @@ class Display:
     notes: list[str] = field(default_factory=list)
 
 
-def load_display(path: Path, display_size: int, limits: Limits) -> Display:
-    """The master's pixels at display size (``display_fit``), upright, 8 bits, sRGB, transparency flattened.
+@dataclass
+class Made:
+    """A photo's derivatives, encoded: kind -> (JPEG bytes, pixel size); picklable, so a worker can hand them back."""
+
+    files: dict[str, tuple[bytes, tuple[int, int]]]
+    color: str
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Maker:
+    """Makes every kind of derivative from the pixels a photo's check decodes (``images.PixelSink``).
+
+    The build and the ingest both make derivatives through this one class.
+    The ingest's strict decode (libjpeg-turbo through simplejpeg) and the
+    build's lenient one (libjpeg-turbo through Pillow) give the same pixels at
+    the same scale, so the bytes are the same whichever made them
+    (tests/test_decode_once.py).
+    """
+
+    recipe: Recipe
+    strict: bool = True
+
+    def draft_target(self, image: Image.Image) -> tuple[int, int]:
+        return display_fit(image.size, self.recipe.display_size)
+
+    def before_load(self, image: Image.Image) -> None:
+        scale_colour_key(image)
+
+    def take(self, master: Image.Image, pixels: Image.Image, box: Box) -> Made:
+        display = display_from(master, pixels, box, self.draft_target(master))
+        return encode_all(display, self.recipe)
+
+
+def make_derivatives(path: Path, recipe: Recipe, limits: Limits) -> Made:
+    """Check the master as an upload is checked, but for the strict JPEG decode, and make its derivatives.
 
     The decode takes its share of the process's decode budget, like an
     upload's check: a master stored before a lower budget was set fails
-    this photo instead of exhausting the box's memory. Colour is converted
-    at display size, where it costs a few milliseconds. The container is
+    this photo instead of exhausting the box's memory. The container is
     walked first, as an upload's is: a master that came in before those
     checks or by restore fails in milliseconds, not after a 25 s decode.
     """
     enable_heif()
-    check_structure(path)
-    with open_image(path, limits.max_pixels) as master:
-        full_size = master.size
-        target = display_fit(master.size, display_size)
-        box = (0.0, 0.0, float(master.width), float(master.height))
-        drafted = master.draft(None, target) if format_of(master) == "JPEG" else None
-        if drafted:
-            box = tuple(float(v) for v in drafted[1])
-        with decoding(master, full_size, limits.max_decode_mb, resizing=True):  # held until full-size pixels are gone
-            scale_colour_key(master)
-            master.load()
-            description = colour.describe(master)
-            orientation = exif_orientation(master)
-            image = resizable(master)
-            if image.size == target and box == (0.0, 0.0, float(image.width), float(image.height)):
-                image = image.copy()
-            else:
-                image = resize_lean(image, master, target, box)
+    return inspect_pixels(path, limits, Maker(recipe, strict=False))[1]
+
+
+class DisplayMaker(Maker):
+    """The display image alone, for callers that look at pixels rather than files."""
+
+    def take(self, master: Image.Image, pixels: Image.Image, box: Box) -> Display:
+        return display_from(master, pixels, box, self.draft_target(master))
+
+
+def load_display(path: Path, display_size: int, limits: Limits) -> Display:
+    """The master's display image (``display_from``), decoded as ``make_derivatives`` decodes it."""
+    enable_heif()
+    return inspect_pixels(path, limits, DisplayMaker(Recipe(display_size, 0, 0, 0)))[1]
+
+
+def display_from(master: Image.Image, pixels: Image.Image, box: Box, target: tuple[int, int]) -> Display:
+    """The display image (``display_fit``) from decoded pixels: upright, 8 bits, sRGB, transparency flattened.
+
+    ``pixels`` are ``master`` itself or a JPEG's pixels decoded apart from
+    it; both are closed here, as soon as the first resize pass is done.
+    Colour is converted at display size, where it costs a few milliseconds.
+    """
+    description = colour.describe(master)
+    orientation = exif_orientation(master)
+    image = resizable(pixels)
+    if image.size == target and box == (0.0, 0.0, float(image.width), float(image.height)):
+        image = image.copy()
+    else:
+        image = resize_lean(image, pixels, target, box)
+    master.close()
+    pixels.close()
     return finish(image, description, orientation)
+
+
+def encode_all(display: Display, recipe: Recipe) -> Made:
+    """Every kind of ``KINDS``: thumbnails largest first, each from the smallest picture made so far that covers it."""
+    pictures = [display.image]
+    files = {"display": (encode(display.image, recipe.quality("display")), display.image.size)}
+    thumbs = sorted((kind for kind in KINDS if kind != "display"), key=lambda kind: recipe.box(kind), reverse=True)
+    for kind in thumbs:
+        box = recipe.box(kind)
+        image = thumbnail(min((p for p in pictures if covers(p, box)), key=area, default=display.image), box)
+        pictures.append(image)
+        files[kind] = (encode(image, recipe.quality(kind)), image.size)
+    return Made(files, encoded_color(files["thumb"][0]), display.notes)
+
+
+def covers(picture: Image.Image, box: tuple[int, int]) -> bool:
+    """``picture`` is at least ``box`` and exactly of its shape: a thumbnail already cropped to it needs no crop."""
+    return picture.width >= box[0] and picture.height >= box[1] and picture.width * box[1] == picture.height * box[0]
+
+
+def area(picture: Image.Image) -> int:
+    return picture.width * picture.height
 
 
 def finish(image: Image.Image, description: colour.Description, orientation: int) -> Display:
     """Resized pixels of any ``RESIZABLE_MODES`` mode to the display image: 8 bits, sRGB, upright, opaque."""
+    if image.mode == "RGBX":
+        image = image.convert("RGB")
     image, note = colour.to_srgb(eight_bit(image), description)
     return Display(flatten(upright(image, orientation)), [note] if note else [])
 
@@ -403,6 +468,24 @@ def encode(image: Image.Image, quality: int) -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", quality=quality, progressive=True, optimize=True)
     return out.getvalue()
+
+
+def read_published(folder: Path, names: dict[str, str]) -> tuple[dict[str, tuple[int, int]], str]:
+    """Pixel sizes (from the headers) and placeholder colour of derivatives already in ``folder``, by kind.
+
+    Raises OSError or a decode error when one is unreadable: then it is made again.
+    """
+    sizes = {}
+    for kind, name in names.items():
+        with Image.open(folder / name, formats=("JPEG",)) as image:
+            sizes[kind] = image.size
+    return sizes, encoded_color((folder / names["thumb"]).read_bytes())
+
+
+def encoded_color(thumb: bytes) -> str:
+    """The placeholder colour of an encoded thumbnail: read back from its bytes, so a build that finds it agrees."""
+    with Image.open(io.BytesIO(thumb), formats=("JPEG",)) as image:
+        return average_color(image)
 
 
 def average_color(image: Image.Image) -> str:

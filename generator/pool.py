@@ -20,15 +20,17 @@ from generator.derivatives import PhotoResult, PhotoTask, make_photo
 from jobgallery.decode_budget import DECODES
 from jobgallery.workers import start_worker
 
-# Below this many photos a pool costs more to start than it saves.
+# Below this many photos a pool costs more to start than it saves...
 POOL_THRESHOLD = 4
+# ...unless one is this big: its decode then stays out of the build process (a worker stays under 48 MiB for 48 MP).
+BIG_PIXELS = 16_000_000
 # Tasks handed to the pool per worker before earlier ones finish: enough to keep workers busy.
 IN_FLIGHT = 4
 
 
 def run_tasks(tasks: Sequence[PhotoTask], workers: int) -> Iterator[PhotoResult]:
     """Make every task's derivatives, yielding one result per task as each is done (in no set order)."""
-    if workers <= 1 or len(tasks) < POOL_THRESHOLD:
+    if workers <= 1 or (len(tasks) < POOL_THRESHOLD and all(task.pixels < BIG_PIXELS for task in tasks)):
         return in_process(tasks)
     return in_pool(tasks, workers)
 

@@ -44,7 +44,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("server.threads", 4, "int", "worker threads of the WSGI server", 1, 64),
     Setting("server.serve_output", True, "bool", "also serve output/ at / (for use without Nginx)"),
     Setting(
-        "server.rebuild_delay_seconds", 3.0, "float", "quiet time after an upload before its job is rebuilt", 0, 3600
+        "server.rebuild_delay_seconds", 0.5, "float", "quiet time after an upload before its job is rebuilt", 0, 3600
+    ),
+    Setting(
+        "server.rebuild_max_wait_seconds",
+        10.0,
+        "float",
+        "a job's page is rebuilt at most this long after an upload, even while a burst goes on",
+        0,
+        3600,
     ),
     Setting("server.log_level", "info", "str", "debug, info, warning or error"),
     Setting(

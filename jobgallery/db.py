@@ -423,6 +423,11 @@ def images_by_job(conn: sqlite3.Connection, job_ids: list[int]) -> dict[int, lis
     return {job_id: capture_time.in_order(images) for job_id, images in grouped.items()}
 
 
+def newest_image_id(conn: sqlite3.Connection) -> int:
+    """The highest image id in use (0 for none): a derivative named with a higher one was made after this read."""
+    return conn.execute("SELECT COALESCE(MAX(id), 0) FROM job_image").fetchone()[0]
+
+
 def delete_image(conn: sqlite3.Connection, image_id: int) -> Image:
     """Delete one image row; its files become orphans that cleanup and the next build remove."""
     with write(conn):

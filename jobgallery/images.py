@@ -6,12 +6,13 @@ image at all" and "an image that is broken" get different answers), then
 opened with an explicit format allow-list, checked against the pixel limit
 before any pixel is decoded, and decoded once to prove it is whole.
 
-Memory is bounded before decoding. JPEGs are decoded at 1/8 scale
-(``Image.draft``): every compressed byte is still read, but a 48 MP photo
-needs a few MiB instead of 150. PNG, WebP and HEIC have no such mode, and a
-progressive JPEG keeps every coefficient of the whole picture, so their cost
-is worked out from the header and anything over ``images.max_decode_mb`` is
-refused; the decodes that are allowed share that budget box-wide
+Memory is bounded before decoding. JPEGs are decoded at reduced scale
+(``Image.draft``): 1/8 for a check alone, or just above the display size when
+the same decode makes the photo's derivatives (``PixelSink``); every
+compressed byte is still read, but a 48 MP photo needs 12 MiB instead of 190.
+PNG, WebP and HEIC have no such mode, and a progressive JPEG keeps every
+coefficient of the whole picture, so their cost is worked out from the header
+and anything over ``images.max_decode_mb`` is refused; the decodes that are allowed share that budget box-wide
 (``decode_budget``), so the daemon's threads and the build's workers cannot
 each hold a big one at once.
 
@@ -33,7 +34,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
@@ -284,51 +285,102 @@ def decoding(
 # ---------------------------------------------------------------- validation
 
 
+Box = tuple[float, float, float, float]
+
+
+class PixelSink(Protocol):
+    """What makes something of a photo's pixels in the decode that checks it (``generator.derivatives.Maker``).
+
+    Decode once: the pixels an upload is proven whole with are the ones its
+    derivatives are made from, inside the same share of the decode budget.
+    """
+
+    strict: bool
+    """Decode a JPEG strictly (an upload's check, by libjpeg-turbo); else leniently by Pillow, to the same pixels.
+
+    Pillow reads the file in chunks where the strict decode maps all of it:
+    a build, whose masters were proven whole when they came in, keeps a 48 MP
+    photo's file out of its memory peak."""
+
+    def draft_target(self, image: Image.Image) -> tuple[int, int]:
+        """The smallest size (before orientation) the pixels are wanted at: a JPEG decodes at the scale just above."""
+
+    def before_load(self, image: Image.Image) -> None:
+        """Adjust ``image`` (opened, not decoded) before its pixels are decoded."""
+
+    def take(self, master: Image.Image, pixels: Image.Image, box: Box) -> object:
+        """Use ``pixels`` (``box`` of them is the picture; may be ``master`` itself) and close them."""
+
+
 def inspect(path: Path, limits: Limits) -> PhotoInfo:
     """Prove that the file at ``path`` is a whole, allowed image and read what we keep about it."""
+    return inspect_pixels(path, limits, None)[0]
+
+
+def inspect_pixels(path: Path, limits: Limits, sink: PixelSink | None) -> tuple[PhotoInfo, object]:
+    """``inspect``, handing the decoded pixels to ``sink`` on the way: what it made comes back beside the info."""
     check_structure(path)
+    made = None
     with open_image(path, limits.max_pixels) as image:
         fmt = format_of(image)
         width, height = image.size
-        with decoded(image, path, limits.max_decode_mb):
+        with decoded(image, path, limits.max_decode_mb, sink) as (pixels, box):
             if fmt == "PNG":
                 containers.check_png_pixels(path)
             # Only now: Pillow decodes a whole PNG to look for EXIF after its pixels.
             exif = read_exif(image)
             taken = capture_time.read(path, fmt, image.info, exif)
+            if sink is not None:
+                made = sink.take(image, pixels, box)
+            pixels.close()
             image.close()  # the pixels go before the budget's share does
     orientation = exif_orientation(exif)
     if orientation in QUARTER_TURNS:
         width, height = height, width
     taken_at, offset = (taken.taken_at, taken.offset_text) if taken else (None, None)
-    return PhotoInfo(fmt, width, height, orientation, taken_at, exif_location(exif), offset)
+    return PhotoInfo(fmt, width, height, orientation, taken_at, exif_location(exif), offset), made
 
 
 @contextlib.contextmanager
-def decoded(image: Image.Image, path: Path, max_decode_mb: int) -> Iterator[None]:
+def decoded(
+    image: Image.Image, path: Path, max_decode_mb: int, sink: PixelSink | None = None
+) -> Iterator[tuple[Image.Image, Box]]:
     """Decode every compressed byte of ``image`` (opened from ``path``) so damage shows before we store.
 
-    The decode's share of the budget is held until the block ends: the
-    pixels stay in memory until the caller closes the image, so releasing
-    the share when the decode returned let four checks of 182 MiB each run
-    at once under a 384 MiB budget (bench/memory_budget.py).
+    Yields the decoded pixels and the part of them that is the picture. The
+    decode's share of the budget is held until the block ends: the pixels
+    stay in memory until the caller closes them, so releasing the share when
+    the decode returned let four checks of 182 MiB each run at once under a
+    384 MiB budget (bench/memory_budget.py). With a ``sink`` the share covers
+    its resize too.
 
-    A JPEG is decoded at 1/8 scale by libjpeg-turbo, not Pillow: Pillow drops
-    the warnings that tell a scan cut short (``jpeg_scans``). Pillow's header
-    gives the cost, and Pillow decodes the few files whose harmless warnings
-    stop the strict decode.
+    A JPEG is decoded by libjpeg-turbo, not Pillow: Pillow drops the warnings
+    that tell a scan cut short (``jpeg_scans``). Without a sink it is decoded
+    at 1/8 scale and the pixels are thrown away; with a strict one, at the
+    sink's scale, and an RGB or grey picture's pixels are the ones it gets
+    (a lenient sink gets Pillow's decode at that scale: the same pixels).
+    Pillow's header gives the cost, and Pillow decodes the few files whose
+    harmless warnings stop the strict decode (and CMYK ones, after it).
     """
+    if sink is not None:
+        sink.before_load(image)
     if format_of(image) != "JPEG":
-        with decoding(image, image.size, max_decode_mb):
+        with decoding(image, image.size, max_decode_mb, resizing=sink is not None):
             load(image)
-            yield
+            yield image, (0.0, 0.0, float(image.width), float(image.height))
         return
     full_size = width, height = image.size
-    image.draft(None, (max(1, width // JPEG_DRAFT_SCALE), max(1, height // JPEG_DRAFT_SCALE)))
-    with decoding(image, full_size, max_decode_mb):
-        if not jpeg_scans.decode_strictly(path):
+    eighth = (max(1, width // JPEG_DRAFT_SCALE), max(1, height // JPEG_DRAFT_SCALE))
+    target = eighth if sink is None else sink.draft_target(image)
+    drafted = image.draft(None, target)
+    box = tuple(float(v) for v in drafted[1]) if drafted else (0.0, 0.0, float(width), float(height))
+    with decoding(image, full_size, max_decode_mb, resizing=sink is not None):
+        pixels = None
+        if sink is not None and sink.strict:
+            pixels = jpeg_scans.decode_pixels(path, image.size, image.mode)
+        if pixels is None and (sink is not None or not jpeg_scans.decode_strictly(path)):
             load(image)
-        yield
+        yield (image if pixels is None else pixels), box
 
 
 def load(image: Image.Image) -> None:

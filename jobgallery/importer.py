@@ -124,13 +124,17 @@ def import_files(
     found: Scan,
     details: ingest.Details,
     on_done: Callable[[], object] | None = None,
+    derivatives: ingest.Derivatives | None = None,
 ) -> ImportReport:
-    """Ingest every file of ``found`` into job ``job_id``; ``on_done`` is called once per file."""
+    """Ingest every file of ``found`` into job ``job_id``; ``on_done`` is called once per file.
+
+    ``derivatives`` makes each photo's derivatives in the worker that checks it (decode once).
+    """
     db.get_job(conn, job_id, live=True)
-    run = ImportRun(config, conn, job_id, found, details, on_done or (lambda: None))
+    run = ImportRun(config, conn, job_id, found, details, on_done or (lambda: None), derivatives)
     fresh = not run.folder.is_dir()
     try:
-        with checker(config, len(found.files)) as check:
+        with checker(config, len(found.files), derivatives) as check:
             run.all(check, in_flight=IN_FLIGHT_PER_WORKER * worker_count(config, len(found.files)))
     finally:
         if fresh and not run.report.imported:
@@ -149,8 +153,10 @@ class ImportRun:
         found: Scan,
         details: ingest.Details,
         on_done: Callable[[], object],
+        derivatives: ingest.Derivatives | None = None,
     ) -> None:
         self.conn = conn
+        self.derivatives = derivatives
         self.job_id = job_id
         self.found = found
         self.details = details
@@ -216,7 +222,7 @@ class ImportRun:
             except BaseException:
                 ingest.discard(staged.temp)
                 raise
-            result = ingest.store(self.conn, self.job_id, prepared, self.details)
+            result = ingest.store(self.conn, self.job_id, prepared, self.details, self.derivatives)
             self.done(self.report.duplicates if result.duplicate else self.report.imported, name)
 
     def refuse(self, name: str, reason: str) -> None:
@@ -244,19 +250,19 @@ def worker_count(config: Config, files: int) -> int:
 
 
 @contextlib.contextmanager
-def checker(config: Config, files: int) -> Iterator[Checker]:
+def checker(config: Config, files: int, derivatives: ingest.Derivatives | None = None) -> Iterator[Checker]:
     """A function that starts checking a staged file: in worker processes when it pays, else right here.
 
     Workers come from ``forkserver``: forking a process that may run threads
     (the daemon's) can deadlock.
     """
-    limits = (images.Limits.from_config(config), config.images.master_max_px)
+    limits = (images.Limits.from_config(config), config.images.master_max_px, derivatives)
     workers = worker_count(config, files)
     if workers == 1:
         yield lambda staged: run_now(ingest.prepare, staged, *limits)
         return
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["jobgallery.ingest"])
+    context.set_forkserver_preload(["jobgallery.ingest", "generator.worker"] if derivatives else ["jobgallery.ingest"])
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker, initargs=(DECODES.path,))
     try:
         yield lambda staged: pool.submit(ingest.prepare, staged, *limits)

@@ -8,9 +8,12 @@ The steps, in the order that keeps every failure harmless:
 3. a photo already in the job with the same hash is a duplicate: drop the
    temp, answer with the existing row;
 4. prove by content that it is a whole, allowed image and read its EXIF
-   (optionally shrink the master);
+   (optionally shrink the master); given ``derivatives``, the pixels that
+   check decoded are made into the photo's derivatives in the same pass;
 5. in one write transaction: look for a duplicate again (two uploads of the
-   same bytes at once), move the file into place durably, insert the row.
+   same bytes at once), move the file into place durably, insert the row;
+6. publish the derivatives made in step 4 under the row's id (a failure
+   there is only logged: the next build makes them from the master).
 
 A failure before step 5 removes the temp file; a failure in step 5 removes
 the published file. A crash leaves at most a temp file or a file without a
@@ -31,7 +34,7 @@ import threading
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from jobgallery import db, images, storage
 from jobgallery.config import Config
@@ -69,12 +72,23 @@ class Staged:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A staged upload proven to be a photo; ``temp`` holds the master to publish."""
+    """A staged upload proven to be a photo; ``temp`` holds the master to publish, ``made`` its derivatives."""
 
     temp: Path
     sha256: str
     byte_size: int
     info: images.PhotoInfo
+    made: object = None
+
+
+class Derivatives(images.PixelSink, Protocol):
+    """Makes a photo's derivatives from its check's pixels, then publishes them (``generator.ingest_output``).
+
+    Picklable: bulk import makes them in its worker processes.
+    """
+
+    def publish(self, conn: sqlite3.Connection, image: db.Image, made: object) -> None:
+        """Write what ``take`` made for the stored ``image``; raises OSError or JobGalleryError."""
 
 
 @dataclass(frozen=True)
@@ -101,10 +115,12 @@ def ingest_stream(
     uploaded_by: str | None = None,
     max_bytes: int | None = None,
     place: BrowserLocation | None = None,
+    derivatives: Derivatives | None = None,
 ) -> IngestResult:
     """Store one uploaded photo read from ``stream`` in job ``job_id``, or raise and store nothing.
 
     ``place`` is the phone's position from the browser, kept only when the photo's EXIF has no GPS.
+    ``derivatives`` makes the photo's derivatives from the decode that checks it (decode once).
     """
     details = replace(clean_details(description, tags, uploaded_by), place=place)
     db.get_job(conn, job_id, live=True)
@@ -112,7 +128,7 @@ def ingest_stream(
     fresh = not folder.is_dir()
     stored = False
     try:
-        result = finish(config, conn, job_id, stage(folder, stream, max_bytes), details)
+        result = finish(config, conn, job_id, stage(folder, stream, max_bytes), details, derivatives)
         stored = not result.duplicate
         return result
     finally:
@@ -129,6 +145,7 @@ def ingest_path(
     description: str = "",
     tags: str = "",
     uploaded_by: str | None = None,
+    derivatives: Derivatives | None = None,
 ) -> IngestResult:
     """Store the photo at ``path`` (which is copied, never moved) in job ``job_id``."""
     try:
@@ -136,22 +153,31 @@ def ingest_path(
     except OSError as exc:
         raise JobGalleryError(f"cannot read {path}: {exc.strerror or exc}") from None
     with stream:
-        return ingest_stream(config, conn, job_id, stream, description=description, tags=tags, uploaded_by=uploaded_by)
+        details = {"description": description, "tags": tags, "uploaded_by": uploaded_by}
+        return ingest_stream(config, conn, job_id, stream, **details, derivatives=derivatives)
 
 
-def finish(config: Config, conn: sqlite3.Connection, job_id: int, staged: Staged, details: Details) -> IngestResult:
-    """Steps 3 to 5 for a staged upload; the temp file is gone afterwards whatever happens."""
+def finish(
+    config: Config,
+    conn: sqlite3.Connection,
+    job_id: int,
+    staged: Staged,
+    details: Details,
+    derivatives: Derivatives | None = None,
+) -> IngestResult:
+    """Steps 3 to 6 for a staged upload; the temp file is gone afterwards whatever happens."""
     try:
         existing = db.find_by_hash(conn, job_id, staged.sha256)
         if existing is None:
-            prepared = prepare(staged, images.Limits.from_config(config), config.images.master_max_px)
+            limits = images.Limits.from_config(config)
+            prepared = prepare(staged, limits, config.images.master_max_px, derivatives)
     except BaseException:
         discard(staged.temp)
         raise
     if existing is not None:
         discard(staged.temp)
         return IngestResult(existing, True)
-    return store(conn, job_id, prepared, details)
+    return store(conn, job_id, prepared, details, derivatives)
 
 
 # ---------------------------------------------------------------- checking the user's text
@@ -239,16 +265,27 @@ def discard(temp: Path) -> None:
 # ---------------------------------------------------------------- step 4: prove it is a photo
 
 
-def prepare(staged: Staged, limits: images.Limits, master_max_px: int = 0) -> Prepared:
+def prepare(
+    staged: Staged, limits: images.Limits, master_max_px: int = 0, derivatives: Derivatives | None = None
+) -> Prepared:
     """Validate and read a staged file; with ``master_max_px``, swap in a smaller master.
 
+    ``derivatives`` gets the pixels the check decodes; a master shrunk here is
+    decoded once more, so its derivatives are those a build would make of it.
     Needs no database, so bulk import runs it in worker processes. On
     success only ``Prepared.temp`` is left; on failure only ``staged.temp``.
     """
-    info = images.inspect(staged.temp, limits)
+    info, made = images.inspect_pixels(staged.temp, limits, derivatives)
     if not master_max_px or max(info.width, info.height) <= master_max_px:
-        return Prepared(staged.temp, staged.sha256, staged.byte_size, info)
-    return shrink(staged, info, limits, master_max_px)
+        return Prepared(staged.temp, staged.sha256, staged.byte_size, info, made)
+    prepared = shrink(staged, info, limits, master_max_px)
+    if derivatives is None:
+        return prepared
+    try:
+        return replace(prepared, made=images.inspect_pixels(prepared.temp, limits, derivatives)[1])
+    except BaseException:
+        discard(prepared.temp)
+        raise
 
 
 def shrink(staged: Staged, info: images.PhotoInfo, limits: images.Limits, master_max_px: int) -> Prepared:
@@ -285,8 +322,18 @@ def master_name(sha256: str, extension: str, now: datetime | None = None) -> str
     return f"img_{stamp}_{sha256[:12]}.{extension}"
 
 
-def store(conn: sqlite3.Connection, job_id: int, prepared: Prepared, details: Details) -> IngestResult:
-    """Publish the master and insert its row in one write transaction; undo the file if the row fails."""
+def store(
+    conn: sqlite3.Connection,
+    job_id: int,
+    prepared: Prepared,
+    details: Details,
+    derivatives: Derivatives | None = None,
+) -> IngestResult:
+    """Publish the master and insert its row in one write transaction; undo the file if the row fails.
+
+    Then the derivatives made with the check, if any: they are named by the
+    row's id, so they can only be written once it exists.
+    """
     target = prepared.temp.parent / master_name(prepared.sha256, prepared.info.extension)
     published = False
     try:
@@ -319,7 +366,17 @@ def store(conn: sqlite3.Connection, job_id: int, prepared: Prepared, details: De
         image.height,
         image.byte_size,
     )
+    if derivatives is not None and prepared.made is not None:
+        publish_derivatives(conn, derivatives, image, prepared.made)
     return IngestResult(image, False)
+
+
+def publish_derivatives(conn: sqlite3.Connection, derivatives: Derivatives, image: db.Image, made: object) -> None:
+    """Step 6: the photo is stored whatever happens here; what is not written now, the next build makes."""
+    try:
+        derivatives.publish(conn, image, made)
+    except (OSError, JobGalleryError) as exc:
+        log.warning("job %d: derivatives of %s left to the build: %s", image.job_id, image.filename, exc)
 
 
 def row_values(job_id: int, filename: str, prepared: Prepared, details: Details) -> dict:

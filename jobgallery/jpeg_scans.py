@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import simplejpeg
+from PIL import Image
 
 from jobgallery.errors import BadImage
 
@@ -197,6 +198,35 @@ def check_scans(path: Path, limit: int = MAX_SCANS) -> None:
         progression = read_progression(handle, limit)
     if not progression.complete():
         raise BadImage("the JPEG image is cut short: its scans end before the whole picture was sent")
+
+
+# Pillow's decoded mode -> what simplejpeg is asked for, and the Pillow mode that wraps it without a copy.
+PIXEL_MODES = {"RGB": ("RGBX", "RGBX"), "L": ("GRAY", "L")}
+
+
+def decode_pixels(path: Path, size: tuple[int, int], mode: str) -> Image.Image | None:
+    """Decode the JPEG strictly at the scale that gives ``size`` and keep the pixels (mode RGBX or L).
+
+    The pixels are the same as Pillow's ``draft`` decode to ``size`` gives:
+    the same libjpeg-turbo scaled decode. None when Pillow must decode the
+    file instead: a mode kept only by Pillow (CMYK, after a strict check at
+    1/8 scale), a harmless warning, or a scale libjpeg-turbo does not pick.
+    Raises BadImage when a scan stops early.
+    """
+    if mode not in PIXEL_MODES:
+        decode_strictly(path)
+        return None
+    colorspace, pillow_mode = PIXEL_MODES[mode]
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        try:
+            array = simplejpeg.decode_jpeg(data, colorspace, min_width=size[0], min_height=size[1], strict=True)
+        except ValueError as exc:
+            if any(text.lower() in str(exc).lower() for text in HARMLESS_WARNINGS):
+                return None
+            raise BadImage(CUT_SHORT) from None
+    if (array.shape[1], array.shape[0]) != size:
+        return None
+    return Image.frombuffer(pillow_mode, size, array, "raw", pillow_mode, 0, 1)
 
 
 def decode_strictly(path: Path) -> bool:

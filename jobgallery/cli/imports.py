@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from generator.ingest_output import IngestDerivatives
 from jobgallery import db, importer, ingest
 from jobgallery.cli.commands import add_command
 from jobgallery.config import Config
@@ -32,7 +33,8 @@ def run_import(args: argparse.Namespace, config: Config) -> int:
         db.get_job(conn, args.job, live=True)
         found = importer.scan(Path(args.folder))
         with Progress(len(found.files), "importing") as progress:
-            report = importer.import_files(config, conn, args.job, found, details, progress.advance)
+            derivatives = IngestDerivatives.from_config(config)
+            report = importer.import_files(config, conn, args.job, found, details, progress.advance, derivatives)
     print_report(report)
     if report.refused:
         print(f"jobgallery: {len(report.refused)} file(s) refused", file=sys.stderr)

@@ -1,0 +1,63 @@
+"""The stamp of a whole build: a build with nothing to do stops at once, and any change still gets built."""
+
+from __future__ import annotations
+
+import io
+
+import photos
+
+from generator.build import build_site
+from generator.ingest_output import IngestDerivatives
+from generator.stamp import STAMP_NAME
+from jobgallery import db, ingest
+from jobgallery.config import Config
+
+
+def site_with_photos(config: Config, conn) -> db.Job:
+    job = db.create_job(conn, "Stamp")
+    derivatives = IngestDerivatives.from_config(config)
+    for seed in range(2):
+        ingest.ingest_stream(config, conn, job.id, io.BytesIO(photos.jpeg_bytes(seed=seed)), derivatives=derivatives)
+    assert build_site(config).ok
+    return job
+
+
+def times(config: Config) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in config.paths.output.rglob("*")}
+
+
+def test_a_build_with_nothing_to_do_stops_at_the_stamp_and_writes_nothing(config: Config, conn) -> None:
+    site_with_photos(config, conn)
+    stamp = (config.paths.data / STAMP_NAME).read_bytes()
+    before = times(config)
+    report = build_site(config)
+    assert (report.processed, report.skipped, report.pages_written) == (0, 2, 0)
+    assert times(config) == before and (config.paths.data / STAMP_NAME).read_bytes() == stamp
+
+
+def test_a_changed_row_is_built_despite_the_stamp(config: Config, conn) -> None:
+    job = site_with_photos(config, conn)
+    with db.write(conn):
+        conn.execute("UPDATE job_image SET description = 'north wall' WHERE job_id = ?", (job.id,))
+    assert build_site(config).pages_written == 1
+    page = config.paths.output / job.gallery_path(config.gallery.public_index) / "index.html"
+    assert "north wall" in page.read_text(encoding="utf-8")
+
+
+def test_a_deleted_derivative_or_page_is_made_again_despite_the_stamp(config: Config, conn) -> None:
+    job = site_with_photos(config, conn)
+    folder = config.paths.output / job.gallery_path(config.gallery.public_index)
+    next(folder.glob("*-display-*.jpg")).unlink()
+    assert build_site(config).processed == 1
+    (config.paths.output / "index.html").unlink()
+    assert build_site(config).pages_written == 1
+    assert (config.paths.output / "index.html").is_file()
+
+
+def test_a_job_build_drops_the_stamp_and_the_next_whole_build_looks_at_everything(config: Config, conn) -> None:
+    job = site_with_photos(config, conn)
+    ingest.ingest_stream(config, conn, job.id, io.BytesIO(photos.jpeg_bytes(seed=9)))
+    assert build_site(config, job_id=job.id).processed == 1
+    assert not (config.paths.data / STAMP_NAME).exists()
+    assert build_site(config).skipped == 3
+    assert (config.paths.data / STAMP_NAME).is_file()
