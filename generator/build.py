@@ -32,12 +32,13 @@ from generator.derivatives import (
     derivative_name,
     read_published,
 )
+from generator.handover import Handover
 from generator.manifest import FORMAT, Manifest, load_manifest, save_manifest
 from generator.pool import run_tasks
 from generator.publish import link_file, list_dirs, list_names, prune_folder, remove_tree, write_if_changed
 from generator.render import Page, Renderer, index_cards, job_card, photo_view
 from generator.stamp import STAMP_NAME, database_digest, read_stamp, remove_stamp, stamp, write_stamp
-from jobgallery import db, locks, storage
+from jobgallery import db, locks, runs, storage
 from jobgallery.config import Config, build_workers
 from jobgallery.images import Limits
 from jobgallery.progress import Progress
@@ -72,9 +73,12 @@ def build_site(config: Config, job_id: int | None = None, full: bool = False, pr
     """Bring ``output/`` up to date; ``job_id`` limits the work to one job (the index is still kept right).
 
     Waits for the maintenance lock, so it is safe beside the daemon, timers and maintenance commands.
+    Its outcome is recorded (``jobgallery/runs.py``) for the health page and ``jobgallery status``.
     """
-    with locks.maintenance_lock(config.paths.data):
-        return run_build(config, job_id, full, progress)
+    with locks.maintenance_lock(config.paths.data), runs.recorded(config.db_path, "build") as run:
+        report = run_build(config, job_id, full, progress)
+        run.done(report, quiet=not (report.processed or report.pages_written or report.files_removed))
+        return report
 
 
 def run_build(config: Config, job_id: int | None = None, full: bool = False, progress: bool = False) -> BuildReport:
@@ -82,7 +86,7 @@ def run_build(config: Config, job_id: int | None = None, full: bool = False, pro
     started = time.monotonic()
     build = Build(config, full)
     # 0. nothing changed in the database or in output/ since the last whole build: nothing to do
-    if not full and build.unchanged():
+    if not full and build.unchanged(job_id):
         build.report.seconds = time.monotonic() - started
         return build.report
     # 1. read the database: every job, and the photos of the jobs this build looks at
@@ -91,8 +95,12 @@ def run_build(config: Config, job_id: int | None = None, full: bool = False, pro
     build.publish_assets()
     # 3. derivatives missing for live jobs' photos, in a process pool when there are many
     build.make_derivatives(progress)
+    # 3b. each live job's PDF report, before the page that links to it (generator/handover.py)
+    build.handover.make_reports()
     # 4. job pages (gallery, or a stub for archived jobs), then the index: after the images they show
     build.publish_pages()
+    # 4b. share links' pages under s/<token>/; inactive links' folders go (generator/handover.py)
+    build.handover.publish_shares()
     # 5. files nothing references any more: old derivatives, archived jobs' images, old paths
     build.remove_stale()
     # 6. remember what is published, for the next build (and, after a whole build, the stamp of it all)
@@ -118,6 +126,7 @@ class Build:
         self.present: dict[str, set[str]] = {}  # job folder -> names in it
         self.wanted: dict[int, dict[str, str]] = {}  # image id -> kind -> derivative name
         self.tasks: dict[int, tuple[db.Job, PhotoTask]] = {}
+        self.handover = Handover(self)
 
     def fingerprint(self) -> str:
         """Everything all pages depend on; when it changes, every job is looked at."""
@@ -131,12 +140,17 @@ class Build:
 
     # ------------------------------------------------------------ 1. load
 
-    def unchanged(self) -> bool:
-        """The stamp of the last whole build still holds: same settings, database and files (``stamp``)."""
+    def unchanged(self, job_id: int | None) -> bool:
+        """The stamp of the last whole build still holds: same settings, database and files (``stamp``).
+
+        An asked-for job must still exist (NotFound otherwise), stamp or no stamp.
+        """
         found = read_stamp(self.stamp_path)
         if found is None:
             return False
         with db.open_db(self.config.db_path) as conn:
+            if job_id is not None:
+                db.get_job(conn, job_id)
             self.database = database_digest(conn)
         if stamp(self.settings, self.database, self.output) != found[0]:
             return False
@@ -150,6 +164,7 @@ class Build:
             if job_id is not None:
                 db.get_job(conn, job_id)
             self.jobs = db.list_jobs(conn)
+            self.aliases = db.job_aliases(conn)
             self.scope = self.choose_scope(job_id)
             self.images = db.images_by_job(conn, [job.id for job in self.scope if not job.archived])
             self.newest_id = db.newest_image_id(conn)
@@ -285,9 +300,11 @@ class Build:
                 card = None
             else:
                 photos = self.shown_photos(job)
-                self.publish(self.renderer.job_page(job, path, photos))
+                self.publish(self.renderer.job_page(job, path, photos, self.handover.page_downloads(job)))
                 card = job_card(job, path, photos)
             self.manifest.jobs[str(job.id)] = {"path": path, "archived": job.archived, "card": card}
+            for old in self.old_paths(job):
+                self.publish(self.renderer.moved_page(job, old, path))
         live = [(job, self.path_of(job), self.manifest.jobs[str(job.id)]["card"]) for job in self.jobs]
         self.publish(self.renderer.index_page(index_cards([item for item in live if not item[0].archived])))
 
@@ -301,6 +318,13 @@ class Build:
             if entry and all(has_file(entry, path, k, n, self.present[path]) for k, n in wanted.items()):
                 views.append(photo_view(image, entry))
         return views
+
+    def old_paths(self, job: db.Job) -> list[str]:
+        """Where a renamed job's page used to be (public sites only: private paths carry the token)."""
+        if not self.config.gallery.public_index:
+            return []
+        paths = (f"{JOBS_FOLDER}/{job.id}-{slug}/" for slug in self.aliases.get(job.id, ()))
+        return [old for old in paths if old != self.path_of(job)]
 
     def publish(self, page: Page) -> None:
         """Render and write ``page`` unless the manifest shows it is already published as is."""
@@ -321,9 +345,10 @@ class Build:
         removed += prune_folder(self.output, set(), self.output, temps)
         for job in self.scope:
             removed += self.prune_job_folder(job)
+            removed += sum(prune_folder(self.output / old, {"index.html"}, self.output) for old in self.old_paths(job))
         removed += self.remove_old_folders()
         self.forget_missing()
-        self.report.files_removed = removed
+        self.report.files_removed = removed + self.handover.removed
 
     def prune_job_folder(self, job: db.Job) -> int:
         """Keep a job's page and the derivatives it shows; everything else in its folder goes.
@@ -333,7 +358,7 @@ class Build:
         """
         path = self.path_of(job)
         keep = {name for name in self.present.get(path, ()) if photo_id(name) > self.newest_id}
-        keep.add("index.html")
+        keep.update(("index.html", *self.handover.files_in(path)))
         for image in [] if job.archived else self.images[job.id]:
             entry = self.manifest.photos.get(str(image.id))
             if entry and entry.get("dir") == path:
@@ -342,7 +367,7 @@ class Build:
 
     def remove_old_folders(self) -> int:
         """Folders of jobs that moved (public_index flipped) or no longer exist."""
-        current = {self.path_of(job) for job in self.jobs}
+        current = {path for job in self.jobs for path in (self.path_of(job), *self.old_paths(job))}
         in_scope = {str(job.id) for job in self.scope}
         everything = len(self.scope) == len(self.jobs)
         removed = 0
@@ -368,6 +393,7 @@ class Build:
                 del self.manifest.photos[key]
         self.manifest.jobs = {k: v for k, v in self.manifest.jobs.items() if k in known}
         paths = {v["path"] for v in self.manifest.jobs.values()}
+        paths.update(old for job in self.jobs for old in self.old_paths(job))
         self.manifest.pages = {
             p: k for p, k in self.manifest.pages.items() if p == "index.html" or p[: -len("index.html")] in paths
         }

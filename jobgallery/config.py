@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -104,6 +105,17 @@ SETTINGS: tuple[Setting, ...] = (
         "gallery.public_index", True, "bool", "list jobs on the index; when false, job paths carry an unguessable token"
     ),
     Setting("gallery.templates", "", "path", "folder of templates that override the built-in ones; empty for none"),
+    Setting(
+        "gallery.site_url",
+        "",
+        "str",
+        "the site's address as viewers reach it (https://photos.example.com/), for reports' QR codes; empty: no code",
+    ),
+    Setting("gallery.report_logo", "", "path", "a PNG or JPEG logo for the cover of photo reports; empty for none"),
+    Setting("gallery.report_per_page", 2, "int", "photos per page of published reports: 1, 2, 4 or 6", 1, 6),
+    Setting(
+        "gallery.share_days", 30, "int", "days a share link lasts when share add is given no --days or --until", 0, 3650
+    ),
     Setting("upload.browser_location", True, "bool", "store the phone's position with photos that carry none"),
     Setting("build.workers", 2, "int", "processes for batch builds; 0 means one per core", 0, 64),
     Setting("maintenance.orphan_grace_minutes", 60, "int", "cleanup never touches anything younger", 0),
@@ -113,6 +125,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("maintenance.compress_quality", 60, "int", "JPEG quality of recompressed masters", 1, 95),
     Setting("maintenance.archive_after_days", 365, "int", "the archive timer moves jobs older than this", 0),
     Setting("maintenance.interval_seconds", 0.0, "float", "run cleanup and compress this often instead; 0: daily", 0),
+    Setting(
+        "maintenance.trash_days", 30, "int", "days a deleted photo's master is kept (undo); then cleanup removes it", 0
+    ),
+    Setting("maintenance.warn_free_percent", 10, "int", "status needs attention below this free space (%)", 0, 100),
+    Setting(
+        "maintenance.warn_days_left", 30, "int", "status needs attention when a disk fills within this many days", 0
+    ),
     Setting("publish.bucket", "", "str", "S3-compatible bucket publish mirrors output/ into; empty: no publishing"),
     Setting("publish.prefix", "", "str", "folder in the bucket for this box's site (several boxes: one prefix each)"),
     Setting("publish.endpoint_url", "", "str", "the store's URL, e.g. https://s3.example.net; empty: Amazon S3"),
@@ -146,7 +165,7 @@ class Config:
     maintenance: Section
     publish: Section
     backup: Section
-    source: Path | None
+    source: Path
 
     @property
     def db_path(self) -> Path:
@@ -177,25 +196,34 @@ def build_workers(config: Config) -> int:
     return config.build.workers or os.cpu_count() or 1
 
 
-def find_config_file(explicit: str | None) -> Path | None:
-    """The contract's lookup order: --config, $JOBGALLERY_CONFIG, ./config.yaml."""
+def find_config_file(explicit: str | None) -> Path:
+    """The contract's lookup order: --config, $JOBGALLERY_CONFIG, ./config.yaml.
+
+    Raises ConfigError when none is given and the current folder has no
+    config.yaml: running on defaults there would quietly start an empty site
+    (a new database under ./data) and the operator would think the jobs gone.
+    """
     if explicit:
         return Path(explicit)
     env = os.environ.get(CONFIG_ENV)
     if env:
         return Path(env)
     local = Path("config.yaml")
-    return local if local.is_file() else None
+    if not local.is_file():
+        raise ConfigError(
+            f"no config.yaml in {Path.cwd()} and neither --config nor ${CONFIG_ENV} given: run it in the "
+            f"site's folder, or name the site's file with --config PATH (before the command) or {CONFIG_ENV}=PATH "
+            "(jobgallery init FOLDER writes one for a new site)"
+        )
+    return local
 
 
 def load_config(explicit: str | None = None, overrides: dict[str, Any] | None = None) -> Config:
-    """Load, validate and resolve the configuration; raise ConfigError on any problem."""
+    """Load, validate and resolve the configuration; raise ConfigError on any problem or when there is no file."""
     path = find_config_file(explicit)
-    raw = read_yaml(path) if path else {}
-    values = flatten(raw, where=str(path))
+    values = flatten(read_yaml(path), where=str(path))
     values.update(overrides or {})
-    base = path.resolve().parent if path else Path.cwd()
-    return build_config(values, base, path.resolve() if path else None)
+    return build_config(values, path.resolve().parent, path.resolve())
 
 
 class StrictLoader(yaml.SafeLoader):
@@ -255,7 +283,7 @@ def flatten(raw: dict, where: str) -> dict[str, Any]:
     return flat
 
 
-def build_config(values: dict[str, Any], base: Path, source: Path | None) -> Config:
+def build_config(values: dict[str, Any], base: Path, source: Path) -> Config:
     groups: dict[str, dict[str, Any]] = {}
     for setting in SETTINGS:
         value = values.get(setting.key, setting.default)
@@ -303,6 +331,12 @@ def check_cross_field(groups: dict[str, dict[str, Any]]) -> None:
         raise ConfigError("setting 'images.thumb_size' must not exceed 'images.display_size'")
     if groups["images"]["zoom_size"] < groups["images"]["display_size"]:
         raise ConfigError("setting 'images.zoom_size' must not be less than 'images.display_size'")
+    if groups["gallery"]["report_per_page"] not in (1, 2, 4, 6):
+        raise ConfigError("setting 'gallery.report_per_page' must be 1, 2, 4 or 6")
+    check_site_url(groups["gallery"]["site_url"])
+    logo = groups["gallery"]["report_logo"]
+    if logo is not None and not logo.is_file():
+        raise ConfigError(f"setting 'gallery.report_logo' names {logo}, which is not a file")
     templates = groups["gallery"]["templates"]
     if templates is not None and not templates.is_dir():
         raise ConfigError(f"setting 'gallery.templates' names {templates}, which is not a folder")
@@ -327,6 +361,17 @@ def check_publish(publish: dict[str, Any]) -> None:
 def is_key_prefix(text: str) -> bool:
     """Folder names joined by ``/``, none of them hidden (``.x``) or a ``..``; empty is fine."""
     return not text or all(PREFIX_PART.fullmatch(part) for part in text.split("/"))
+
+
+def check_site_url(url: str) -> None:
+    """Empty, or an http(s) address with a host (it goes into QR codes that people scan)."""
+    if not url:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment or " " in url:
+        raise ConfigError(
+            f"setting 'gallery.site_url' must be an address like https://photos.example.com/, not {url!r}"
+        )
 
 
 def parse_clock(text: str, key: str) -> tuple[int, int]:

@@ -1,5 +1,6 @@
-"""Take the README's screenshots: docs/sign-in-phone.png, upload-phone.png, queue-phone.png, job-page.png
-and photo-zoomed.png.
+"""Take the README's screenshots: docs/sign-in-phone.png, upload-phone.png, queue-phone.png, job-page.png,
+photo-zoomed.png, shared-page.png, report-page.png,
+office-jobs-phone.png and office-photos.png.
 
     .venv/bin/python scripts/screenshots.py
 
@@ -8,7 +9,8 @@ Playwright (``./scripts/test.sh`` sets up both in .venv); Debian's chromium
 is the browser. Nothing is downloaded: the photos are drawn here with
 Pillow, a sample site is made with the ``jobgallery`` commands in a temp
 folder, a real ``jobgallery serve`` answers on a free loopback port, and
-headless Chromium takes the pictures. Drawing and EXIF dates are seeded, so
+headless Chromium takes the pictures; a page of the job's report is rendered
+by Debian's ``pdftoppm``. Drawing and EXIF dates are seeded, so
 a second run gives the same pages; a PNG is rewritten only when it looks
 different (``--force`` rewrites it anyway).
 """
@@ -49,6 +51,7 @@ CHROMIUM_ARGS = [
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 1}
 DESKTOP = {"viewport": {"width": 1280, "height": 800}, "device_scale_factor": 1}
 CREW = {"username": "sam", "password": "sample-crew-password"}
+BOSS = {"username": "office", "password": "sample-admin-password"}
 MAX_PNG_BYTES = 300 * 1024
 SAME_PICTURE_SHARE = 0.0005
 SIZE = (1600, 1200)
@@ -395,8 +398,10 @@ class Site:
 def make_site(folder: Path, port: int) -> Site:
     """A fresh instance with a crew user and three jobs of drawn photos, built; the last job is shown."""
     config = folder / "config.yaml"
-    config.write_text(yaml.safe_dump({"server": {"host": "127.0.0.1", "port": port}}), encoding="utf-8")
+    settings = {"server": {"host": "127.0.0.1", "port": port}, "gallery": {"site_url": "https://photos.example.com/"}}
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
     cli(config, "user", "add", CREW["username"], stdin=CREW["password"] + "\n")
+    cli(config, "user", "add", BOSS["username"], "--admin", stdin=BOSS["password"] + "\n")
     seed, files = 0, []
     for title, photos in JOBS.items():
         job_id = int(cli(config, "job", "add", title))
@@ -553,6 +558,61 @@ def zoomed_photo(browser, url: str, site: Site) -> bytes:
     return shot
 
 
+def shared_page(browser, url: str, site: Site) -> bytes:
+    """The job as a share link shows it to a customer: its photos, the download and the report."""
+    path = cli(site.config, "share", "add", str(site.job_id), "--days", "14", "--note", "for the owner").strip()
+    context = browser.new_context(**DESKTOP)
+    page = context.new_page()
+    page.goto(f"{url}/{path}")
+    page.evaluate(SHOWN_IMAGES_DECODED)
+    shot = page.screenshot(animations="disabled", caret="hide")
+    context.close()
+    return shot
+
+
+def report_page(site: Site, pdftoppm: str) -> bytes:
+    """The second page of the job's report (two photos with their captions), as pdftoppm draws it."""
+    pdf = site.config.with_name("report.pdf")
+    cli(site.config, "report", str(site.job_id), "-o", str(pdf))
+    subprocess.run(
+        [pdftoppm, "-r", "80", "-png", "-f", "2", "-l", "2", "-singlefile", str(pdf), str(pdf.with_suffix(""))],
+        check=True,
+    )
+    return pdf.with_suffix(".png").read_bytes()
+
+
+def signed_in_admin(browser, url: str, device: dict) -> object:
+    """A page signed in as the office's admin, on ``device``."""
+    page = browser.new_context(**device).new_page()
+    page.goto(f"{url}/login?next=%2Fadmin%2Fjobs")
+    page.fill("#username", BOSS["username"])
+    page.fill("#password", BOSS["password"])
+    with page.expect_navigation():
+        page.click("button.go")
+    return page
+
+
+def office_jobs(browser, url: str, site: Site) -> bytes:
+    """The office's jobs page on a phone: the jobs, what they hold, their links."""
+    page = signed_in_admin(browser, url, PHONE)
+    shot = page.screenshot(animations="disabled", caret="hide")
+    page.context.close()
+    return shot
+
+
+def office_photos(browser, url: str, site: Site) -> bytes:
+    """The office's photos page of the shown job on a desktop, two photos ticked for a bulk change."""
+    page = signed_in_admin(browser, url, DESKTOP)
+    page.goto(f"{url}/admin/jobs/{site.job_id}/photos")
+    boxes = page.locator(".photos-form input[name=photo]")
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    page.evaluate(SHOWN_IMAGES_DECODED)
+    shot = page.screenshot(animations="disabled", caret="hide")
+    page.context.close()
+    return shot
+
+
 # ---------------------------------------------------------------- writing the PNGs
 
 
@@ -600,6 +660,7 @@ def write_png(path: Path, shot: bytes, force: bool) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description="Regenerate the README's screenshots in docs/.")
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium", help="browser binary")
+    parser.add_argument("--pdftoppm", default=shutil.which("pdftoppm") or "/usr/bin/pdftoppm", help="PDF renderer")
     parser.add_argument("--out", type=Path, default=DOCS, help="folder for the PNGs (default: docs/)")
     parser.add_argument("--force", action="store_true", help="rewrite the PNGs even when they look the same")
     args = parser.parse_args()
@@ -618,7 +679,11 @@ def main() -> int:
             context.close()
             write_png(args.out / "job-page.png", job_page(browser, url, site), args.force)
             write_png(args.out / "photo-zoomed.png", zoomed_photo(browser, url, site), args.force)
+            write_png(args.out / "shared-page.png", shared_page(browser, url, site), args.force)
+            write_png(args.out / "office-jobs-phone.png", office_jobs(browser, url, site), args.force)
+            write_png(args.out / "office-photos.png", office_photos(browser, url, site), args.force)
             browser.close()
+        write_png(args.out / "report-page.png", report_page(site, args.pdftoppm), args.force)
     return 0
 
 

@@ -36,7 +36,7 @@ def site(make_config):
 
 def derivatives(config, job) -> set[str]:
     folder = config.paths.output / job.gallery_path(config.gallery.public_index)
-    return {p.name for p in folder.iterdir() if p.name != "index.html"}
+    return {p.name for p in folder.iterdir() if p.suffix == ".jpg"}
 
 
 def test_first_build_publishes_pages_assets_and_derivatives(site) -> None:
@@ -51,11 +51,12 @@ def test_first_build_publishes_pages_assets_and_derivatives(site) -> None:
     published = sorted(re.fullmatch(r"([a-z-]+)\.[0-9a-f]{12}\.(css|js|txt)", name).group(1, 2) for name in static)
     wanted = [("gallery", "css"), ("gallery", "js"), ("photoswipe", "css"), ("photoswipe", "js")]
     assert published == [*wanted, ("photoswipe-licence", "txt")]
-    # every file but HTML (and the dot-named manifest) has a content-addressed name
+    # every file but HTML (and the dot-named manifest) has a content-addressed name (a report's: of what it shows)
     for path in snapshot(output):
         if not path.endswith(".html") and path != MANIFEST_NAME:
             assert re.fullmatch(
-                r"(static/[a-z-]+\.[0-9a-f]{12}\.(css|js|txt))|(jobs/[^/]+/\d+-((display|thumb|thumb2x|zoom)-[0-9a-f]{20}\.jpg|(thumb|thumb2x)-webp-[0-9a-f]{20}\.webp))",
+                r"(static/[a-z-]+\.[0-9a-f]{12}\.(css|js|txt))|(jobs/[^/]+/\d+-((display|thumb|thumb2x|zoom)-[0-9a-f]{20}\.jpg|(thumb|thumb2x)-webp-[0-9a-f]{20}\.webp))"
+                r"|(jobs/[^/]+/[a-z0-9-]+-report-[0-9a-f]{16}\.pdf)",
                 path,
             ), path
 
@@ -112,7 +113,9 @@ def test_one_new_photo_changes_only_its_job_page_index_and_derivatives(site) -> 
     touched = changed(before, snapshot(config.paths.output))
     derivatives_written = {p for p in touched if p.endswith((".jpg", ".webp"))}
     assert {p.rsplit("-", 1)[0] for p in derivatives_written} == {f"{path}{image.id}-{kind}" for kind in KINDS}
-    assert touched - derivatives_written == {"index.html", f"{path}index.html", MANIFEST_NAME}
+    reports = {p for p in touched if p.endswith(".pdf")}
+    assert len(reports) == 2 and all(p.startswith(path) for p in reports)  # the old report went, a new one came
+    assert touched - derivatives_written - reports == {"index.html", f"{path}index.html", MANIFEST_NAME}
 
 
 def test_a_whole_site_build_finds_the_new_photo_too(site) -> None:
@@ -163,7 +166,7 @@ def test_deleted_photo_leaves_output(site) -> None:
         image = db.list_images(conn, jobs[0].id)[0]
         db.delete_image(conn, image.id)
     report = build_site(config)
-    assert report.files_removed == 6
+    assert report.files_removed == 6 + 1  # its derivatives and the job's old report
     assert not any(name.startswith(f"{image.id}-") for name in derivatives(config, jobs[0]))
     assert len(img_tags(job_page(config, jobs[0]).read_text())) == 2
     manifest = json.loads((config.paths.output / MANIFEST_NAME).read_text())
@@ -175,7 +178,7 @@ def test_archived_job_becomes_a_stub_and_leaves_the_index(site) -> None:
     with db.open_db(config.db_path) as conn:
         db.set_archived(conn, jobs[0].id, "2025-01-31T12:00:00+00:00")
     report = build_site(config, job_id=jobs[0].id)
-    assert report.files_removed == 18
+    assert report.files_removed == 18 + 1  # the derivatives and the report
     stub = job_page(config, jobs[0]).read_text()
     assert "archived on 2025-01-31" in stub and "<img" not in stub
     assert derivatives(config, jobs[0]) == set()
