@@ -59,7 +59,8 @@ def output_files(config: Config) -> dict[str, bytes]:
 
 
 def derivative_times(config: Config) -> dict[str, int]:
-    return {str(p): p.stat().st_mtime_ns for p in config.paths.output.glob("jobs/*/*") if p.name != "index.html"}
+    found = config.paths.output.glob("jobs/*/*")
+    return {str(p): p.stat().st_mtime_ns for p in found if p.suffix in (".jpg", ".webp")}  # not pages or reports
 
 
 def shown(config: Config, job: db.Job) -> int:

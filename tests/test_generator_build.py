@@ -36,7 +36,7 @@ def site(make_config):
 
 def derivatives(config, job) -> set[str]:
     folder = config.paths.output / job.gallery_path(config.gallery.public_index)
-    return {p.name for p in folder.iterdir() if p.suffix == ".jpg"}
+    return {p.name for p in folder.iterdir() if p.suffix in (".jpg", ".webp")}
 
 
 def test_first_build_publishes_pages_assets_and_derivatives(site) -> None:
