@@ -51,6 +51,7 @@ from daemon.forwarded import ForwardedFor
 from daemon.guard import ADMIN, USER_RECORD, Guard, require_form_csrf
 from daemon.headers import SecurityHeaders
 from daemon.responses import Link, Pages, Row, json_response, script_root, wants_html
+from daemon.derive_queue import DeriveQueue
 from daemon.scheduler import Rebuilds
 from daemon.sessions import CSRF_FIELD, CSRF_KEY, SessionStore
 from daemon.share_admin import ShareAdmin
@@ -110,6 +111,7 @@ class UploadDaemon:
         self.limit = config.server.max_upload_mb * MIB
         self.derivatives = IngestDerivatives.from_config(config)
         self.deriving = threading.Lock()
+        self.queue = DeriveQueue(config, connections, rebuilds, self.derivatives, self.deriving)
 
     def install(self, app: bottle.Bottle) -> None:
         app.route("/healthz", "GET", self.healthz, auth=None)
@@ -238,6 +240,10 @@ class UploadDaemon:
             job = db.get_job(self.conn, which_job(form), live=True)
             with self.rebuilds.storing_into(job.id), self.derivatives_slot() as derivatives:
                 stored = store_upload(self.config, self.conn, job.id, form, user.name, derivatives)
+                if derivatives is None:
+                    for item in stored:
+                        if not item.result.duplicate:
+                            self.queue.put(item.result.image)
         for item in stored:
             log_photo(job, item, user.name)
         if any(not item.result.duplicate for item in stored):
@@ -248,9 +254,10 @@ class UploadDaemon:
     def derivatives_slot(self) -> Iterator[IngestDerivatives | None]:
         """One upload at a time makes its derivatives with its check; the others only check, at 1/8 scale.
 
-        Theirs are left to the rebuild, so the daemon holds at most one
-        display-scale decode for uploads whatever their number
-        (tests/test_daemon_load.py: 16 at once stay under 100 MiB).
+        Theirs are made right after by ``DeriveQueue``'s one worker, which
+        takes this same slot, so the daemon holds at most one display-scale
+        decode for uploads whatever their number (tests/test_daemon_load.py:
+        16 at once stay under 100 MiB) and the rebuild only renders pages.
         """
         if not self.deriving.acquire(blocking=False):
             yield None

@@ -166,13 +166,20 @@ class Rebuilds:
         takes longer than it to check; without this, each photo of a burst
         of big photos would get a rebuild of its own.
         """
-        with self.lock:
-            self.storing[job_id] = self.storing.get(job_id, 0) + 1
+        self.hold(job_id)
         try:
             yield
         finally:
-            with self.lock:
-                self.storing[job_id] -= 1
+            self.release(job_id)
+
+    def hold(self, job_id: int) -> None:
+        """Something the job's rebuild should wait for has begun (an upload, its derivatives); ``release`` ends it."""
+        with self.lock:
+            self.storing[job_id] = self.storing.get(job_id, 0) + 1
+
+    def release(self, job_id: int) -> None:
+        with self.lock:
+            self.storing[job_id] -= 1
 
     def within_max_wait(self, key: int | str, delay: float) -> float:
         """``delay``, cut so that no request waits longer than ``max_wait`` for a run to start."""
