@@ -46,12 +46,12 @@ from daemon import responses, shell
 from daemon.accesslog import AccessLog, request_line
 from daemon.auth import Authenticator
 from daemon.connections import ThreadConnections
+from daemon.derive_queue import DeriveQueue
 from daemon.downloads import Downloads
 from daemon.forwarded import ForwardedFor
 from daemon.guard import ADMIN, USER_RECORD, Guard, require_form_csrf
 from daemon.headers import SecurityHeaders
 from daemon.responses import Link, Pages, Row, json_response, script_root, wants_html
-from daemon.derive_queue import DeriveQueue
 from daemon.scheduler import Rebuilds
 from daemon.sessions import CSRF_FIELD, CSRF_KEY, SessionStore
 from daemon.share_admin import ShareAdmin
