@@ -17,7 +17,8 @@ runs exactly once. Two things are offered to the rest of the daemon:
 ``Rebuilds`` turns "a photo was stored in job 3" into one rebuild of that
 job's page after a short quiet time (the upload made the photo's
 derivatives, so the rebuild only renders pages): a burst of twenty photos
-gives one rebuild, a burst longer than ``server.rebuild_max_wait_seconds``
+gives one rebuild (two when they come phone-paced: the first photo's, then
+the burst's), a burst longer than ``server.rebuild_max_wait_seconds``
 one rebuild per that much time, and no request is ever lost, even when it
 arrives while the same job is being built.
 """
@@ -50,6 +51,10 @@ REBUILD_GRACE_SECONDS = 3600
 REBUILD_INSTANCES = 2
 ALL_JOBS = "all"
 MAX_RETRY_SECONDS = 600.0
+# Requests closer than this are one burst, whose rebuild waits the longer quiet time (issue 16: one
+# rebuild per burst, its last photo visible within 2 s; a single photo still shows after the delay).
+BURST_GAP_SECONDS = 1.5
+BURST_QUIET_SECONDS = 1.2
 
 
 def make_scheduler() -> BackgroundScheduler:
@@ -141,6 +146,7 @@ class Rebuilds:
         self.build = build
         self.delay = config.server.rebuild_delay_seconds
         self.max_wait = config.server.rebuild_max_wait_seconds
+        self.last_request: dict[int, float] = {}  # when each job was last asked for, to tell a burst
         self.waiting_since: dict[int | str, float] = {}  # first request not yet covered by a started run
         self.storing: dict[int | str, int] = {}  # uploads into the job being checked and stored right now
         self.first_retry = config.server.rebuild_retry_seconds
@@ -154,9 +160,20 @@ class Rebuilds:
         """A job changed: rebuild its page after ``delay`` quiet seconds (the configured delay by default).
 
         Uploads come in bursts and wait for quiet; a new job has nothing to
-        wait for, so its (empty) page is made at once with ``delay=0``.
+        wait for, so its (empty) page is made at once with ``delay=0``. A
+        request less than ``BURST_GAP_SECONDS`` after the job's last one is
+        part of a burst (a phone sends a photo every 0.7 s or so): it waits
+        ``BURST_QUIET_SECONDS`` instead, so the burst gets one rebuild after
+        its first photo's and its last photo shows within 2 s.
         """
-        self.schedule(job_id, self.within_max_wait(job_id, self.delay if delay is None else delay))
+        now = time.monotonic()
+        with self.lock:
+            last = self.last_request.get(job_id)
+            self.last_request[job_id] = now
+        if delay is None:
+            burst = last is not None and now - last < BURST_GAP_SECONDS
+            delay = max(self.delay, BURST_QUIET_SECONDS) if burst else self.delay
+        self.schedule(job_id, self.within_max_wait(job_id, delay))
 
     @contextlib.contextmanager
     def storing_into(self, job_id: int) -> Iterator[None]:
