@@ -14,10 +14,12 @@
 | POST   /api/jobs                   | admin | creates a job from JSON ``{"title"}``           |
 | POST   /api/jobs/<id>/images       | user  | stores one or more ``image`` parts              |
 | POST   /<id>/add_image             | user  | the seed's form: one ``image``                  |
-| DELETE /api/images/<id>            | admin | 204, the job's page is rebuilt                  |
+| DELETE /api/images/<id>            | admin | 204, to the trash; the job's page is rebuilt    |
 | POST   /api/jobs/<id>/known        | user  | which of ``{"sha256": [...]}`` the job stores   |
 | GET    /upload/jobs/<id>/sheet     | admin | the printable job sheet with its QR code        |
 | GET, POST /login, POST /logout     | any   | the sign-in page (``daemon/signin.py``)         |
+| GET, POST /admin/...               | admin | the office (``daemon/admin/``)                  |
+| GET, POST /login/link/<token>      | any   | a one-time sign-in link (``daemon/signin_link.py``) |
 
 ``/api/...`` and ``/<id>/add_image`` answer JSON only, errors included.
 ``/upload...`` answers a browser (``Accept: text/html``) with pages and
@@ -42,7 +44,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import bottle
 
-from daemon import responses, shell
+from daemon import admin, responses, shell
 from daemon.accesslog import AccessLog, request_line
 from daemon.auth import Authenticator
 from daemon.connections import ThreadConnections
@@ -57,10 +59,11 @@ from daemon.sessions import CSRF_FIELD, CSRF_KEY, SessionStore
 from daemon.share_admin import ShareAdmin
 from daemon.sheet import qr_svg, upload_address
 from daemon.signin import SignIn
+from daemon.signin_link import LinkSignIn
 from daemon.static import OutputFiles
 from daemon.upload import Stored, form_field, read_form, store_upload
 from generator.ingest_output import IngestDerivatives
-from jobgallery import db, jobs
+from jobgallery import db, jobs, trash
 from jobgallery.config import Config
 from jobgallery.errors import NotFound, TooLarge, UsageError
 from jobgallery.templating import static_dir
@@ -200,7 +203,7 @@ class UploadDaemon:
         return bottle.HTTPResponse(status=303, Location=f"{root()}/upload?job={job.id}&created=1")
 
     def new_job(self, title: object) -> db.Job:
-        job = jobs.create_job(self.conn, title)
+        job = jobs.create_job(self.conn, title, current_user().name)
         log.info("job %d created: %r by %s", job.id, job.title, current_user().name)
         self.rebuilds.request(job.id, delay=0)
         return job
@@ -281,8 +284,9 @@ class UploadDaemon:
 
     def delete_image(self, image_id: str) -> bottle.HTTPResponse:
         image = db.get_image(self.conn, row_id(image_id, "photo"))
-        db.get_job(self.conn, image.job_id, live=True)
-        db.delete_image(self.conn, image.id)
+        if image.trashed:
+            raise NotFound(f"image {image.id} is already deleted")
+        trash.trash_photos(self.conn, [image.id], current_user().name)  # undo in the office for trash_days
         log.info("photo deleted: job %d, %s, by %s", image.job_id, image.filename, current_user().name)
         self.rebuilds.request(image.job_id)
         return responses.empty_response(204)
@@ -416,6 +420,8 @@ def make_app(
     SignIn(auth, sessions, pages).install(app)
     Downloads(config, connections).install(app)
     ShareAdmin(config, connections, rebuilds, pages).install(app)
+    admin.install(app, config, connections, rebuilds, pages)
+    LinkSignIn(connections, sessions, pages).install(app)
     app.default_error_handler = daemon.bottle_error
     wsgi = OutputFiles(app, config.paths.output) if config.server.serve_output else app
     return SecurityHeaders(ForwardedFor(AccessLog(wsgi, error_renderer(pages)), config))

@@ -298,14 +298,15 @@ class Authenticator:
         return user
 
     def cached(self, credentials: Credentials) -> db.User | None:
-        """A cache hit whose user row still has the same password hash and role; stale entries are dropped."""
+        """A cache hit whose user row still has the same password hash and role and is not disabled; else dropped."""
         remembered = self.cache.get(credentials)
         if remembered is None:
             return None
         current = db.get_user(self.connect(), credentials.name)
-        if current is None or (current.password_hash, current.is_admin) != (
+        if current is None or (current.password_hash, current.is_admin, current.disabled) != (
             remembered.password_hash,
             remembered.is_admin,
+            False,
         ):
             self.cache.drop(credentials)
             return None

@@ -25,7 +25,7 @@ from jobgallery import storage
 from jobgallery.config import Config
 from jobgallery.templating import make_environment, static_dir
 
-ASSETS = ("upload.css", "sheet.css", "shares.css")
+ASSETS = ("upload.css", "sheet.css", "shares.css", "admin.css")
 # Every file below these folders of templates/static is served too: the form's scripts, icons, vendored libraries.
 ASSET_FOLDERS = ("upload", "vendor")
 JSON_TYPE = "application/json"

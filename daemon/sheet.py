@@ -28,13 +28,18 @@ SCHEMES = ("http", "https")
 
 def upload_address(environ: Mapping, job_id: int) -> str:
     """``scheme://host/upload?job=ID`` as the requesting browser reached the daemon; UsageError for a bad Host."""
+    return site_address(environ, f"/upload?job={job_id}")
+
+
+def site_address(environ: Mapping, path: str) -> str:
+    """``scheme://host<root><path>`` as the requesting browser reached the daemon; UsageError for a bad Host."""
     host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
     if not HOST.fullmatch(host):
         raise UsageError("the request's Host header is not a host name, so no address can be printed")
     scheme = environ.get("wsgi.url_scheme")
     scheme = scheme if scheme in SCHEMES else "http"
     root = environ.get("SCRIPT_NAME", "").rstrip("/")
-    return f"{scheme}://{host}{root}/upload?job={job_id}"
+    return f"{scheme}://{host}{root}{path}"
 
 
 def qr_svg(address: str) -> Markup:

@@ -38,7 +38,7 @@ from generator.pool import run_tasks
 from generator.publish import link_file, list_dirs, list_names, prune_folder, remove_tree, write_if_changed
 from generator.render import Page, Renderer, index_cards, job_card, photo_view
 from generator.stamp import STAMP_NAME, database_digest, read_stamp, remove_stamp, stamp, write_stamp
-from jobgallery import db, locks, storage
+from jobgallery import db, locks, runs, storage
 from jobgallery.config import Config, build_workers
 from jobgallery.images import Limits
 from jobgallery.progress import Progress
@@ -73,9 +73,12 @@ def build_site(config: Config, job_id: int | None = None, full: bool = False, pr
     """Bring ``output/`` up to date; ``job_id`` limits the work to one job (the index is still kept right).
 
     Waits for the maintenance lock, so it is safe beside the daemon, timers and maintenance commands.
+    Its outcome is recorded (``jobgallery/runs.py``) for the health page and ``jobgallery status``.
     """
-    with locks.maintenance_lock(config.paths.data):
-        return run_build(config, job_id, full, progress)
+    with locks.maintenance_lock(config.paths.data), runs.recorded(config.db_path, "build") as run:
+        report = run_build(config, job_id, full, progress)
+        run.done(report, quiet=not (report.processed or report.pages_written or report.files_removed))
+        return report
 
 
 def run_build(config: Config, job_id: int | None = None, full: bool = False, progress: bool = False) -> BuildReport:
@@ -83,7 +86,7 @@ def run_build(config: Config, job_id: int | None = None, full: bool = False, pro
     started = time.monotonic()
     build = Build(config, full)
     # 0. nothing changed in the database or in output/ since the last whole build: nothing to do
-    if not full and build.unchanged():
+    if not full and build.unchanged(job_id):
         build.report.seconds = time.monotonic() - started
         return build.report
     # 1. read the database: every job, and the photos of the jobs this build looks at
@@ -137,12 +140,17 @@ class Build:
 
     # ------------------------------------------------------------ 1. load
 
-    def unchanged(self) -> bool:
-        """The stamp of the last whole build still holds: same settings, database and files (``stamp``)."""
+    def unchanged(self, job_id: int | None) -> bool:
+        """The stamp of the last whole build still holds: same settings, database and files (``stamp``).
+
+        An asked-for job must still exist (NotFound otherwise), stamp or no stamp.
+        """
         found = read_stamp(self.stamp_path)
         if found is None:
             return False
         with db.open_db(self.config.db_path) as conn:
+            if job_id is not None:
+                db.get_job(conn, job_id)
             self.database = database_digest(conn)
         if stamp(self.settings, self.database, self.output) != found[0]:
             return False
@@ -156,6 +164,7 @@ class Build:
             if job_id is not None:
                 db.get_job(conn, job_id)
             self.jobs = db.list_jobs(conn)
+            self.aliases = db.job_aliases(conn)
             self.scope = self.choose_scope(job_id)
             self.images = db.images_by_job(conn, [job.id for job in self.scope if not job.archived])
             self.newest_id = db.newest_image_id(conn)
@@ -294,6 +303,8 @@ class Build:
                 self.publish(self.renderer.job_page(job, path, photos, self.handover.page_downloads(job)))
                 card = job_card(job, path, photos)
             self.manifest.jobs[str(job.id)] = {"path": path, "archived": job.archived, "card": card}
+            for old in self.old_paths(job):
+                self.publish(self.renderer.moved_page(job, old, path))
         live = [(job, self.path_of(job), self.manifest.jobs[str(job.id)]["card"]) for job in self.jobs]
         self.publish(self.renderer.index_page(index_cards([item for item in live if not item[0].archived])))
 
@@ -307,6 +318,13 @@ class Build:
             if entry and all(has_file(entry, path, k, n, self.present[path]) for k, n in wanted.items()):
                 views.append(photo_view(image, entry))
         return views
+
+    def old_paths(self, job: db.Job) -> list[str]:
+        """Where a renamed job's page used to be (public sites only: private paths carry the token)."""
+        if not self.config.gallery.public_index:
+            return []
+        paths = (f"{JOBS_FOLDER}/{job.id}-{slug}/" for slug in self.aliases.get(job.id, ()))
+        return [old for old in paths if old != self.path_of(job)]
 
     def publish(self, page: Page) -> None:
         """Render and write ``page`` unless the manifest shows it is already published as is."""
@@ -327,6 +345,7 @@ class Build:
         removed += prune_folder(self.output, set(), self.output, temps)
         for job in self.scope:
             removed += self.prune_job_folder(job)
+            removed += sum(prune_folder(self.output / old, {"index.html"}, self.output) for old in self.old_paths(job))
         removed += self.remove_old_folders()
         self.forget_missing()
         self.report.files_removed = removed + self.handover.removed
@@ -348,7 +367,7 @@ class Build:
 
     def remove_old_folders(self) -> int:
         """Folders of jobs that moved (public_index flipped) or no longer exist."""
-        current = {self.path_of(job) for job in self.jobs}
+        current = {path for job in self.jobs for path in (self.path_of(job), *self.old_paths(job))}
         in_scope = {str(job.id) for job in self.scope}
         everything = len(self.scope) == len(self.jobs)
         removed = 0
@@ -374,6 +393,7 @@ class Build:
                 del self.manifest.photos[key]
         self.manifest.jobs = {k: v for k, v in self.manifest.jobs.items() if k in known}
         paths = {v["path"] for v in self.manifest.jobs.values()}
+        paths.update(old for job in self.jobs for old in self.old_paths(job))
         self.manifest.pages = {
             p: k for p, k in self.manifest.pages.items() if p == "index.html" or p[: -len("index.html")] in paths
         }

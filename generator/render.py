@@ -1,4 +1,4 @@
-"""Pages from templates: the index, a job's gallery and an archived job's stub.
+"""Pages from templates: the index, a job's gallery, an archived job's stub and a renamed job's old page.
 
 Each page is first described by a plain context (only JSON types), and its
 key is a hash of that context and of the templates: when the key matches the
@@ -72,6 +72,12 @@ class Renderer:
         context = {**self.site, "root": root_of(path), "job": {"id": job.id, "title": job.title}}
         context["archived_on"] = (job.archived_at or "")[:10]
         return Page(f"{path}index.html", "archived.html", context)
+
+    def moved_page(self, job: db.Job, old_path: str, path: str) -> Page:
+        """The page left at a renamed job's old path: a link to where it lives now."""
+        context = {**self.site, "root": root_of(old_path), "job": {"id": job.id, "title": job.title}}
+        context["target"] = f"{root_of(old_path)}{path}"
+        return Page(f"{old_path}index.html", "moved.html", context)
 
     def index_page(self, cards: list[dict]) -> Page:
         jobs = [] if self.site["private"] else cards

@@ -31,7 +31,7 @@ from jobgallery.storage import atomic_write, remove_file
 
 STAMP_NAME = ".build-stamp"
 # The tables whose rows decide what output/ holds; a table that feeds pages belongs here.
-SITE_TABLES = ("job", "job_image", "share")
+SITE_TABLES = ("job", "job_image", "job_alias", "share")
 # output/ and its folders (jobs/, s/, static/) are described by inode, time and size; deeper folders by names.
 STAT_DEPTH = 2
 

@@ -121,6 +121,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("maintenance.compress_quality", 60, "int", "JPEG quality of recompressed masters", 1, 95),
     Setting("maintenance.archive_after_days", 365, "int", "the archive timer moves jobs older than this", 0),
     Setting("maintenance.interval_seconds", 0.0, "float", "run cleanup and compress this often instead; 0: daily", 0),
+    Setting(
+        "maintenance.trash_days", 30, "int", "days a deleted photo's master is kept (undo); then cleanup removes it", 0
+    ),
+    Setting("maintenance.warn_free_percent", 10, "int", "status needs attention below this free space (%)", 0, 100),
+    Setting(
+        "maintenance.warn_days_left", 30, "int", "status needs attention when a disk fills within this many days", 0
+    ),
     Setting("publish.bucket", "", "str", "S3-compatible bucket publish mirrors output/ into; empty: no publishing"),
     Setting("publish.prefix", "", "str", "folder in the bucket for this box's site (several boxes: one prefix each)"),
     Setting("publish.endpoint_url", "", "str", "the store's URL, e.g. https://s3.example.net; empty: Amazon S3"),
@@ -154,7 +161,7 @@ class Config:
     maintenance: Section
     publish: Section
     backup: Section
-    source: Path | None
+    source: Path
 
     @property
     def db_path(self) -> Path:
@@ -185,25 +192,34 @@ def build_workers(config: Config) -> int:
     return config.build.workers or os.cpu_count() or 1
 
 
-def find_config_file(explicit: str | None) -> Path | None:
-    """The contract's lookup order: --config, $JOBGALLERY_CONFIG, ./config.yaml."""
+def find_config_file(explicit: str | None) -> Path:
+    """The contract's lookup order: --config, $JOBGALLERY_CONFIG, ./config.yaml.
+
+    Raises ConfigError when none is given and the current folder has no
+    config.yaml: running on defaults there would quietly start an empty site
+    (a new database under ./data) and the operator would think the jobs gone.
+    """
     if explicit:
         return Path(explicit)
     env = os.environ.get(CONFIG_ENV)
     if env:
         return Path(env)
     local = Path("config.yaml")
-    return local if local.is_file() else None
+    if not local.is_file():
+        raise ConfigError(
+            f"no config.yaml in {Path.cwd()} and neither --config nor ${CONFIG_ENV} given: run it in the "
+            f"site's folder, or name the site's file with --config PATH (before the command) or {CONFIG_ENV}=PATH "
+            "(jobgallery init FOLDER writes one for a new site)"
+        )
+    return local
 
 
 def load_config(explicit: str | None = None, overrides: dict[str, Any] | None = None) -> Config:
-    """Load, validate and resolve the configuration; raise ConfigError on any problem."""
+    """Load, validate and resolve the configuration; raise ConfigError on any problem or when there is no file."""
     path = find_config_file(explicit)
-    raw = read_yaml(path) if path else {}
-    values = flatten(raw, where=str(path))
+    values = flatten(read_yaml(path), where=str(path))
     values.update(overrides or {})
-    base = path.resolve().parent if path else Path.cwd()
-    return build_config(values, base, path.resolve() if path else None)
+    return build_config(values, path.resolve().parent, path.resolve())
 
 
 class StrictLoader(yaml.SafeLoader):
@@ -263,7 +279,7 @@ def flatten(raw: dict, where: str) -> dict[str, Any]:
     return flat
 
 
-def build_config(values: dict[str, Any], base: Path, source: Path | None) -> Config:
+def build_config(values: dict[str, Any], base: Path, source: Path) -> Config:
     groups: dict[str, dict[str, Any]] = {}
     for setting in SETTINGS:
         value = values.get(setting.key, setting.default)

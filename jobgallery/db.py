@@ -108,6 +108,50 @@ MIGRATIONS: tuple[str, ...] = (
         plan TEXT NOT NULL
     );
     """,
+    # The office: trash (a deleted photo keeps its master for a while), old slugs of renamed jobs,
+    # the audit trail, disabled users and their last sign-in, the results of builds, backups, archives,
+    # and one-time sign-in links for a crew member's phone (only a hash of each token).
+    """
+    ALTER TABLE job_image ADD COLUMN deleted_at TEXT;
+    ALTER TABLE job_image ADD COLUMN deleted_by TEXT;
+    CREATE INDEX job_image_trash ON job_image (deleted_at) WHERE deleted_at IS NOT NULL;
+    CREATE TABLE job_alias (
+        job_id INTEGER NOT NULL REFERENCES job (id),
+        slug TEXT NOT NULL,
+        renamed_at TEXT NOT NULL,
+        PRIMARY KEY (job_id, slug)
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        job_id INTEGER,
+        image_id INTEGER,
+        subject TEXT
+    );
+    CREATE INDEX audit_image ON audit (image_id, id);
+    CREATE INDEX audit_job ON audit (job_id, id);
+    ALTER TABLE user ADD COLUMN disabled_at TEXT;
+    ALTER TABLE user ADD COLUMN last_sign_in_at TEXT;
+    CREATE TABLE run (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        task TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        ok INTEGER NOT NULL,
+        summary TEXT NOT NULL
+    );
+    CREATE INDEX run_task ON run (task, id);
+    CREATE TABLE signin_link (
+        token_hash TEXT PRIMARY KEY,
+        user_name TEXT NOT NULL REFERENCES user (name) ON DELETE CASCADE,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        created_by TEXT NOT NULL
+    );
+    """,
 )
 
 
@@ -159,6 +203,11 @@ class Image:
     location_source: str | None = None
     location_accuracy_m: float | None = None
     taken_offset: str | None = None
+    deleted_at: str | None = None
+
+    @property
+    def trashed(self) -> bool:
+        return self.deleted_at is not None
 
     @property
     def tag_list(self) -> list[str]:
@@ -171,6 +220,16 @@ class User:
     password_hash: str
     is_admin: bool
     created_at: str
+    disabled_at: str | None = None
+    last_sign_in_at: str | None = None
+
+    @property
+    def disabled(self) -> bool:
+        return self.disabled_at is not None
+
+    @property
+    def role(self) -> str:
+        return "admin" if self.is_admin else "crew"
 
 
 def record(cls: type[R], row: sqlite3.Row | None) -> R | None:
@@ -287,7 +346,9 @@ def split_statements(script: str) -> list[str]:
 
 JOB_COLUMNS = "job.id, job.title, job.slug, job.token, job.created_at, job.archived_at"
 JOB_WITH_COUNT = f"""
-    SELECT {JOB_COLUMNS}, (SELECT COUNT(*) FROM job_image WHERE job_image.job_id = job.id) AS image_count
+    SELECT {JOB_COLUMNS}, (
+        SELECT COUNT(*) FROM job_image WHERE job_image.job_id = job.id AND job_image.deleted_at IS NULL
+    ) AS image_count
     FROM job
 """
 
@@ -318,6 +379,52 @@ def list_jobs(conn: sqlite3.Connection, live_only: bool = False) -> list[Job]:
     return [record(Job, row) for row in rows]
 
 
+def rename_job(conn: sqlite3.Connection, job_id: int, title: str) -> Job:
+    """Give a job a new title and the slug that follows it, inside the caller's write transaction.
+
+    The old slug is kept (``job_alias``) so the generator can leave a page at
+    the old path that links to the new one; going back to an old title takes
+    its slug out of the aliases again. Returns the job as it was.
+    """
+    before = get_job(conn, job_id)
+    slug = slugify(title)
+    if slug != before.slug:
+        conn.execute(
+            "INSERT OR IGNORE INTO job_alias (job_id, slug, renamed_at) VALUES (?, ?, ?)",
+            (job_id, before.slug, now_iso()),
+        )
+        conn.execute("DELETE FROM job_alias WHERE job_id = ? AND slug = ?", (job_id, slug))
+    conn.execute("UPDATE job SET title = ?, slug = ? WHERE id = ?", (title, slug, job_id))
+    return before
+
+
+def job_aliases(conn: sqlite3.Connection) -> dict[int, list[str]]:
+    """Old slugs of renamed jobs, by job id, oldest first; only slugs that are plain names are returned."""
+    aliases: dict[int, list[str]] = {}
+    for job_id, slug in conn.execute("SELECT job_id, slug FROM job_alias ORDER BY job_id, renamed_at, slug"):
+        if valid_slug(slug):
+            aliases.setdefault(job_id, []).append(slug)
+    return aliases
+
+
+@dataclass(frozen=True)
+class JobFigures:
+    """What the office's jobs page shows beside a job: last upload, bytes of masters, photos in the trash."""
+
+    last_upload: str | None = None
+    master_bytes: int = 0
+    trashed: int = 0
+
+
+def job_figures(conn: sqlite3.Connection) -> dict[int, JobFigures]:
+    """``JobFigures`` of every job with photos, in one query."""
+    rows = conn.execute(
+        """SELECT job_id, MAX(timestamp), SUM(byte_size), SUM(deleted_at IS NOT NULL)
+           FROM job_image GROUP BY job_id"""
+    )
+    return {row[0]: JobFigures(row[1], row[2] or 0, row[3] or 0) for row in rows}
+
+
 def set_archived(conn: sqlite3.Connection, job_id: int, archived_at: str | None) -> None:
     """Mark a job archived at a time, or live again with None."""
     with write(conn):
@@ -328,14 +435,17 @@ def archive_if_unchanged(conn: sqlite3.Connection, job_id: int, image_ids: set[i
     """Mark a live job archived only if its images are exactly ``image_ids`` (those in its archive file).
 
     An upload that lands while the archive is written changes the set, and the
-    job stays live rather than losing the new photo.
+    job stays live rather than losing the new photo. The job's trash is
+    emptied in the same transaction (archiving closes the job; its masters go
+    with the rest of its folder).
     """
     with write(conn):
         live = conn.execute("SELECT 1 FROM job WHERE id = ? AND archived_at IS NULL", (job_id,)).fetchone()
-        current = {row[0] for row in conn.execute("SELECT id FROM job_image WHERE job_id = ?", (job_id,))}
-        if live is None or current != image_ids:
+        rows = conn.execute(f"SELECT id FROM job_image WHERE job_id = ? AND {SHOWN}", (job_id,))
+        if live is None or {row[0] for row in rows} != image_ids:
             return False
         conn.execute("UPDATE job SET archived_at = ? WHERE id = ?", (archived_at, job_id))
+        conn.execute("DELETE FROM job_image WHERE job_id = ? AND deleted_at IS NOT NULL", (job_id,))
     return True
 
 
@@ -380,6 +490,7 @@ def restore_job(conn: sqlite3.Connection, job: Job, images: list[Image]) -> dict
 # ---------------------------------------------------------------- images
 
 IMAGE_ORDER = "ORDER BY COALESCE(taken_at, timestamp), id"
+SHOWN = "deleted_at IS NULL"
 
 
 def insert_image(conn: sqlite3.Connection, **values) -> Image:
@@ -426,8 +537,12 @@ def find_by_hash(conn: sqlite3.Connection, job_id: int, sha256: str) -> Image | 
 
 
 def list_images(conn: sqlite3.Connection, job_id: int) -> list[Image]:
-    """A job's images in gallery order: the instant each was taken (upload time when unknown), then id."""
-    rows = conn.execute(f"SELECT * FROM job_image WHERE job_id = ? {IMAGE_ORDER}", (job_id,))
+    """A job's images in gallery order: the instant each was taken (upload time when unknown), then id.
+
+    Photos in the trash are left out here and in ``images_by_job``: the pages, the zip and the report
+    are made from these two, so a deleted photo leaves all of them at the next build.
+    """
+    rows = conn.execute(f"SELECT * FROM job_image WHERE job_id = ? AND {SHOWN} {IMAGE_ORDER}", (job_id,))
     return capture_time.in_order(record(Image, row) for row in rows)
 
 
@@ -436,7 +551,8 @@ def images_by_job(conn: sqlite3.Connection, job_ids: list[int]) -> dict[int, lis
     columns = ", ".join(f.name for f in fields(Image))
     ids = "[" + ",".join(str(int(job_id)) for job_id in job_ids) + "]"
     rows = conn.execute(
-        f"SELECT {columns} FROM job_image WHERE job_id IN (SELECT value FROM json_each(?)) {IMAGE_ORDER}", (ids,)
+        f"SELECT {columns} FROM job_image WHERE job_id IN (SELECT value FROM json_each(?)) AND {SHOWN} {IMAGE_ORDER}",
+        (ids,),
     )
     grouped: dict[int, list[Image]] = {job_id: [] for job_id in job_ids}
     for row in rows:
@@ -520,6 +636,7 @@ def save_user(conn: sqlite3.Connection, name: str, password_hash: str, is_admin:
             (name, password_hash, int(is_admin), now_iso()),
         )
         conn.execute("DELETE FROM session WHERE user_name = ?", (name,))
+        conn.execute("DELETE FROM signin_link WHERE user_name = ?", (name,))
     return not existed
 
 
@@ -533,7 +650,42 @@ def delete_user(conn: sqlite3.Connection, name: str) -> None:
 
 def get_user(conn: sqlite3.Connection, name: str) -> User | None:
     row = conn.execute("SELECT * FROM user WHERE name = ?", (name,)).fetchone()
-    return None if row is None else User(row["name"], row["password_hash"], bool(row["is_admin"]), row["created_at"])
+    return None if row is None else user_record(row)
+
+
+def user_record(row: sqlite3.Row) -> User:
+    return User(
+        row["name"],
+        row["password_hash"],
+        bool(row["is_admin"]),
+        row["created_at"],
+        row["disabled_at"],
+        row["last_sign_in_at"],
+    )
+
+
+def list_users(conn: sqlite3.Connection) -> list[User]:
+    """Every user, by name."""
+    return [user_record(row) for row in conn.execute("SELECT * FROM user ORDER BY name")]
+
+
+def set_user_state(conn: sqlite3.Connection, name: str, disabled_at: str | None, admin: bool | None = None) -> None:
+    """Disable (a time) or enable (None) a user, optionally changing its role; its sessions end in the same
+    transaction, so a disabled user's phone is signed out at its next request. NotFound for no such user."""
+    with write(conn):
+        found = conn.execute(
+            "UPDATE user SET disabled_at = ?, is_admin = COALESCE(?, is_admin) WHERE name = ?",
+            (disabled_at, None if admin is None else int(admin), name),
+        )
+        if found.rowcount == 0:
+            raise NotFound(f"there is no user named {name!r}")
+        conn.execute("DELETE FROM session WHERE user_name = ?", (name,))
+        conn.execute("DELETE FROM signin_link WHERE user_name = ?", (name,))
+
+
+def count_admins(conn: sqlite3.Connection) -> int:
+    """Admins who can still sign in."""
+    return conn.execute("SELECT COUNT(*) FROM user WHERE is_admin AND disabled_at IS NULL").fetchone()[0]
 
 
 def count_users(conn: sqlite3.Connection) -> int:
@@ -543,7 +695,8 @@ def count_users(conn: sqlite3.Connection) -> int:
 def known_hashes(conn: sqlite3.Connection, job_id: int, hashes: list[str]) -> list[str]:
     """Which of ``hashes`` (lowercase hex SHA-256 of uploaded bytes) the job already stores, in their order."""
     rows = conn.execute(
-        "SELECT value FROM json_each(?) WHERE value IN (SELECT sha256 FROM job_image WHERE job_id = ?) ORDER BY key",
+        f"SELECT value FROM json_each(?) WHERE value IN (SELECT sha256 FROM job_image WHERE job_id = ? AND {SHOWN})"
+        " ORDER BY key",
         (json.dumps(hashes), job_id),
     )
     return [row[0] for row in rows]
@@ -567,6 +720,7 @@ def add_session(conn: sqlite3.Connection, row: SessionRow) -> None:
     """Store a new session; sessions that have expired are swept out in the same transaction."""
     with write(conn):
         conn.execute("DELETE FROM session WHERE expires_at <= ?", (row.created_at,))
+        conn.execute("UPDATE user SET last_sign_in_at = ? WHERE name = ?", (row.created_at, row.user_name))
         conn.execute(
             """INSERT INTO session (token_hash, user_name, created_at, last_seen_at, expires_at, address, user_agent)
                VALUES (?, ?, ?, ?, ?, ?, ?)""",
@@ -577,14 +731,21 @@ def add_session(conn: sqlite3.Connection, row: SessionRow) -> None:
 def find_session(conn: sqlite3.Connection, token_hash: str, now: str) -> tuple[SessionRow, User] | None:
     """The live session with this token hash and its user as stored right now, or None."""
     row = conn.execute(
-        """SELECT session.*, user.password_hash, user.is_admin, user.created_at AS user_created_at
+        """SELECT session.*, user.password_hash, user.is_admin, user.created_at AS user_created_at,
+                  user.last_sign_in_at
            FROM session JOIN user ON user.name = session.user_name
-           WHERE session.token_hash = ? AND session.expires_at > ?""",
+           WHERE session.token_hash = ? AND session.expires_at > ? AND user.disabled_at IS NULL""",
         (token_hash, now),
     ).fetchone()
     if row is None:
         return None
-    user = User(row["user_name"], row["password_hash"], bool(row["is_admin"]), row["user_created_at"])
+    user = User(
+        row["user_name"],
+        row["password_hash"],
+        bool(row["is_admin"]),
+        row["user_created_at"],
+        last_sign_in_at=row["last_sign_in_at"],
+    )
     return record(SessionRow, row), user
 
 

@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from jobgallery import db, images, storage
+from jobgallery import db, images, storage, trash
 from jobgallery.config import Config
 from jobgallery.errors import EmptyUpload, JobGalleryError, TooLarge, UsageError
 from jobgallery.location import BrowserLocation
@@ -176,8 +176,14 @@ def finish(
         raise
     if existing is not None:
         discard(staged.temp)
-        return IngestResult(existing, True)
+        return found_again(conn, existing, details)
     return store(conn, job_id, prepared, details, derivatives)
+
+
+def found_again(conn: sqlite3.Connection, existing: db.Image, details: Details) -> IngestResult:
+    """A duplicate; or, when the photo was in the trash, the photo back on the site (not a duplicate)."""
+    back = trash.back_on_upload(conn, existing, details.uploaded_by)
+    return IngestResult(back, False) if back else IngestResult(existing, True)
 
 
 # ---------------------------------------------------------------- checking the user's text
@@ -355,7 +361,7 @@ def store(
     if existing is not None:
         discard(prepared.temp)
         log.debug("job %d: %s is already stored as %s", job_id, prepared.sha256[:12], existing.filename)
-        return IngestResult(existing, True)
+        return found_again(conn, existing, details)
     image = db.get_image(conn, image_id)
     log.info(
         "job %d: stored %s (%s %dx%d, %d bytes)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from jobgallery import db
+from jobgallery import audit, db
 from jobgallery.errors import UsageError
 from jobgallery.text import has_controls, is_utf8
 
@@ -25,5 +25,25 @@ def clean_title(title: object) -> str:
     return title
 
 
-def create_job(conn: sqlite3.Connection, title: object) -> db.Job:
-    return db.create_job(conn, clean_title(title))
+def create_job(conn: sqlite3.Connection, title: object, who: str = audit.COMMAND_LINE) -> db.Job:
+    """A new job, with an audit row naming who made it (a command records ``(command line)``)."""
+    job = db.create_job(conn, clean_title(title))
+    with db.write(conn):
+        audit.note(conn, who, "create", f"created “{job.title}”", job_id=job.id)
+    return job
+
+
+def rename_job(conn: sqlite3.Connection, job_id: int, title: object, who: str) -> tuple[db.Job, db.Job]:
+    """New title (and gallery path, on a public site); the old path keeps answering with a link.
+
+    Returns the job before and after; UsageError when the title is unchanged,
+    NotFound when there is no such job. Recorded in the audit trail.
+    """
+    title = clean_title(title)
+    with db.write(conn):
+        before = db.get_job(conn, job_id)
+        if before.title == title:
+            raise UsageError(f"the job is already called “{title}”")
+        db.rename_job(conn, job_id, title)
+        audit.note(conn, who, "rename", f"renamed from “{before.title}” to “{title}”", job_id=job_id)
+    return before, db.get_job(conn, job_id)

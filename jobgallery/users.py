@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import sqlite3
 
-from jobgallery import db
-from jobgallery.errors import NotFound, UsageError
+from jobgallery import audit, db
+from jobgallery.errors import Conflict, NotFound, UsageError
 from jobgallery.passwords import generate_password, hash_password, verify_password
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9._@-]{1,64}")
@@ -65,10 +65,10 @@ def require_user(conn: sqlite3.Connection, name: str) -> db.User:
 
 
 def authenticate(conn: sqlite3.Connection, name: str, password: str) -> db.User | None:
-    """The user when name and password match; the work done is the same when the user is unknown."""
+    """The user when name and password match and it is not disabled; the same work when the user is unknown."""
     user = db.get_user(conn, name)
     ok = verify_password(password, user.password_hash if user else None)
-    return user if ok else None
+    return user if ok and not user.disabled else None
 
 
 def ensure_first_admin(conn: sqlite3.Connection) -> tuple[str, str] | None:
@@ -78,3 +78,87 @@ def ensure_first_admin(conn: sqlite3.Connection) -> tuple[str, str] | None:
     password = generate_password()
     db.save_user(conn, FIRST_ADMIN, hash_password(password), True)
     return FIRST_ADMIN, password
+
+
+# ---------------------------------------------------------------- the office's crew page and its commands
+
+
+def list_users(conn: sqlite3.Connection) -> list[db.User]:
+    return db.list_users(conn)
+
+
+def add_generated(conn: sqlite3.Connection, name: str, admin: bool, who: str) -> str:
+    """Create a user with a generated password, returned to be shown once; Conflict when the name is taken."""
+    check_name(name)
+    if db.get_user(conn, name) is not None:
+        raise Conflict(f"there is already a user named {name!r}; reset its password instead")
+    password = generate_password()
+    db.save_user(conn, name, hash_password(password), admin)
+    record(conn, who, "user-add", f"added {'admin' if admin else 'crew'} user {name}", name)
+    return password
+
+
+def reset_password(conn: sqlite3.Connection, name: str, who: str) -> str:
+    """A new generated password (shown once); the user's phones are signed out."""
+    user = require_user(conn, name)
+    password = generate_password()
+    db.save_user(conn, name, hash_password(password), user.is_admin)
+    record(conn, who, "user-reset", f"reset the password of {name}", name)
+    return password
+
+
+def set_role(conn: sqlite3.Connection, name: str, admin: bool, who: str) -> None:
+    """Make a user admin or crew; its sessions end so the new role holds at once. Never the last admin."""
+    user = require_user(conn, name)
+    if user.is_admin == admin:
+        raise UsageError(f"{name} is already {'an admin' if admin else 'crew'}")
+    if not admin:
+        keep_an_admin(conn, user, who, "make crew")
+    db.set_user_state(conn, name, user.disabled_at, admin)
+    record(conn, who, "user-role", f"made {name} {'an admin' if admin else 'crew'}", name)
+
+
+def disable_user(conn: sqlite3.Connection, name: str, who: str) -> int:
+    """Refuse further sign-ins and end every session now; how many sessions ended. Uploads keep their uploader."""
+    user = require_user(conn, name)
+    if user.disabled:
+        raise UsageError(f"{name} is already disabled")
+    keep_an_admin(conn, user, who, "disable")
+    ended = len(db.list_sessions(conn, name, db.now_iso()))
+    db.set_user_state(conn, name, db.now_iso())
+    record(conn, who, "user-disable", f"disabled {name} (ended {ended} session{'' if ended == 1 else 's'})", name)
+    return ended
+
+
+def enable_user(conn: sqlite3.Connection, name: str, who: str) -> None:
+    user = require_user(conn, name)
+    if not user.disabled:
+        raise UsageError(f"{name} is not disabled")
+    db.set_user_state(conn, name, None)
+    record(conn, who, "user-enable", f"enabled {name} again", name)
+
+
+def remove_by(conn: sqlite3.Connection, name: str, who: str) -> None:
+    """``remove_user`` for the office and the CLI: never yourself or the last admin; recorded."""
+    user = require_user(conn, name)
+    keep_an_admin(conn, user, who, "remove")
+    db.delete_user(conn, name)
+    record(conn, who, "user-remove", f"removed {name}", name)
+
+
+def keep_an_admin(conn: sqlite3.Connection, user: db.User, who: str, verb: str) -> None:
+    """Refuse to lock the office out: an admin cannot do this to itself, nor to the last admin who can sign in."""
+    if user.name == who:
+        raise UsageError(f"you cannot {verb} your own account; ask another admin")
+    if user.is_admin and not user.disabled and db.count_admins(conn) <= 1:
+        raise UsageError(f"{user.name} is the last admin who can sign in; make another admin first")
+
+
+def record(conn: sqlite3.Connection, who: str, action: str, detail: str, name: str) -> None:
+    with db.write(conn):
+        audit.note(conn, who, action, detail, subject=name)
+
+
+def state(user: db.User) -> str:
+    """``active`` or ``disabled``, as ``user list`` prints it."""
+    return "disabled" if user.disabled else "active"

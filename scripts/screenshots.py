@@ -1,5 +1,6 @@
 """Take the README's screenshots: docs/sign-in-phone.png, upload-phone.png, queue-phone.png, job-page.png,
-shared-page.png and report-page.png.
+shared-page.png, report-page.png,
+office-jobs-phone.png and office-photos.png.
 
     .venv/bin/python scripts/screenshots.py
 
@@ -50,6 +51,7 @@ CHROMIUM_ARGS = [
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 1}
 DESKTOP = {"viewport": {"width": 1280, "height": 800}, "device_scale_factor": 1}
 CREW = {"username": "sam", "password": "sample-crew-password"}
+BOSS = {"username": "office", "password": "sample-admin-password"}
 MAX_PNG_BYTES = 300 * 1024
 SAME_PICTURE_SHARE = 0.0005
 SIZE = (1600, 1200)
@@ -361,6 +363,7 @@ def make_site(folder: Path, port: int) -> Site:
     settings = {"server": {"host": "127.0.0.1", "port": port}, "gallery": {"site_url": "https://photos.example.com/"}}
     config.write_text(yaml.safe_dump(settings), encoding="utf-8")
     cli(config, "user", "add", CREW["username"], stdin=CREW["password"] + "\n")
+    cli(config, "user", "add", BOSS["username"], "--admin", stdin=BOSS["password"] + "\n")
     seed, files = 0, []
     for title, photos in JOBS.items():
         job_id = int(cli(config, "job", "add", title))
@@ -512,6 +515,38 @@ def report_page(site: Site, pdftoppm: str) -> bytes:
     return pdf.with_suffix(".png").read_bytes()
 
 
+def signed_in_admin(browser, url: str, device: dict) -> object:
+    """A page signed in as the office's admin, on ``device``."""
+    page = browser.new_context(**device).new_page()
+    page.goto(f"{url}/login?next=%2Fadmin%2Fjobs")
+    page.fill("#username", BOSS["username"])
+    page.fill("#password", BOSS["password"])
+    with page.expect_navigation():
+        page.click("button.go")
+    return page
+
+
+def office_jobs(browser, url: str, site: Site) -> bytes:
+    """The office's jobs page on a phone: the jobs, what they hold, their links."""
+    page = signed_in_admin(browser, url, PHONE)
+    shot = page.screenshot(animations="disabled", caret="hide")
+    page.context.close()
+    return shot
+
+
+def office_photos(browser, url: str, site: Site) -> bytes:
+    """The office's photos page of the shown job on a desktop, two photos ticked for a bulk change."""
+    page = signed_in_admin(browser, url, DESKTOP)
+    page.goto(f"{url}/admin/jobs/{site.job_id}/photos")
+    boxes = page.locator(".photos-form input[name=photo]")
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    page.evaluate(SHOWN_IMAGES_DECODED)
+    shot = page.screenshot(animations="disabled", caret="hide")
+    page.context.close()
+    return shot
+
+
 # ---------------------------------------------------------------- writing the PNGs
 
 
@@ -578,6 +613,8 @@ def main() -> int:
             context.close()
             write_png(args.out / "job-page.png", job_page(browser, url, site), args.force)
             write_png(args.out / "shared-page.png", shared_page(browser, url, site), args.force)
+            write_png(args.out / "office-jobs-phone.png", office_jobs(browser, url, site), args.force)
+            write_png(args.out / "office-photos.png", office_photos(browser, url, site), args.force)
             browser.close()
         write_png(args.out / "report-page.png", report_page(site, args.pdftoppm), args.force)
     return 0

@@ -214,6 +214,10 @@ def test_only_the_daemons_paths_are_proxied(stack):
     jobs = http("GET", stack["url"] + "/api/jobs", headers=basic("crew", "crew-pass-1"))
     assert jobs.status == 200 and jobs.json()["jobs"][0]["title"] == "Roof, 12 Elm St"
     assert http("POST", stack["url"] + "/1/other").status in (404, 405)
+    office = http("GET", stack["url"] + "/admin/jobs", headers={"Accept": "text/html"})
+    assert office.status == 303 and office.header("location") == "/login?next=%2Fadmin%2Fjobs"
+    link = http("GET", stack["url"] + "/login/link/" + "A" * 43, headers={"Accept": "text/html"})
+    assert link.status == 404 and "ask the office for a new one" in link.text
 
 
 def test_sign_in_through_nginx_and_a_spoofed_forwarded_header_does_not_help(stack):

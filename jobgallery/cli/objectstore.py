@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from jobgallery import db
+from jobgallery import db, runs
 from jobgallery.cli.commands import add_command, one_line
 from jobgallery.cli.maintenance import finish
 from jobgallery.config import Config
@@ -63,8 +63,9 @@ def run_offsite_backup(args: argparse.Namespace, config: Config) -> int:
     from jobgallery.objectstore.offsite import offsite_backup
 
     location = parse_location(args.dest_dir)
-    with db.open_db(config.db_path) as conn:
+    with db.open_db(config.db_path) as conn, runs.recorded(config.db_path, "backup") as run:
         report = offsite_backup(config, conn, location, verify=args.verify, progress=True)
+        run.done(report)
     return finish(report)
 
 

@@ -1,4 +1,4 @@
-"""``jobgallery user add NAME [--admin]``, ``user remove NAME``, ``user sessions NAME [--revoke]``."""
+"""``jobgallery user add|list|disable|enable|remove|sessions``: the accounts of the sign-in page and HTTP Basic."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import getpass
 import sys
 
-from jobgallery import db, users
+from jobgallery import audit, db, users
 from jobgallery.cli.commands import add_command, add_group, one_line
 from jobgallery.config import Config
 from jobgallery.errors import UsageError
@@ -30,6 +30,19 @@ def register(commands) -> None:
         sub, "remove", "Remove a user; its sessions end at once.", "jobgallery user remove crew", user_remove
     )
     remove.add_argument("name", help="the user to remove")
+    add_command(sub, "list", "List users, tab-separated: name, role, state.", "jobgallery user list", user_list)
+    disable = add_command(
+        sub,
+        "disable",
+        "Refuse a user's sign-ins and end its sessions at once (its uploads keep its name).",
+        "jobgallery user disable crew",
+        user_disable,
+    )
+    disable.add_argument("name", help="the user to disable")
+    enable = add_command(
+        sub, "enable", "Let a disabled user sign in again.", "jobgallery user enable crew", user_enable
+    )
+    enable.add_argument("name", help="the user to enable")
     sessions = add_command(
         sub,
         "sessions",
@@ -55,6 +68,8 @@ def user_add(args: argparse.Namespace, config: Config) -> int:
     password = read_password()
     with db.open_db(config.db_path) as conn:
         created = users.add_user(conn, args.name, password, args.admin)
+        what = f"{'added' if created else 'reset the password of'} {'admin' if args.admin else 'crew'} user {args.name}"
+        users.record(conn, audit.COMMAND_LINE, "user-add" if created else "user-reset", what, args.name)
     role = "admin" if args.admin else "user"
     print(f"{'created' if created else 'reset'} {role} {args.name}")
     return 0
@@ -62,8 +77,30 @@ def user_add(args: argparse.Namespace, config: Config) -> int:
 
 def user_remove(args: argparse.Namespace, config: Config) -> int:
     with db.open_db(config.db_path) as conn:
-        users.remove_user(conn, args.name)
+        users.remove_by(conn, args.name, audit.COMMAND_LINE)
     print(f"removed user {args.name}")
+    return 0
+
+
+def user_list(args: argparse.Namespace, config: Config) -> int:
+    """One user a line: name, role (``admin`` or ``crew``), state (``active`` or ``disabled``)."""
+    with db.open_db(config.db_path) as conn:
+        for user in users.list_users(conn):
+            print(f"{user.name}\t{user.role}\t{users.state(user)}")
+    return 0
+
+
+def user_disable(args: argparse.Namespace, config: Config) -> int:
+    with db.open_db(config.db_path) as conn:
+        ended = users.disable_user(conn, args.name, audit.COMMAND_LINE)
+    print(f"disabled user {args.name}; ended {ended} session{'' if ended == 1 else 's'}")
+    return 0
+
+
+def user_enable(args: argparse.Namespace, config: Config) -> int:
+    with db.open_db(config.db_path) as conn:
+        users.enable_user(conn, args.name, audit.COMMAND_LINE)
+    print(f"enabled user {args.name}")
     return 0
 
 

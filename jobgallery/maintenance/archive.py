@@ -38,7 +38,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from jobgallery import db, storage
+from jobgallery import db, runs, storage
 from jobgallery.config import Config
 from jobgallery.errors import ArchiveError, Conflict, JobGalleryError
 from jobgallery.locks import maintenance_lock
@@ -61,7 +61,13 @@ def idle_jobs(conn: sqlite3.Connection, days: int, now: datetime | None = None) 
 
 
 def archive_jobs(config: Config, conn: sqlite3.Connection, job_ids: list[int], progress: bool = False) -> Report:
-    """Archive each job in turn; one job's failure is recorded and the others go on."""
+    """Archive each job in turn; one job's failure is recorded and the others go on. The run is recorded."""
+    with runs.recorded(config.db_path, "archive") as run:
+        run.done(report := archive_each(config, conn, job_ids, progress))
+    return report
+
+
+def archive_each(config: Config, conn: sqlite3.Connection, job_ids: list[int], progress: bool) -> Report:
     report = Report("archive")
     with maintenance_lock(config.paths.data):
         remove_dead_temps(config.paths.archive, report)

@@ -65,6 +65,8 @@ def check_image(image: db.Image, job_id: int) -> db.Image:
             raise ArchiveError(f"photo {image.id} in the archive has a bad {name}: {str(value)[:40]!r}")
     for name in STAMP_FIELDS:
         check_stamp(name, getattr(image, name), required=name == "timestamp")
+    if image.deleted_at is not None:
+        raise ArchiveError(f"photo {image.id} in the archive is marked deleted; archives never hold the trash")
     check_capture_time(image)
     check_details(image)
     return check_location(image)

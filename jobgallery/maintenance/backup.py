@@ -37,7 +37,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from jobgallery import db, storage
+from jobgallery import db, runs, storage
 from jobgallery.config import Config
 from jobgallery.errors import UsageError
 from jobgallery.locks import maintenance_lock
@@ -54,7 +54,16 @@ CHUNK = 1 << 20
 def backup(
     config: Config, conn: sqlite3.Connection, dest: Path, verify: bool = False, progress: bool = False
 ) -> Report:
-    """Copy the database and masters to ``dest`` (created if missing); optionally re-hash the copy."""
+    """Copy the database and masters to ``dest`` (created if missing); optionally re-hash the copy.
+
+    The outcome is recorded for the health page and ``jobgallery status`` (``jobgallery/runs.py``).
+    """
+    with runs.recorded(config.db_path, "backup") as run:
+        run.done(report := backup_to(config, conn, dest, verify, progress))
+    return report
+
+
+def backup_to(config: Config, conn: sqlite3.Connection, dest: Path, verify: bool, progress: bool) -> Report:
     report = Report("backup")
     dest = outside_the_box(config, dest.resolve())
     with maintenance_lock(config.paths.data):

@@ -18,6 +18,9 @@ reporting one failure that asks to check the mount, when ``images/`` is
 missing, when a live job with rows has no folder or (with two rows or more)
 none of its masters, or when more than a tenth of all masters, and more than
 five, are missing at once. A single lost master is still cleaned up as usual.
+
+Cleanup also empties the trash of photos deleted more than
+``maintenance.trash_days`` ago (``jobgallery/trash.py``).
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from jobgallery import db, storage
+from jobgallery import db, runs, storage
 from jobgallery.config import Config
 from jobgallery.locks import maintenance_lock
 from jobgallery.maintenance.reports import Report, reason
+from jobgallery.trash import empty_trash
 
 JOB_FOLDER_PREFIX = "job_"
 FINISH_ARCHIVE = "run 'jobgallery archive --job {}' to finish archiving it"
@@ -63,7 +67,15 @@ class Orphan:
 
 
 def cleanup(config: Config, conn: sqlite3.Connection, dry_run: bool = False, now: float | None = None) -> Report:
-    """Find orphans older than the grace period and remove them (or only list them)."""
+    """Find orphans older than the grace period and remove them (or only list them); a real run is recorded."""
+    if dry_run:
+        return clean(config, conn, True, now)
+    with runs.recorded(config.db_path, "cleanup") as run:
+        run.done(report := clean(config, conn, False, now))
+    return report
+
+
+def clean(config: Config, conn: sqlite3.Connection, dry_run: bool, now: float | None) -> Report:
     report = Report("cleanup", dry_run=dry_run)
     with maintenance_lock(config.paths.data):
         problem = masters_missing(config, conn)
@@ -76,6 +88,7 @@ def cleanup(config: Config, conn: sqlite3.Connection, dry_run: bool = False, now
                 report.did(f"{plural(orphan.label)} to remove", f"would remove {orphan.describe()}")
         else:
             remove_orphans(config, conn, orphans, report)
+        empty_trash(config, conn, report, dry_run)
     return report
 
 
