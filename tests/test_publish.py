@@ -363,6 +363,27 @@ def test_the_daemon_publishes_after_each_rebuild(s3, make_config, instance):
     assert_mirror(s3, config)
 
 
+def test_derivatives_an_upload_wrote_before_any_build_named_them_are_sent_as_immutable(s3, site):
+    """An upload writes its derivatives at once; a publish that runs before the next build must still know them."""
+    from generator.ingest_output import IngestDerivatives
+    from jobgallery.ingest import ingest_path
+
+    publish(site)
+    incoming = site.paths.data.parent / "early.jpg"
+    incoming.write_bytes(photos.jpeg_bytes(640, 480, seed=77))
+    with db.open_db(site.db_path) as conn:
+        image = ingest_path(site, conn, 1, incoming, derivatives=IngestDerivatives.from_config(site)).image
+    made = sorted(site.paths.output.glob(f"jobs/*/{image.id}-*"))
+    assert made and not load_manifest(site.paths.output).photos.get(str(image.id)), "made by the upload, not a build"
+
+    publish(site)
+
+    client = s3.client()
+    for path in made:
+        key = f"{site.publish.prefix}/{path.relative_to(site.paths.output).as_posix()}"
+        assert client.head_object(Bucket=site.publish.bucket, Key=key)["CacheControl"] == IMMUTABLE, key
+
+
 def object_or_empty(client, bucket: str, key: str) -> bytes:
     try:
         return client.get_object(Bucket=bucket, Key=key)["Body"].read()
