@@ -165,6 +165,21 @@ def test_an_expired_links_zip_answers_404_at_once(site):
     assert http("GET", f"{daemon.url}/{link.path}{clean_copy.zip_name(job.slug)}").status == 404
 
 
+def test_an_expired_links_page_report_and_photos_answer_404_before_any_build(site):
+    daemon, config, conn, job, _ = site
+    link = shares.create(conn, job.id, shares.now_utc().replace(year=2099))
+    assert run_cli(config, "build").returncode == 0
+    folder = config.paths.output / link.path
+    files = sorted(path.name for path in folder.iterdir())
+    assert any(name.endswith(".pdf") for name in files) and any(name.endswith(".jpg") for name in files)
+    addresses = [link.path, *(link.path + name for name in files)]
+    assert all(http("GET", f"{daemon.url}/{address}").status == 200 for address in addresses)
+    conn.execute("UPDATE share SET expires_at = ? WHERE token = ?", ("2000-01-01T00:00:00+00:00", link.token))
+    for address in addresses:
+        assert http("GET", f"{daemon.url}/{address}").status == 404, address
+    assert folder.is_dir()  # still on disk: the answer comes from the link's state, not from a build
+
+
 def test_a_master_changed_after_planning_is_never_sent_under_the_old_size(site, tmp_path):
     path = tmp_path / "photo.jpg"
     path.write_bytes(photos.jpeg_bytes(64, 48, seed=7))
