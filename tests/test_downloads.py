@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from http.client import HTTPConnection
 from pathlib import Path
 
 import photos
@@ -178,6 +179,23 @@ def test_an_expired_links_page_report_and_photos_answer_404_before_any_build(sit
     for address in addresses:
         assert http("GET", f"{daemon.url}/{address}").status == 404, address
     assert folder.is_dir()  # still on disk: the answer comes from the link's state, not from a build
+
+
+def test_a_zip_download_under_way_when_its_link_is_revoked_finishes_and_a_new_one_is_refused(site):
+    daemon, _, conn, job, _ = site
+    link = shares.create(conn, job.id, None)
+    address = f"/{link.path}{clean_copy.zip_name(job.slug)}"
+    client = HTTPConnection("127.0.0.1", daemon.port, timeout=30)
+    client.request("GET", address)
+    reply = client.getresponse()
+    assert reply.status == 200
+    first = reply.read(1024)
+    shares.revoke(conn, link.token)
+    body = first + reply.read()
+    client.close()
+    assert len(body) == int(reply.getheader("content-length"))
+    assert len(zipfile.ZipFile(io.BytesIO(body)).namelist()) == 6
+    assert http("GET", daemon.url + address).status == 404
 
 
 def test_a_master_changed_after_planning_is_never_sent_under_the_old_size(site, tmp_path):
