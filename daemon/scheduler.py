@@ -37,6 +37,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
+from daemon import config_watch
 from jobgallery import storage
 from jobgallery.config import Config
 from jobgallery.errors import JobGalleryError
@@ -103,9 +104,11 @@ def build_pages(config: Config, job_id: int | None) -> object:
 
     With ``publish.bucket`` set, the bucket is brought up to date after each
     build; a failed publish is logged and tried again after the next one.
+    ConfigError when config.yaml changed since the daemon started (``daemon/config_watch.py``).
     """
     from generator.build import build_site
 
+    config_watch.check_current(config)
     result = build_site(config, job_id=job_id)
     if config.publish.bucket:
         from generator.bucket import publish_site

@@ -258,6 +258,7 @@ def run(config: Config, out: TextIO = sys.stdout) -> int:
     share_expiry.schedule(scheduler, config)
     rebuilds.request_all()
     scheduler.start()
+    log.info("settings from %s", config.source or "the defaults (no config.yaml)")
     log.info("listening on %s:%s (%d threads)", config.server.host, server.effective_port, config.server.threads)
     serve_until_stopped(server, socket_map, stop)
     log.info("%s received: finishing requests in flight (at most %.0f s)", stop.names[0], DRAIN_SECONDS)
