@@ -19,7 +19,9 @@ job's page after a short quiet time (the upload made the photo's
 derivatives, so the rebuild only renders pages): a burst of twenty photos
 gives one rebuild, a burst longer than ``server.rebuild_max_wait_seconds``
 one rebuild per that much time, and no request is ever lost, even when it
-arrives while the same job is being built.
+arrives while the same job is being built. With ``publish.bucket`` set, each
+finished rebuild asks ``Publishes`` for a publish, which runs in a job of its
+own (one at a time, coalesced) so the box's own pages never wait on the store.
 """
 
 from __future__ import annotations
@@ -100,21 +102,69 @@ def add_recurring(scheduler: BaseScheduler, job_id: str, func: Callable[[], obje
 
 
 def build_pages(config: Config, job_id: int | None) -> object:
-    """One incremental build: of one job's page (and the index), or of the whole site; then publish it.
+    """One incremental build: of one job's page (and the index), or of the whole site.
 
-    With ``publish.bucket`` set, the bucket is brought up to date after each
-    build; a failed publish is logged and tried again after the next one.
     ConfigError when config.yaml changed since the daemon started (``daemon/config_watch.py``).
     """
     from generator.build import build_site
 
     config_watch.check_current(config)
-    result = build_site(config, job_id=job_id)
-    if config.publish.bucket:
-        from generator.bucket import publish_site
+    return build_site(config, job_id=job_id)
 
-        run_logged("publish", lambda: publish_site(config))
-    return result
+
+def publish_pages(config: Config) -> object:
+    """Bring the ``publish.*`` bucket up to date, with the daemon's short timeouts."""
+    from generator.bucket import publish_site
+    from jobgallery.objectstore.client import DAEMON_TIMEOUTS
+
+    return publish_site(config, timeouts=DAEMON_TIMEOUTS)
+
+
+class Publishes:
+    """Publishes after rebuilds in a job of their own (``publish``), one at a time, coalesced.
+
+    A rebuild only asks; the upload runs on another worker without the
+    maintenance lock (``objectstore.mirror`` takes it just to read
+    ``output/``), so a slow or stalled store never holds up the box's own
+    gallery. Requests made while a publish runs give exactly one more run
+    after it; a failed publish is logged and tried again at the next request.
+    """
+
+    def __init__(
+        self, scheduler: BaseScheduler, config: Config, publish: Callable[[Config], object] = publish_pages
+    ) -> None:
+        self.scheduler = scheduler
+        self.config = config
+        self.publish = publish
+        self.pending = False
+        self.running = False
+        self.lock = threading.Lock()
+
+    def request(self) -> None:
+        with self.lock:
+            self.pending = True
+            if self.running:
+                return
+            self.running = True
+        self.scheduler.add_job(
+            self.run,
+            "date",
+            run_date=datetime.now(UTC),
+            id="publish",
+            name="publish",
+            replace_existing=True,
+            misfire_grace_time=REBUILD_GRACE_SECONDS,
+        )
+
+    def run(self) -> None:
+        """Publish until no request is left; never raises (``run_logged``)."""
+        while True:
+            with self.lock:
+                if not self.pending:
+                    self.running = False
+                    return
+                self.pending = False
+            run_logged("publish", lambda: self.publish(self.config))
 
 
 class Rebuilds:
@@ -152,6 +202,7 @@ class Rebuilds:
         self.retry_delay: dict[int | str, float] = {}
         self.running: dict[int | str, threading.Lock] = {}
         self.lock = threading.Lock()
+        self.publishes = Publishes(scheduler, config) if config.publish.bucket else None
 
     def request(self, job_id: int, delay: float | None = None) -> None:
         """A job changed: rebuild its page after ``delay`` quiet seconds (the configured delay by default).
@@ -234,6 +285,8 @@ class Rebuilds:
             with self.lock:
                 self.built[key] = wanted
             self.log_failures(key, result)
+            if self.publishes is not None:
+                self.publishes.request()
             return result
 
     def held_back(self, key: int | str) -> bool:

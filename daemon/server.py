@@ -42,7 +42,7 @@ from daemon.connections import ThreadConnections
 from daemon.headers import with_security_headers
 from daemon.responses import Pages
 from daemon.scheduler import Rebuilds, make_scheduler
-from jobgallery import db, storage, users
+from jobgallery import db, invocation, storage, users
 from jobgallery.config import Config
 from jobgallery.errors import JobGalleryError
 from jobgallery.malloc import tune_malloc
@@ -196,7 +196,7 @@ def first_admin(config: Config, out: TextIO) -> None:
         "No users yet, so an admin was created. Note the password now; it is not shown again.\n"
         f"  user:     {name}\n"
         f"  password: {password}\n"
-        f"Add crew accounts with: jobgallery user add NAME\n"
+        f"Add crew accounts with: {invocation.command(config.source, 'user', 'add', 'NAME')}\n"
     )
 
 
@@ -255,7 +255,7 @@ def run(config: Config, out: TextIO = sys.stdout) -> int:
     first_admin(config, out)
     announce(config, out)
     housekeeping.schedule(scheduler, config)
-    share_expiry.schedule(scheduler, config)
+    share_expiry.schedule(scheduler, config, rebuilds.publishes)
     rebuilds.request_all()
     scheduler.start()
     log.info("settings from %s", config.source or "the defaults (no config.yaml)")

@@ -20,7 +20,7 @@ import logging
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from daemon.scheduler import build_pages, run_logged
+from daemon.scheduler import Publishes, build_pages, run_logged
 from jobgallery import db, shares
 from jobgallery.config import Config
 
@@ -30,13 +30,17 @@ MINUTE = 60.0
 JOB_ID = "share-expiry"
 
 
-def schedule(scheduler: BaseScheduler, config: Config) -> None:
-    """Add the check every minute to ``scheduler`` (called once, before it starts)."""
+def schedule(scheduler: BaseScheduler, config: Config, publishes: Publishes | None = None) -> None:
+    """Add the check every minute to ``scheduler`` (called once, before it starts).
+
+    ``publishes`` (the daemon's, with ``publish.bucket`` set) is asked for a
+    publish after each build, so the bucket follows the same rules.
+    """
     every = min(MINUTE, config.maintenance.interval_seconds or MINUTE)
     scheduler.add_job(
         sweep,
         IntervalTrigger(seconds=every),
-        args=[config],
+        args=[config, publishes],
         id=JOB_ID,
         name=JOB_ID,
         replace_existing=True,
@@ -46,7 +50,7 @@ def schedule(scheduler: BaseScheduler, config: Config) -> None:
     )
 
 
-def sweep(config: Config) -> object | None:
+def sweep(config: Config, publishes: Publishes | None = None) -> object | None:
     """A build of one affected job (which removes every inactive link's folder) when any is still there.
 
     Quiet when there is nothing to remove; never raises (a failure is logged).
@@ -58,7 +62,10 @@ def sweep(config: Config) -> object | None:
         return None
     if not found:
         return None
-    return run_logged(JOB_ID, functools.partial(build_pages, config, job_id))
+    result = run_logged(JOB_ID, functools.partial(build_pages, config, job_id))
+    if result is not None and publishes is not None:
+        publishes.request()
+    return result
 
 
 def stale_link(config: Config) -> tuple[bool, int | None]:

@@ -3,7 +3,7 @@
 The build knows which names carry a hash of their bytes (its manifest lists
 every derivative; ``static/`` holds only hashed CSS and JS), and those may be
 cached for a year and skipped when an object of their size is already there.
-The daemon calls ``publish_site`` after each rebuild, the CLI for ``publish``.
+The daemon calls ``publish_site`` after each rebuild (in a job of its own), the CLI for ``publish``.
 """
 
 from __future__ import annotations
@@ -12,14 +12,23 @@ from generator.assets import STATIC_FOLDER
 from generator.handover import content_named_files
 from generator.manifest import load_manifest
 from jobgallery.config import Config
-from jobgallery.objectstore.client import publish_location
+from jobgallery.objectstore.client import DEFAULT_TIMEOUTS, publish_location
 from jobgallery.objectstore.mirror import PublishReport, publish
 
 
-def publish_site(config: Config, dry_run: bool = False, progress: bool = False) -> PublishReport:
-    """Mirror ``output/`` into the ``publish.*`` bucket; UsageError when none is set, StoreError on failure."""
+def publish_site(
+    config: Config, dry_run: bool = False, progress: bool = False, timeouts: tuple[float, float] = DEFAULT_TIMEOUTS
+) -> PublishReport:
+    """Mirror ``output/`` into the ``publish.*`` bucket; UsageError when none is set, StoreError on failure.
+
+    The manifest is read inside ``publish``'s hold of the maintenance lock,
+    together with the listing of ``output/``: read before it, a build in
+    between could add derivatives it does not name, sent with a page's headers.
+    """
     location = publish_location(config)
-    return publish(config, location, content_named(config), dry_run=dry_run, progress=progress)
+    return publish(
+        config, location, lambda: content_named(config), dry_run=dry_run, progress=progress, timeouts=timeouts
+    )
 
 
 def content_named(config: Config) -> set[str]:

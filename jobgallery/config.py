@@ -161,7 +161,7 @@ class Config:
     maintenance: Section
     publish: Section
     backup: Section
-    source: Path | None
+    source: Path
 
     @property
     def db_path(self) -> Path:
@@ -192,25 +192,34 @@ def build_workers(config: Config) -> int:
     return config.build.workers or os.cpu_count() or 1
 
 
-def find_config_file(explicit: str | None) -> Path | None:
-    """The contract's lookup order: --config, $JOBGALLERY_CONFIG, ./config.yaml."""
+def find_config_file(explicit: str | None) -> Path:
+    """The contract's lookup order: --config, $JOBGALLERY_CONFIG, ./config.yaml.
+
+    Raises ConfigError when none is given and the current folder has no
+    config.yaml: running on defaults there would quietly start an empty site
+    (a new database under ./data) and the operator would think the jobs gone.
+    """
     if explicit:
         return Path(explicit)
     env = os.environ.get(CONFIG_ENV)
     if env:
         return Path(env)
     local = Path("config.yaml")
-    return local if local.is_file() else None
+    if not local.is_file():
+        raise ConfigError(
+            f"no config.yaml in {Path.cwd()} and neither --config nor ${CONFIG_ENV} given: run it in the "
+            f"site's folder, or name the site's file with --config PATH (before the command) or {CONFIG_ENV}=PATH "
+            "(jobgallery init FOLDER writes one for a new site)"
+        )
+    return local
 
 
 def load_config(explicit: str | None = None, overrides: dict[str, Any] | None = None) -> Config:
-    """Load, validate and resolve the configuration; raise ConfigError on any problem."""
+    """Load, validate and resolve the configuration; raise ConfigError on any problem or when there is no file."""
     path = find_config_file(explicit)
-    raw = read_yaml(path) if path else {}
-    values = flatten(raw, where=str(path))
+    values = flatten(read_yaml(path), where=str(path))
     values.update(overrides or {})
-    base = path.resolve().parent if path else Path.cwd()
-    return build_config(values, base, path.resolve() if path else None)
+    return build_config(values, path.resolve().parent, path.resolve())
 
 
 class StrictLoader(yaml.SafeLoader):
@@ -270,7 +279,7 @@ def flatten(raw: dict, where: str) -> dict[str, Any]:
     return flat
 
 
-def build_config(values: dict[str, Any], base: Path, source: Path | None) -> Config:
+def build_config(values: dict[str, Any], base: Path, source: Path) -> Config:
     groups: dict[str, dict[str, Any]] = {}
     for setting in SETTINGS:
         value = values.get(setting.key, setting.default)

@@ -163,10 +163,14 @@ def bomb_warnings_are_errors() -> None:
 
 def signature_format(path: Path) -> str | None:
     """The allowed format whose signature the file starts with, or None."""
+    with open(path, "rb") as handle:
+        return prefix_format(handle.read(SIGNATURE_BYTES))
+
+
+def prefix_format(prefix: bytes) -> str | None:
+    """The allowed format whose signature ``prefix`` (a file's first SIGNATURE_BYTES bytes) starts with, or None."""
     enable_heif()
     Image.init()
-    with open(path, "rb") as handle:
-        prefix = handle.read(SIGNATURE_BYTES)
     for name in ALLOWED_FORMATS:
         accept = Image.OPEN[name][1]
         result = accept(prefix) if accept else False

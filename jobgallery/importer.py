@@ -8,10 +8,12 @@ process then stores each one exactly as an upload is stored. At most two
 files per worker are in flight, so memory and temp space stay bounded
 however big the card is.
 
-Hidden files and folders are skipped, and so are sidecar files that
-describe a photo rather than being one (XMP, AAE, THM...). Every other file
-is tried and, if it is not a supported photo, refused with its reason, so a
-video or a RAW file left on the card is reported rather than silently lost.
+Hidden files and folders are skipped silently. Files whose names say they
+are something else (a Live Photo's video, notes, PDFs, sidecars: see
+``file_kinds``) are skipped and listed with what they are, and so is a file
+with a name that says nothing whose content is no image at all; neither makes
+the import fail. A file named like a photo is always tried and, if it is not
+a supported photo (damaged, disguised, RAW, a bomb), refused with its reason.
 Symbolic links are refused too, never followed: nothing outside the folder is read.
 """
 
@@ -29,30 +31,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from jobgallery import db, filenames, images, ingest, storage
+from jobgallery import db, file_kinds, filenames, images, ingest, storage
 from jobgallery.config import Config, build_workers
 from jobgallery.decode_budget import DECODES
 from jobgallery.errors import EmptyUpload, JobGalleryError, UsageError
 from jobgallery.workers import start_worker
 
-# Files that only describe a photo or a video beside them; importing them is never wanted.
-SIDECAR_SUFFIXES = frozenset({".xmp", ".aae", ".thm", ".lrv", ".json", ".dop", ".pp3"})
-SIDECAR_NAMES = frozenset({"thumbs.db", "desktop.ini"})
 # Below this many files, starting worker processes costs more than it saves.
 POOL_MIN_FILES = 8
 IN_FLIGHT_PER_WORKER = 2
 SYMLINK_REASON = "a symbolic link: not followed"
+NO_IMAGE_REASON = "not a photo (no image inside)"
 
 Checker = Callable[[ingest.Staged], Future]
 
 
 @dataclass
 class Scan:
-    """What a walk of the folder found: files to try, sidecars skipped, places it could not read."""
+    """What a walk of the folder found: files to try, others skipped (name, what it is), places it could not read."""
 
     folder: Path
     files: list[Path] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
 
     def name(self, path: Path | str) -> str:
@@ -67,7 +67,7 @@ class ImportReport:
     imported: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- finding the files
@@ -75,11 +75,6 @@ class ImportReport:
 
 def is_hidden(name: str) -> bool:
     return name.startswith(".")
-
-
-def is_sidecar(name: str) -> bool:
-    lowered = name.lower()
-    return lowered in SIDECAR_NAMES or os.path.splitext(lowered)[1] in SIDECAR_SUFFIXES
 
 
 def scan(folder: Path) -> Scan:
@@ -103,8 +98,8 @@ def scan(folder: Path) -> Scan:
             path = Path(root) / name
             if is_hidden(name):
                 continue
-            if is_sidecar(name):
-                found.skipped.append(found.name(path))
+            if file_kinds.other_kind(name):
+                found.skipped.append((found.name(path), file_kinds.other_kind(name)))
             elif path.is_symlink():
                 found.refused.append((found.name(path), SYMLINK_REASON))
             elif path.is_file():
@@ -198,8 +193,14 @@ class ImportRun:
             raise
 
     def copy(self, name: str, path: Path) -> ingest.Staged | None:
+        """Stage the file; a file whose name says nothing and whose content is no image is skipped instead."""
         try:
             with open_no_follow(path) as stream:
+                prefix = stream.read(images.SIGNATURE_BYTES)
+                if not file_kinds.says_photo(name) and images.prefix_format(prefix) is None:
+                    self.done(self.report.skipped, (name, NO_IMAGE_REASON))
+                    return None
+                stream.seek(0)
                 return ingest.stage(self.folder, stream)
         except EmptyUpload:
             self.refuse(name, "the file is empty")
@@ -229,7 +230,7 @@ class ImportRun:
         self.report.refused.append((name, reason))
         self.on_done()
 
-    def done(self, outcome: list[str], name: str) -> None:
+    def done(self, outcome: list, name: object) -> None:
         outcome.append(name)
         self.on_done()
 

@@ -93,11 +93,12 @@ def test_lookup_order_flag_then_environment_then_working_folder(tmp_path: Path, 
     assert local.exists()
 
 
-def test_defaults_without_any_file(tmp_path: Path, monkeypatch) -> None:
+def test_defaults_from_an_empty_file(tmp_path: Path, monkeypatch) -> None:
+    write(tmp_path / "config.yaml", "")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("JOBGALLERY_CONFIG", raising=False)
     config = load_config()
-    assert config.source is None
+    assert config.source == tmp_path.resolve() / "config.yaml"
     assert config.paths.output == tmp_path.resolve() / "output"
     assert config.server.max_upload_mb == 25
     assert config.maintenance.orphan_grace_minutes == 60

@@ -92,7 +92,8 @@ def backup_size(config) -> str:
 
 def test_backup_is_incremental_and_keeps_masters_by_content(s3, box, vault):
     backup(box, vault)
-    assert backup(box, vault) == "backup: 5 masters unchanged, 1 database copied"
+    # each run records itself in the database, so today's earlier snapshot gives way to the new one
+    assert backup(box, vault) == "backup: 5 masters unchanged, 1 database copied, 1 old database removed"
     with db.open_db(box.db_path) as conn:
         add_photos(box, conn, 1, 1, seed=70)
     assert backup(box, vault).startswith("backup: 5 masters unchanged, 1 master copied, 1 database copied")
@@ -100,8 +101,9 @@ def test_backup_is_incremental_and_keeps_masters_by_content(s3, box, vault):
     masters = {key.rsplit("/", 1)[1] for key in keys if "/masters/" in key}
     live = {hashlib.sha256(data).hexdigest() for data in files(box.paths.data / "images").values()}
     assert masters == live
+    database = read_catalog(s3.client(), vault)["database"]["sha256"]
     assert {key for key in keys if "/masters/" not in key} == {
-        f"depot-north/databases/{TODAY}.db",
+        f"depot-north/databases/{database}.db",
         f"depot-north/catalogs/{TODAY}.json",
     }
 
@@ -113,7 +115,8 @@ def test_a_tampered_hash_cache_is_not_believed(s3, box, vault):
     for entry in cache.values():
         entry["sha256"] = "../../not-a-hash"
     cache_path.write_text(json.dumps(cache))
-    assert backup(box, vault) == "backup: 5 masters unchanged, 1 database copied"
+    # each run records itself in the database, so today's earlier snapshot gives way to the new one
+    assert backup(box, vault) == "backup: 5 masters unchanged, 1 database copied, 1 old database removed"
     keys = bucket_objects(s3.client(), vault, "depot-north/")
     assert not [key for key in keys if "not-a-hash" in key]
 
@@ -138,23 +141,95 @@ def test_old_days_and_the_masters_only_they_named_are_removed(s3, box, vault):
     client = s3.client()
     catalog = json.loads(client.get_object(Bucket=vault, Key=f"depot-north/catalogs/{TODAY}.json")["Body"].read())
     kept_day, old_day = (date.today() - timedelta(days=3)).isoformat(), "2000-01-01"
-    for day, data in ((kept_day, b"kept master"), (old_day, b"old master")):
-        sha = hashlib.sha256(data).hexdigest()
-        client.put_object(Bucket=vault, Key=f"depot-north/masters/{sha}", Body=data)
-        named = dict(catalog, masters={"images/job_9/x.jpg": {"sha256": sha, "size": len(data), "mtime_ns": 1}})
+    for day in (kept_day, old_day):
+        master, database = (hashlib.sha256(f"{what} of {day}".encode()).hexdigest() for what in ("master", "db"))
+        client.put_object(Bucket=vault, Key=f"depot-north/masters/{master}", Body=b"m" * 9)
+        client.put_object(Bucket=vault, Key=f"depot-north/databases/{database}.db", Body=b"d" * 9)
+        named = dict(
+            catalog,
+            database={"sha256": database, "size": 9},
+            masters={"images/job_9/x.jpg": {"sha256": master, "size": 9, "mtime_ns": 1}},
+        )
         client.put_object(Bucket=vault, Key=f"depot-north/catalogs/{day}.json", Body=json.dumps(named).encode())
-        client.put_object(Bucket=vault, Key=f"depot-north/databases/{day}.db", Body=b"old")
 
-    assert (
-        backup(box, vault)
-        == "backup: 5 masters unchanged, 1 database copied, 1 old snapshot removed, 1 old master removed"
+    assert backup(box, vault) == (
+        "backup: 5 masters unchanged, 1 database copied, 1 old snapshot removed, 1 old master removed, "
+        "2 old databases removed"  # the old day's and today's earlier snapshot
     )
 
     keys = set(bucket_objects(client, vault, "depot-north/"))
-    assert f"depot-north/catalogs/{old_day}.json" not in keys and f"depot-north/databases/{old_day}.db" not in keys
-    assert f"depot-north/catalogs/{kept_day}.json" in keys
-    assert f"depot-north/masters/{hashlib.sha256(b'kept master').hexdigest()}" in keys
-    assert f"depot-north/masters/{hashlib.sha256(b'old master').hexdigest()}" not in keys
+    for day, kept in ((kept_day, True), (old_day, False)):
+        master, database = (hashlib.sha256(f"{what} of {day}".encode()).hexdigest() for what in ("master", "db"))
+        assert (f"depot-north/catalogs/{day}.json" in keys) is kept
+        assert (f"depot-north/masters/{master}" in keys) is kept
+        assert (f"depot-north/databases/{database}.db" in keys) is kept
+
+
+def test_a_master_that_cannot_be_read_keeps_the_last_whole_snapshot(s3, box, vault, tmp_path):
+    backup(box, vault)
+    client = s3.client()
+    before = {key: client.get_object(Bucket=vault, Key=key)["Body"].read() for key in bucket_objects(client, vault)}
+    old_rows, old_masters = rows(box.db_path), files(box.paths.data / "images")
+    with db.open_db(box.db_path) as conn:
+        users.add_user(conn, "piet", "another long password", admin=False)
+    gone = sorted((box.paths.data / "images").rglob("*.*"))[0]
+    gone.unlink()
+
+    result = run_cli(box, "backup", f"s3://{vault}/depot-north")
+
+    assert result.returncode == 1
+    assert gone.name in result.stderr and "the last whole snapshot stays" in result.stderr
+    after = {key: client.get_object(Bucket=vault, Key=key)["Body"].read() for key in bucket_objects(client, vault)}
+    assert {key: after[key] for key in before} == before
+    target = tmp_path / "data"
+    assert restore(box, vault, target).returncode == 0
+    assert rows(target / "jobgallery.db") == old_rows
+    assert files(target / "images") == old_masters
+
+
+def test_a_recompressed_master_is_restored(s3, box, vault, tmp_path):
+    compressed = run_cli(box, "compress", "--older-than", "0")
+    assert compressed.returncode == 0 and "recompressed" in compressed.stdout, compressed.stdout + compressed.stderr
+    backup(box, vault)
+    target = tmp_path / "data"
+    assert restore(box, vault, target).returncode == 0
+    assert files(target / "images") == files(box.paths.data / "images")
+
+
+def test_archived_jobs_are_backed_up_once_kept_and_restored(s3, box, vault, tmp_path):
+    archived = run_cli(box, "archive", "--job", "2")
+    assert archived.returncode == 0, archived.stderr
+    tar = box.paths.archive / "job_2.tar"
+    assert "1 archive copied" in backup(box, vault, "--verify")
+    assert "1 archive unchanged" in backup(box, vault)
+    keys = bucket_objects(s3.client(), vault, "depot-north/archives/")
+    assert set(keys) == {f"depot-north/archives/{hashlib.sha256(tar.read_bytes()).hexdigest()}"}
+    data = tar.read_bytes()
+    tar.unlink()  # the drive lost it: the backup keeps its copy
+    backup(box, vault)
+    assert set(bucket_objects(s3.client(), vault, "depot-north/archives/")) == set(keys)
+
+    target, archives = tmp_path / "data", tmp_path / "archive"
+    result = run_cli(box, "restore-box", f"s3://{vault}/depot-north", str(target), "--archive-dir", str(archives))
+
+    assert result.returncode == 0, result.stderr
+    assert "1 archive restored" in result.stdout.splitlines()[-1]
+    assert files(archives) == {"job_2.tar": data}
+    assert files(target / "images") == files(box.paths.data / "images")
+
+
+def test_a_damaged_archive_stops_the_restore_and_changes_nothing(s3, box, vault, tmp_path):
+    assert run_cli(box, "archive", "--job", "2").returncode == 0
+    backup(box, vault)
+    client = s3.client()
+    (key, stored), *_ = bucket_objects(client, vault, "depot-north/archives/").items()
+    client.put_object(Bucket=vault, Key=key, Body=b"x" * stored["size"])
+    target, archives = tmp_path / "data", tmp_path / "archive"
+
+    result = run_cli(box, "restore-box", f"s3://{vault}/depot-north", str(target), "--archive-dir", str(archives))
+
+    assert result.returncode == 1 and "does not match its catalog entry" in result.stderr
+    assert list(target.iterdir()) == [] and list(archives.iterdir()) == []
 
 
 def test_backup_refuses_the_public_bucket(box, vault):
@@ -191,10 +266,11 @@ def write_catalog(client, vault: str, catalog: dict | bytes) -> None:
 
 
 def replace_database(client, vault: str, data: bytes) -> None:
-    """Put other bytes where the database was, with a catalog that vouches for them."""
-    client.put_object(Bucket=vault, Key=f"depot-north/databases/{TODAY}.db", Body=data)
+    """Put other bytes in as the database, with a catalog that vouches for them."""
+    sha = hashlib.sha256(data).hexdigest()
+    client.put_object(Bucket=vault, Key=f"depot-north/databases/{sha}.db", Body=data)
     catalog = read_catalog(client, vault)
-    catalog["database"] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    catalog["database"] = {"sha256": sha, "size": len(data)}
     write_catalog(client, vault, catalog)
 
 
@@ -254,6 +330,30 @@ def missing_master(client, vault, box, tmp_path):
     write_catalog(client, vault, catalog)
 
 
+def swapped_masters(client, vault, box, tmp_path):
+    catalog = read_catalog(client, vault)
+    first, second = sorted(catalog["masters"])[:2]
+    catalog["masters"][first], catalog["masters"][second] = catalog["masters"][second], catalog["masters"][first]
+    write_catalog(client, vault, catalog)
+
+
+def master_of_another_size(client, vault, box, tmp_path):
+    """A catalog entry and object that agree with each other, one byte longer than the row says."""
+    catalog = read_catalog(client, vault)
+    name = sorted(catalog["masters"])[0]
+    data = (box.paths.data / name).read_bytes() + b"\x00"
+    sha = hashlib.sha256(data).hexdigest()
+    client.put_object(Bucket=vault, Key=f"depot-north/masters/{sha}", Body=data)
+    catalog["masters"][name] = dict(catalog["masters"][name], sha256=sha, size=len(data))
+    write_catalog(client, vault, catalog)
+
+
+def climbing_archive(client, vault, box, tmp_path):
+    catalog = read_catalog(client, vault)
+    catalog["archives"] = {"../job_1.tar": next(iter(catalog["masters"].values()))}
+    write_catalog(client, vault, catalog)
+
+
 def garbage_catalog(client, vault, box, tmp_path):
     write_catalog(client, vault, b"\xff{not json")
 
@@ -277,6 +377,9 @@ TAMPERING = {
     newer_schema: "schema version 9999",
     row_names_a_path: "names a master it may not: '../../x",
     missing_master: "the backup has no copy of images/job_1/",
+    swapped_masters: "is not the photo its database row describes",
+    master_of_another_size: "is not the photo its database row describes",
+    climbing_archive: "names an archive it may not",
     garbage_catalog: "is not a catalog written by backup",
     catalog_of_another_format: "is not a catalog written by backup",
     negative_size: "names a master it may not",

@@ -7,8 +7,11 @@ deletes, and what a store cut off half-way leaves behind.
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
+import shutil
+import socket
 import subprocess
 import time
 
@@ -20,7 +23,9 @@ from maintenance_support import add_photos, job_with_photos, run_cli
 from s3_support import S3Server, bucket_objects, publish_settings, site_files
 
 from generator.build import build_site
+from generator.manifest import load_manifest
 from jobgallery import db, users
+from jobgallery.locks import maintenance_lock
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 PAGE = "public, max-age=60, must-revalidate"
@@ -58,17 +63,21 @@ def dry_run(config) -> set[str]:
     return set(result.stdout.splitlines()[:-1])
 
 
-def assert_mirror(s3, config) -> None:
-    """The bucket's prefix holds exactly output/ (dotfiles left out): same keys, same bytes, right headers."""
+def assert_mirror(s3, config, lingering: frozenset[str] = frozenset()) -> None:
+    """The bucket's prefix holds exactly output/ (dotfiles left out): same keys, same bytes, right headers.
+
+    ``lingering``: keys no page names any more, kept until caches of the old pages expire.
+    """
     client, bucket, prefix = s3.client(), config.publish.bucket, config.publish.prefix
     files = site_files(config.paths.output)
     stored = bucket_objects(client, bucket, prefix + "/")
-    assert set(stored) == {f"{prefix}/{relative}" for relative in files}
+    assert set(stored) == {f"{prefix}/{relative}" for relative in files} | lingering
     for relative, data in files.items():
         answer = client.get_object(Bucket=bucket, Key=f"{prefix}/{relative}")
         assert answer["Body"].read() == data, relative
         assert answer["ContentType"] == TYPES[relative[relative.rfind(".") :]], relative
-        assert answer["CacheControl"] == (PAGE if relative.endswith(".html") else IMMUTABLE), relative
+        page = f"public, max-age={config.publish.page_max_age}, must-revalidate"
+        assert answer["CacheControl"] == (page if relative.endswith(".html") else IMMUTABLE), relative
 
 
 def test_publish_mirrors_every_file_with_its_bytes_and_headers(s3, site):
@@ -98,15 +107,16 @@ def test_one_new_photo_sends_only_its_files_and_the_pages_that_show_it(s3, site)
     pages = ["depot-north/index.html", f"depot-north/jobs/{job_folder.name}/index.html"]
     expected = {f"would upload depot-north/jobs/{job_folder.name}/{name}" for name in new_files}
     reports = {line.split()[1] for line in planned if line.endswith(".pdf")}
-    assert reports == {"upload", "delete"}  # the job's report shows the new photo: a new name
+    assert reports == {"upload"}  # the job's report shows the new photo: a new name; the old one waits
     assert {line for line in planned if not line.endswith(".pdf")} == expected | {
         f"would upload {page}" for page in pages
     }
-    assert publish(site) == (6, 1, len(before) - 3)
-    assert_mirror(s3, site)
+    assert publish(site) == (6, 0, len(before) - 3)
+    assert_mirror(s3, site, frozenset(key for key in before if key.endswith(".pdf")))
 
 
-def test_a_deleted_photos_files_leave_only_after_its_page_is_replaced(s3, site):
+def test_a_deleted_photos_files_leave_only_once_its_old_page_has_expired_from_caches(s3, site, make_config):
+    site = make_config(**publish_settings(s3, site.publish.bucket), publish__page_max_age=10)
     client = s3.client()
     client.put_bucket_versioning(Bucket=site.publish.bucket, VersioningConfiguration={"Status": "Enabled"})
     publish(site)
@@ -114,15 +124,21 @@ def test_a_deleted_photos_files_leave_only_after_its_page_is_replaced(s3, site):
         image = db.list_images(conn, 1)[0]
         db.delete_image(conn, image.id)
     build_site(site)
+    files = dict(bucket_objects(client, site.publish.bucket))
 
-    assert publish(site) == (3, 4, 8)  # pages and the new report up; derivatives and the old report gone
+    assert publish(site) == (3, 0, 8)  # pages and the new report up
+    replaced = time.monotonic()
+    assert publish(site) == (0, 0, 11), "the old page may still be cached: its images stay"
+    assert set(files) <= set(bucket_objects(client, site.publish.bucket))
+    time.sleep(max(0.0, replaced + 10.5 - time.monotonic()))
+    assert publish(site) == (0, 4, 11)  # derivatives and the old report gone
 
     assert_mirror(s3, site)
     versions = client.list_object_versions(Bucket=site.publish.bucket)
     markers = [m for m in versions["DeleteMarkers"] if re.search(rf"/{image.id}-\w+-\w+\.jpg$", m["Key"])]
     assert len(markers) == 3
     page = next(v for v in versions["Versions"] if v["Key"].endswith("-roof-12-elm-st/index.html") and v["IsLatest"])
-    assert all(page["LastModified"] <= marker["LastModified"] for marker in markers)
+    assert all((marker["LastModified"] - page["LastModified"]).total_seconds() >= 10 for marker in markers)
 
 
 def test_a_large_file_goes_up_in_parts_and_is_then_recognised_by_its_checksum(s3, make_config):
@@ -217,7 +233,8 @@ def test_a_store_cut_off_mid_publish_leaves_a_whole_site_and_the_next_run_comple
     server.start()
     try:
         bucket = server.new_bucket()
-        config = make_config(**publish_settings(server, bucket, publish__threads=1, publish__max_attempts=2))
+        settings = publish_settings(server, bucket, publish__threads=1, publish__max_attempts=2)
+        config = make_config(**settings, publish__page_max_age=0)
         with db.open_db(config.db_path) as conn:
             job = job_with_photos(config, conn, count=3)
             build_site(config)
@@ -351,3 +368,125 @@ def object_or_empty(client, bucket: str, key: str) -> bytes:
         return client.get_object(Bucket=bucket, Key=key)["Body"].read()
     except client.exceptions.NoSuchKey:
         return b""
+
+
+def test_the_daemons_rebuilds_never_wait_for_a_stalled_store(make_config, instance):
+    """The store accepts connections and never answers: the box's own pages still follow each upload."""
+    stalled = socket.socket()
+    stalled.bind(("127.0.0.1", 0))
+    stalled.listen(64)
+    try:
+        settings = publish_settings(S3Server(), "site-stalled", publish__max_attempts=1)
+        settings["publish__endpoint_url"] = f"http://127.0.0.1:{stalled.getsockname()[1]}"
+        config = make_config(**settings, server__rebuild_delay_seconds=0.2)
+        with db.open_db(config.db_path) as conn:
+            users.add_user(conn, "crew", "crew-pass-1", admin=False)
+            job = db.create_job(conn, "Roof, 12 Elm St")
+        page = config.paths.output / f"{job.gallery_path(True)}index.html"
+        with running_daemon(instance / "config.yaml") as daemon:
+            for seed in (1, 2, 3):
+                reply = upload(
+                    f"{daemon.url}/api/jobs/{job.id}/images",
+                    [FilePart(f"p{seed}.jpg", photos.jpeg_bytes(320, 240, seed=seed))],
+                    basic("crew", "crew-pass-1"),
+                )
+                assert reply.status == 201
+                deadline = time.monotonic() + 8
+                while time.monotonic() < deadline and thumbs(page) < seed:
+                    time.sleep(0.1)
+                assert thumbs(page) == seed, daemon.log()
+            assert "publish: started" in daemon.log()
+    finally:
+        stalled.close()
+
+
+def thumbs(page) -> int:
+    """How many photos a built job page shows (0 before it is built)."""
+    try:
+        return len(set(re.findall(r"[\w-]+-thumb-[\w.-]+", page.read_text())))
+    except FileNotFoundError:
+        return 0
+
+
+def test_files_a_build_adds_while_publish_waits_for_it_get_their_own_headers(s3, site, make_config, tmp_path):
+    """The manifest is read once publish holds the lock, with the files it describes."""
+    publish(site)
+    settings = publish_settings(s3, site.publish.bucket)
+    with db.open_db(site.db_path) as conn:
+        add_photos(site, conn, db.list_jobs(conn)[0].id, 2, seed=40)
+    newer = make_config(**settings, paths__data=str(site.paths.data), paths__output=str(tmp_path / "newer"))
+    build_site(newer)
+    make_config(**settings)
+    command = [*cli_command(), "--config", str(site.source), "publish"]
+    with maintenance_lock(site.paths.data):
+        running = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(3)  # the command starts and waits for the lock
+        shutil.copytree(newer.paths.output, site.paths.output, dirs_exist_ok=True)
+    out, err = running.communicate(timeout=120)
+    assert running.returncode == 0, out + err
+    client = s3.client()
+    for relative in load_manifest(site.paths.output).derivative_paths():
+        head = client.head_object(Bucket=site.publish.bucket, Key=f"depot-north/{relative}")
+        assert head["CacheControl"] == IMMUTABLE, relative
+
+
+def test_a_content_named_file_sent_with_a_pages_headers_is_sent_again(s3, site):
+    publish(site)
+    client, bucket = s3.client(), site.publish.bucket
+    names = sorted(load_manifest(site.paths.output).derivative_paths())
+    for relative in names[:2]:  # as a publish racing a build used to leave them
+        data = (site.paths.output / relative).read_bytes()
+        client.put_object(Bucket=bucket, Key=f"depot-north/{relative}", Body=data, CacheControl=PAGE)
+    record = site.paths.data / ".published.json"
+    kept = json.loads(record.read_text())
+    record.unlink()  # a box restored without it asks the store
+
+    uploaded, _, _ = publish(site)
+
+    assert uploaded == 2
+    assert_mirror(s3, site)
+    data = (site.paths.output / names[0]).read_bytes()
+    client.put_object(Bucket=bucket, Key=f"depot-north/{names[0]}", Body=data, CacheControl=PAGE)
+    kept["objects"][names[0]] = PAGE  # what a racing run would have recorded sending
+    record.write_text(json.dumps(kept))
+    assert publish(site)[0] == 1
+    assert_mirror(s3, site)
+
+
+def test_a_box_at_the_buckets_root_never_touches_other_sites_or_the_index(s3, make_config):
+    bucket = s3.new_bucket()
+    north = make_config(**publish_settings(s3, bucket, prefix="depot-north"))
+    build_site(north)
+    assert run_cli(north, "publish", "--index").returncode == 0
+    before = {key: value["etag"] for key, value in bucket_objects(s3.client(), bucket).items()}
+    root = make_config(**publish_settings(s3, bucket, prefix=""))
+    build_site(root)
+
+    result = run_cli(root, "publish")
+
+    assert result.returncode == 2 and "give each box a publish.prefix" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert {key: value["etag"] for key, value in bucket_objects(s3.client(), bucket).items()} == before
+    for key in before:
+        if key.startswith("depot-north/"):
+            s3.client().delete_object(Bucket=bucket, Key=key)
+    result = run_cli(root, "publish")
+    assert result.returncode == 2 and "publish --index wrote" in result.stderr
+    assert s3.client().get_object(Bucket=bucket, Key="index.html")["ETag"] == before["index.html"]
+
+
+def test_a_box_at_the_buckets_root_deletes_only_what_it_published(s3, make_config):
+    bucket = s3.new_bucket()
+    s3.client().put_object(Bucket=bucket, Key="notes.txt", Body=b"the owner's")
+    root = make_config(**publish_settings(s3, bucket, prefix="", publish__page_max_age=0))
+    with db.open_db(root.db_path) as conn:
+        job_with_photos(root, conn, count=2)
+        build_site(root)
+        publish(root)
+        db.delete_image(conn, db.list_images(conn, 1)[0].id)
+    build_site(root)
+
+    assert publish(root)[1] == 4  # its three derivatives and the old report
+    keys = set(bucket_objects(s3.client(), bucket))
+    assert "notes.txt" in keys
+    assert keys - {"notes.txt"} == set(site_files(root.paths.output))

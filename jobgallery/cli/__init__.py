@@ -12,12 +12,12 @@ import sys
 from collections.abc import Sequence
 
 from jobgallery import __version__
-from jobgallery.cli import build, handover, imports, jobs, maintenance, objectstore, serve, status, users
+from jobgallery.cli import build, handover, imports, init, jobs, maintenance, objectstore, serve, status, users
 from jobgallery.config import load_config
 from jobgallery.decode_budget import share_box_wide
 from jobgallery.errors import JobGalleryError
 
-COMMAND_MODULES = (serve, jobs, users, imports, build, maintenance, objectstore, handover, status)
+COMMAND_MODULES = (serve, jobs, users, imports, build, maintenance, objectstore, handover, status, init)
 
 EPILOG = """examples:
   jobgallery serve                      run the upload daemon
@@ -25,7 +25,8 @@ EPILOG = """examples:
   jobgallery import /media/sd --job 3   bring in a camera's photos
   jobgallery build                      bring output/ up to date
 
-configuration: --config PATH, else $JOBGALLERY_CONFIG, else ./config.yaml"""
+configuration: --config PATH, else $JOBGALLERY_CONFIG, else ./config.yaml
+(none of them: the command stops; jobgallery init FOLDER writes one for a new site)"""
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -46,6 +47,8 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
+        if not getattr(args, "needs_config", True):
+            return args.func(args, None) or 0
         config = load_config(args.config)
         share_box_wide(config.paths.data)
         return args.func(args, config) or 0

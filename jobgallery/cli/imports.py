@@ -8,6 +8,7 @@ from pathlib import Path
 
 from generator.ingest_output import IngestDerivatives
 from jobgallery import db, importer, ingest
+from jobgallery.cli.build import publish
 from jobgallery.cli.commands import add_command
 from jobgallery.config import Config
 from jobgallery.progress import Progress
@@ -17,7 +18,7 @@ def register(commands) -> None:
     parser = add_command(
         commands,
         "import",
-        "Ingest every photo under a folder into a job.",
+        "Ingest every photo under a folder into a job and publish it.",
         "jobgallery import /media/sd --job 3",
         run_import,
     )
@@ -28,6 +29,7 @@ def register(commands) -> None:
 
 
 def run_import(args: argparse.Namespace, config: Config) -> int:
+    """Import, report, then publish the job's page as an upload would; exit 1 if a photo was refused."""
     details = ingest.clean_details(args.description, args.tags)
     with db.open_db(config.db_path) as conn:
         db.get_job(conn, args.job, live=True)
@@ -36,20 +38,22 @@ def run_import(args: argparse.Namespace, config: Config) -> int:
             derivatives = IngestDerivatives.from_config(config)
             report = importer.import_files(config, conn, args.job, found, details, progress.advance, derivatives)
     print_report(report)
+    built = publish(config, args.job).ok if report.imported else True
     if report.refused:
         print(f"jobgallery: {len(report.refused)} file(s) refused", file=sys.stderr)
-        return 1
-    return 0
+    return 0 if built and not report.refused else 1
 
 
 def print_report(report: importer.ImportReport) -> None:
-    """Each refused file with its reason, then the totals on the last line."""
+    """Each skipped file with what it is, each refused file with its reason, then the totals line."""
+    for name, kind in sorted(report.skipped):
+        print(f"skipped {printable(name)}: {kind}")
     for name, reason in sorted(report.refused):
         print(f"refused {printable(name)}: {reason}")
     totals = f"imported {len(report.imported)}, duplicates {len(report.duplicates)}, refused {len(report.refused)}"
     if report.skipped:
-        totals += f", skipped {len(report.skipped)} sidecar file(s)"
-    print(totals)
+        totals += f", skipped {len(report.skipped)} (not photos)"
+    print(totals, flush=True)
 
 
 def printable(name: str) -> str:

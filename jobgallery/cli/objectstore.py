@@ -41,6 +41,9 @@ def register(commands) -> None:
     parser.add_argument("source", help="s3://BUCKET/PREFIX that backup s3://... wrote")
     parser.add_argument("data_dir", help="an empty (or missing) folder to become the data folder")
     parser.add_argument("--day", metavar="YYYY-MM-DD", help="the snapshot of this day (default: the newest)")
+    parser.add_argument(
+        "--archive-dir", metavar="DIR", help="where the archived jobs' tar files go (default: paths.archive)"
+    )
 
 
 def run_publish(args: argparse.Namespace, config: Config) -> int:
@@ -68,5 +71,7 @@ def run_offsite_backup(args: argparse.Namespace, config: Config) -> int:
 
 
 def run_restore_box(args: argparse.Namespace, config: Config) -> int:
-    report = restore_box(config, parse_location(args.source), Path(args.data_dir), day=args.day, progress=True)
+    archive_dir = Path(args.archive_dir) if args.archive_dir else None
+    location = parse_location(args.source)
+    report = restore_box(config, location, Path(args.data_dir), day=args.day, progress=True, archive_dir=archive_dir)
     return finish(report)

@@ -4,8 +4,11 @@ A catalog (``catalogs/<YYYY-MM-DD>.json``) says which master is which
 object and what the day's database must hash to::
 
     {"format": 1, "day": "2026-11-29",
-     "database": {"sha256": "<64 hex>", "size": 1234},
-     "masters": {"images/job_3/a1b2.jpg": {"sha256": "<64 hex>", "size": 5678, "mtime_ns": 1700000000000000000}}}
+     "database": {"sha256": "<64 hex>", "size": 1234},   (the object databases/<sha256>.db)
+     "masters": {"images/job_3/a1b2.jpg": {"sha256": "<64 hex>", "size": 5678, "mtime_ns": 1700000000000000000}},
+     "archives": {"job_7.tar": {"sha256": "<64 hex>", "size": 91011, "mtime_ns": 1700000000000000000}}}
+
+(``archives``: the tar files of ``paths.archive``, each the object ``archives/<sha256>``.)
 
 Everything read from the bucket is hostile: a catalog is size-capped and
 checked field by field (a master's name must be ``images/job_<id>/<plain
@@ -29,34 +32,43 @@ FORMAT = 1
 MASTERS = "masters/"
 DATABASES = "databases/"
 CATALOGS = "catalogs/"
+ARCHIVES = "archives/"
 MAX_CATALOG_BYTES = 64 << 20
 MAX_MASTER_BYTES = 4 << 30
 MAX_DATABASE_BYTES = 16 << 30
+MAX_ARCHIVE_BYTES = 1 << 40
 CHUNK = 1 << 20
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 MASTER_NAME = re.compile(r"images/job_[1-9][0-9]{0,17}/[^/\\\x00-\x1f]{1,255}")
 SHA256 = re.compile(r"[0-9a-f]{64}")
+ARCHIVE_NAME = re.compile(r"job_[1-9][0-9]{0,17}(-[1-9][0-9]{0,5})?\.tar")  # archive.py's names
 
 
 def master_key(sha: str) -> str:
     return f"{MASTERS}{sha}"
 
 
-def database_key(day: str) -> str:
-    return f"{DATABASES}{day}.db"
+def archive_key(sha: str) -> str:
+    return f"{ARCHIVES}{sha}"
+
+
+def database_key(sha: str) -> str:
+    """A database snapshot is named by its SHA-256: a later run never replaces one a catalog names."""
+    return f"{DATABASES}{sha}.db"
 
 
 def catalog_key(day: str) -> str:
     return f"{CATALOGS}{day}.json"
 
 
-def make(day: str, database: dict, masters: dict[str, dict]) -> dict:
+def make(day: str, database: dict, masters: dict[str, dict], archives: dict[str, dict]) -> dict:
     return {
         "format": FORMAT,
         "day": day,
         "made": datetime.now(UTC).isoformat(timespec="seconds"),
         "database": database,
         "masters": masters,
+        "archives": archives,
     }
 
 
@@ -66,6 +78,12 @@ def encode(catalog: dict) -> bytes:
 
 def master_keys(catalog: dict) -> list[str]:
     return [master_key(entry["sha256"]) for entry in catalog["masters"].values()]
+
+
+def named_keys(catalog: dict) -> set[str]:
+    """Every object a catalog needs: its masters, its database and its archives."""
+    archives = {archive_key(entry["sha256"]) for entry in catalog["archives"].values()}
+    return {*master_keys(catalog), database_key(catalog["database"]["sha256"]), *archives}
 
 
 def stored_days(client, location: Location) -> list[str]:
@@ -109,6 +127,12 @@ def check(body: object, where: str) -> dict:
     for name, entry in masters.items():
         if not MASTER_NAME.fullmatch(name) or name.endswith(("/.", "/..")) or not is_entry(entry, MAX_MASTER_BYTES):
             raise StoreError(f"{where} names a master it may not: {str(name)[:100]!r}")
+    archives = body.setdefault("archives", {})
+    if not isinstance(archives, dict):
+        raise StoreError(f"{where} has no list of archives")
+    for name, entry in archives.items():
+        if not ARCHIVE_NAME.fullmatch(name) or not is_entry(entry, MAX_ARCHIVE_BYTES):
+            raise StoreError(f"{where} names an archive it may not: {str(name)[:100]!r}")
     return body
 
 

@@ -23,8 +23,8 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 from jobgallery.config import BUCKET_NAME, Config, is_key_prefix
 from jobgallery.errors import StoreError, UsageError
 
-CONNECT_TIMEOUT = 10  # seconds
-READ_TIMEOUT = 60
+DEFAULT_TIMEOUTS = (10.0, 60.0)  # (connect, read) seconds: the CLI's and the timers' runs
+DAEMON_TIMEOUTS = (3.0, 15.0)  # the daemon's runs after a rebuild: a stalled store gives up sooner
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def publish_location(config: Config) -> Location:
     return Location(config.publish.bucket, config.publish.prefix)
 
 
-def make_client(config: Config):
+def make_client(config: Config, timeouts: tuple[float, float] = DEFAULT_TIMEOUTS):
     """A thread-safe boto3 S3 client for the configured endpoint; credentials found by the SDK.
 
     Made once per set of settings and kept: building one loads botocore's
@@ -71,17 +71,19 @@ def make_client(config: Config):
     """
     settings = config.publish
     return cached_client(
-        settings.endpoint_url, settings.region, settings.path_style, settings.max_attempts, settings.threads
+        settings.endpoint_url, settings.region, settings.path_style, settings.max_attempts, settings.threads, timeouts
     )
 
 
 @functools.lru_cache(maxsize=4)
-def cached_client(endpoint_url: str, region: str, path_style: bool, max_attempts: int, threads: int):
+def cached_client(
+    endpoint_url: str, region: str, path_style: bool, max_attempts: int, threads: int, timeouts: tuple[float, float]
+):
     boto_config = BotoConfig(
         retries={"mode": "standard", "max_attempts": max_attempts},
         s3={"addressing_style": "path" if path_style else "auto"},
-        connect_timeout=CONNECT_TIMEOUT,
-        read_timeout=READ_TIMEOUT,
+        connect_timeout=timeouts[0],
+        read_timeout=timeouts[1],
         max_pool_connections=max(10, threads * 2),
     )
     session = boto3.session.Session()

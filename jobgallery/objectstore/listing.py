@@ -53,3 +53,9 @@ def object_sha256(client, location: Location, relative: str) -> str | None:
     head = client.head_object(Bucket=location.bucket, Key=location.key(relative))
     value = str(head.get("Metadata", {}).get(SHA_META, "")).lower()
     return value if SHA256.fullmatch(value) else None
+
+
+def stored_cache_control(client, location: Location, relative: str) -> str:
+    """The Cache-Control an object is served with ("" when it has none)."""
+    head = client.head_object(Bucket=location.bucket, Key=location.key(relative))
+    return str(head.get("CacheControl", ""))

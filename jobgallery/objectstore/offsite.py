@@ -2,10 +2,13 @@
 
 Layout under the prefix::
 
-    masters/<sha256>          each master once, named by the SHA-256 of its bytes
-    databases/<YYYY-MM-DD>.db SQLite's online backup, one per day (a later run that day replaces it)
+    masters/<sha256>           each master once, named by the SHA-256 of its bytes
+    databases/<sha256>.db      SQLite's online backup, named by its own SHA-256, so a run never
+                               replaces a database object that a catalog already names
+    archives/<sha256>          each tar of ``paths.archive`` (an archived job) once, by its SHA-256
     catalogs/<YYYY-MM-DD>.json which master (``images/job_<id>/<name>``) is which object, and the
-                              database's SHA-256 and size: written last, it is what makes a day restorable
+                               database's SHA-256 and size: written last, it is what makes a day
+                               restorable (one write switches the day to the new snapshot)
 
 The snapshot is the folder backup's (``maintenance.backup``): the database
 through SQLite's backup API under the maintenance lock, then the masters its
@@ -14,9 +17,14 @@ night with three new photos sends three masters and one database. A local
 cache (``data/.offsite-hashes.json``: path, size, mtime -> SHA-256) spares
 re-reading unchanged masters; ``--verify`` ignores it.
 
-Days older than ``backup.keep_days`` lose their catalog and database, and
-masters no kept catalog names are deleted; when an old catalog cannot be
-read, no master is deleted that night.
+A run in which any master could not be read or sent writes no catalog and
+removes nothing: the last complete snapshot stays the newest, whole, and the
+run fails so the admin hears of it. A store that stops part way leaves the
+same: objects sent before the catalog are only named once it is written.
+
+After a catalog is written, days older than ``backup.keep_days`` lose their
+catalog, and any master or database no kept catalog names is deleted; when a
+kept catalog cannot be read, nothing but old catalogs is deleted that night.
 
 ``--verify`` downloads every object the new catalog names and checks its
 SHA-256 against the live master, read again from the disk. A bad object is
@@ -60,9 +68,10 @@ def offsite_backup(
         run = Offsite(config, location, report)
         with store_errors(location):
             catalog = run.snapshot(conn, progress)
-            run.prune(catalog)
-            if verify:
-                run.verify(catalog, progress)
+            if catalog is not None:
+                run.prune(catalog)
+                if verify:
+                    run.verify(catalog, progress)
     return report
 
 
@@ -77,22 +86,36 @@ class Offsite:
         part = config.publish.multipart_mb * MIB
         self.transfer = TransferConfig(multipart_threshold=part, multipart_chunksize=part, max_concurrency=2)
         self.today = date.today().isoformat()
+        self.cache: dict[str, dict] = {}
+        self.hashes: dict[str, dict] = {}
 
     # ------------------------------------------------------------ snapshot
 
-    def snapshot(self, conn: sqlite3.Connection, progress: bool) -> dict:
-        """Database copy, masters, database upload, then the catalog that ties them together."""
+    def snapshot(self, conn: sqlite3.Connection, progress: bool) -> dict | None:
+        """Database copy, masters, database upload, then the catalog that ties them together.
+
+        None, with the failures in the report, when any master was not sent:
+        no catalog is written, so the newest one still restores a whole box.
+        """
         data = self.config.paths.data
         snapshot = storage.temp_path(data, ".db")
         try:
             copy_database(conn, snapshot)
             images = snapshot_images(snapshot)
+            self.cache = read_cache(data / HASH_CACHE)
             masters = self.send_masters([relative_master(image) for image in images], progress)
+            archives = self.send_archives()
+            write_cache(data / HASH_CACHE, self.hashes)
+            if not self.report.ok:
+                self.report.failed(
+                    catalogs.catalog_key(self.today), "not written, and nothing removed: the last whole snapshot stays"
+                )
+                return None
             database = self.send_database(snapshot)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 snapshot.unlink()
-        catalog = catalogs.make(self.today, database, masters)
+        catalog = catalogs.make(self.today, database, masters, archives)
         self.put(catalogs.catalog_key(self.today), catalogs.encode(catalog), "application/json")
         self.report.did("database{s} copied", f"copied the database ({len(images)} photo rows) to {self.location}")
         return catalog
@@ -100,37 +123,68 @@ class Offsite:
     def send_masters(self, names: list[str], progress: bool) -> dict[str, dict]:
         """Upload each master not already stored under its hash; return name -> {sha256, size, mtime_ns}."""
         stored = list_objects(self.client, self.location, catalogs.MASTERS)
-        cache = read_cache(self.config.paths.data / HASH_CACHE)
         masters: dict[str, dict] = {}
         with Progress(len(names) if progress else 0, "backup") as bar:
             for name in names:
                 try:
-                    masters[name] = self.send_master(name, stored, cache)
+                    masters[name] = self.send_file(self.config.paths.data / name, name, stored, catalogs.master_key)
                 except (OSError, *BOTO_ERRORS) as exc:
                     self.report.failed(name, describe(exc, self.location) if isinstance(exc, BOTO_ERRORS) else exc)
                 bar.advance()
-        write_cache(self.config.paths.data / HASH_CACHE, masters)
         return masters
 
-    def send_master(self, name: str, stored: dict[str, Stored], cache: dict[str, dict]) -> dict:
-        path = self.config.paths.data / name
+    def send_archives(self) -> dict[str, dict]:
+        """Upload each tar of ``paths.archive`` not already stored; return name -> entry.
+
+        The last catalog's archives are carried over, so an archive stays in
+        the backup after its file left the drive (or while the drive is
+        unplugged): it may be the only copy of that job.
+        """
+        archives = self.previous_archives()
+        folder = self.config.paths.archive
+        names = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        stored = list_objects(self.client, self.location, catalogs.ARCHIVES)
+        for name in names:
+            path = folder / name
+            if not catalogs.ARCHIVE_NAME.fullmatch(name) or path.is_symlink() or not path.is_file():
+                continue
+            try:
+                archives[name] = self.send_file(path, f"archive/{name}", stored, catalogs.archive_key, "archive")
+            except (OSError, *BOTO_ERRORS) as exc:
+                self.report.failed(str(path), describe(exc, self.location) if isinstance(exc, BOTO_ERRORS) else exc)
+        return archives
+
+    def previous_archives(self) -> dict[str, dict]:
+        days = catalogs.stored_days(self.client, self.location)
+        if not days:
+            return {}
+        try:
+            return dict(catalogs.fetch(self.client, self.location, days[-1])["archives"])
+        except StoreError as exc:
+            self.report.failed(catalogs.catalog_key(days[-1]), f"{exc}; its archives cannot be carried over")
+            return {}
+
+    def send_file(self, path: Path, name: str, stored: dict[str, Stored], key_of, kind: str = "master") -> dict:
+        """One file under its hash's key, unless an object of its size is there; its catalog entry."""
         info = path.stat()
-        sha = cached_hash(cache.get(name), info) or hash_file(path)[1]
+        sha = cached_hash(self.cache.get(name), info) or hash_file(path)[1]
         entry = {"sha256": sha, "size": info.st_size, "mtime_ns": info.st_mtime_ns}
-        there = stored.get(catalogs.master_key(sha))
+        self.hashes[name] = entry
+        key = key_of(sha)
+        there = stored.get(key)
         if there is not None and there.size == info.st_size:
-            self.report.did("master{s} unchanged")
+            self.report.did(f"{kind}{{s}} unchanged")
             return entry
-        self.upload(path, catalogs.master_key(sha), sha)
-        stored[catalogs.master_key(sha)] = Stored(info.st_size, "")
-        self.report.did("master{s} copied", f"copied {path} ({human_size(info.st_size)})")
+        self.upload(path, key, sha)
+        stored[key] = Stored(info.st_size, "")
+        self.report.did(f"{kind}{{s}} copied", f"copied {path} ({human_size(info.st_size)})")
         self.report.add_size("copied", info.st_size)
         return entry
 
     def send_database(self, snapshot: Path) -> dict:
         _, sha = hash_file(snapshot)
         size = snapshot.stat().st_size
-        self.upload(snapshot, catalogs.database_key(self.today), sha)
+        self.upload(snapshot, catalogs.database_key(sha), sha)
         return {"sha256": sha, "size": size}
 
     def upload(self, path: Path, relative: str, sha: str) -> None:
@@ -147,24 +201,29 @@ class Offsite:
     # ------------------------------------------------------------ old days
 
     def prune(self, catalog: dict) -> None:
-        """Drop days older than ``backup.keep_days``, then masters no kept catalog names."""
+        """Drop catalogs older than ``backup.keep_days``, then masters and databases no kept catalog names."""
         cutoff = (date.fromisoformat(self.today) - timedelta(days=self.config.backup.keep_days)).isoformat()
         days = catalogs.stored_days(self.client, self.location)
-        old = [day for day in days if day < cutoff]
-        self.delete([key for day in old for key in (catalogs.catalog_key(day), catalogs.database_key(day))])
+        old = [day for day in days if day < cutoff and day != self.today]
+        self.delete([catalogs.catalog_key(day) for day in old])
         self.report.did("old snapshot{s} removed", None, len(old))
-        named = set(catalogs.master_keys(catalog))
+        named = catalogs.named_keys(catalog)
         for day in days:
             if day >= cutoff and day != self.today:
                 try:
-                    named.update(catalogs.master_keys(catalogs.fetch(self.client, self.location, day)))
+                    named |= catalogs.named_keys(catalogs.fetch(self.client, self.location, day))
                 except StoreError as exc:
-                    self.report.failed(catalogs.catalog_key(day), f"{exc}; no master was removed")
+                    self.report.failed(catalogs.catalog_key(day), f"{exc}; no master or database was removed")
                     return
-        stored = list_objects(self.client, self.location, catalogs.MASTERS)
-        unused = sorted(key for key in stored if key not in named)
-        self.delete(unused)
-        self.report.did("old master{s} removed", None, len(unused))
+        for folder, kind in (
+            (catalogs.MASTERS, "old master{s}"),
+            (catalogs.DATABASES, "old database{s}"),
+            (catalogs.ARCHIVES, "old archive{s}"),
+        ):
+            stored = list_objects(self.client, self.location, folder)
+            unused = sorted(key for key in stored if key not in named)
+            self.delete(unused)
+            self.report.did(f"{kind} removed", None, len(unused))
 
     def delete(self, relatives: list[str]) -> None:
         for start in range(0, len(relatives), 1000):
@@ -178,28 +237,34 @@ class Offsite:
     def verify(self, catalog: dict, progress: bool) -> None:
         """Download every object the catalog names and check it against the live data."""
         database = catalog["database"]
-        got = catalogs.download_hash(self.client, self.location, catalogs.database_key(self.today), database["size"])
+        key = catalogs.database_key(database["sha256"])
+        got = catalogs.download_hash(self.client, self.location, key, database["size"])
         if got != database["sha256"]:
-            self.report.failed(catalogs.database_key(self.today), "the stored database differs from the snapshot")
+            self.report.failed(key, "the stored database differs from the snapshot")
         with Progress(len(catalog["masters"]) if progress else 0, "verify") as bar:
             for name, entry in sorted(catalog["masters"].items()):
-                self.verify_master(name, entry)
+                self.verify_object(self.config.paths.data / name, entry, catalogs.master_key(entry["sha256"]))
                 bar.advance()
+        for name, entry in sorted(catalog["archives"].items()):
+            path = self.config.paths.archive / name
+            if path.is_file():
+                self.verify_object(path, entry, catalogs.archive_key(entry["sha256"]), "archive")
 
-    def verify_master(self, name: str, entry: dict) -> None:
-        key = catalogs.master_key(entry["sha256"])
-        live = hash_uncached(self.config.paths.data / name)
+    def verify_object(self, path: Path, entry: dict, key: str, kind: str = "master") -> None:
+        """Check one stored object against the live file; send it again when it differs."""
+        name = str(path)
+        live = hash_uncached(path)
         if live != entry["sha256"]:
-            self.report.failed(name, "the live master changed while it was backed up; run backup again")
+            self.report.failed(name, "the live file changed while it was backed up; run backup again")
             return
         try:
             stored = catalogs.download_hash(self.client, self.location, key, entry["size"])
         except StoreError as exc:
             stored = str(exc)
         if stored == live:
-            self.report.did("master{s} verified")
+            self.report.did(f"{kind}{{s}} verified")
             return
-        self.upload(self.config.paths.data / name, key, live)
+        self.upload(path, key, live)
         self.report.failed(key, f"did not match {name}; sent again")
 
 

@@ -19,6 +19,8 @@ from jobgallery.objectstore.headers import cache_control
 
 INDEX_KEY = "index.html"
 MAX_SITES = 10_000
+KIND_META = "jobgallery"  # x-amz-meta-jobgallery: prefix-index, so a box publishing at the root can tell it
+PREFIX_INDEX = "prefix-index"
 
 
 def write_prefix_index(config: Config, location: Location) -> str:
@@ -34,9 +36,16 @@ def write_prefix_index(config: Config, location: Location) -> str:
             Body=index_page(prefixes, config.gallery.title),
             ContentType="text/html; charset=utf-8",
             CacheControl=cache_control(False, config.publish.page_max_age),
+            Metadata={KIND_META: PREFIX_INDEX},
         )
     count = f"{len(prefixes)} site{'' if len(prefixes) == 1 else 's'}"
     return f"publish: wrote s3://{location.bucket}/{INDEX_KEY} linking {count}"
+
+
+def is_prefix_index(client, location: Location) -> bool:
+    """The bucket's root ``index.html`` is the page ``publish --index`` wrote."""
+    head = client.head_object(Bucket=location.bucket, Key=INDEX_KEY)
+    return head.get("Metadata", {}).get(KIND_META) == PREFIX_INDEX
 
 
 def top_level_prefixes(client, bucket: str) -> list[str]:
