@@ -56,7 +56,7 @@ from daemon.headers import SecurityHeaders
 from daemon.responses import Link, Pages, Row, json_response, script_root, wants_html
 from daemon.scheduler import Rebuilds
 from daemon.sessions import CSRF_FIELD, CSRF_KEY, SessionStore
-from daemon.share_admin import ShareAdmin
+from daemon.share_admin import ShareAdmin, share_answers
 from daemon.sheet import qr_svg, upload_address
 from daemon.signin import SignIn
 from daemon.signin_link import LinkSignIn
@@ -423,7 +423,7 @@ def make_app(
     admin.install(app, config, connections, rebuilds, pages)
     LinkSignIn(connections, sessions, pages).install(app)
     app.default_error_handler = daemon.bottle_error
-    wsgi = OutputFiles(app, config.paths.output) if config.server.serve_output else app
+    wsgi = OutputFiles(app, config.paths.output, share_answers(connections)) if config.server.serve_output else app
     return SecurityHeaders(ForwardedFor(AccessLog(wsgi, error_renderer(pages)), config))
 
 

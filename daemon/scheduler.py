@@ -40,6 +40,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
+from daemon import config_watch
 from jobgallery import storage
 from jobgallery.config import Config
 from jobgallery.errors import JobGalleryError
@@ -106,9 +107,13 @@ def add_recurring(scheduler: BaseScheduler, job_id: str, func: Callable[[], obje
 
 
 def build_pages(config: Config, job_id: int | None) -> object:
-    """One incremental build: of one job's page (and the index), or of the whole site."""
+    """One incremental build: of one job's page (and the index), or of the whole site.
+
+    ConfigError when config.yaml changed since the daemon started (``daemon/config_watch.py``).
+    """
     from generator.build import build_site
 
+    config_watch.check_current(config)
     return build_site(config, job_id=job_id)
 
 

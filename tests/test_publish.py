@@ -511,3 +511,21 @@ def test_a_box_at_the_buckets_root_deletes_only_what_it_published(s3, make_confi
     keys = set(bucket_objects(s3.client(), bucket))
     assert "notes.txt" in keys
     assert keys - {"notes.txt"} == set(site_files(root.paths.output))
+
+
+def test_the_daemons_expiry_check_publishes_after_it_removes_an_expired_links_page(s3, make_config, instance):
+    bucket = s3.new_bucket()
+    config = make_config(**publish_settings(s3, bucket), maintenance__interval_seconds=1)
+    with db.open_db(config.db_path) as conn:
+        job_with_photos(config, conn, count=1)
+    build_site(config)
+    with running_daemon(instance / "config.yaml") as daemon:
+        result = run_cli(config, "share", "add", "1", "--days", "0.00004")  # about 3.5 s
+        assert result.returncode == 0, result.stderr
+        page = f"depot-north/{result.stdout.strip()}index.html"
+        assert b"<img " in object_or_empty(s3.client(), bucket, page)
+        after_expiry = re.compile(r"share-expiry: done[^\n]*files removed[^\n]*\n[^\n]*publish: started")
+        deadline = time.monotonic() + 25
+        while not after_expiry.search(daemon.log()):
+            assert time.monotonic() < deadline, daemon.log()
+            time.sleep(0.3)
