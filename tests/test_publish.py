@@ -529,3 +529,23 @@ def test_the_daemons_expiry_check_publishes_after_it_removes_an_expired_links_pa
         while not after_expiry.search(daemon.log()):
             assert time.monotonic() < deadline, daemon.log()
             time.sleep(0.3)
+        folder = page.removesuffix("index.html")
+        while bucket_objects(s3.client(), bucket, folder):  # page, report and photos: not left for caches
+            assert time.monotonic() < deadline, daemon.log()
+            time.sleep(0.3)
+
+
+def test_a_revoked_links_files_leave_the_bucket_when_revoke_returns(s3, make_config):
+    bucket = s3.new_bucket()
+    config = make_config(**publish_settings(s3, bucket))
+    with db.open_db(config.db_path) as conn:
+        job_with_photos(config, conn, count=2)
+    build_site(config)
+    added = run_cli(config, "share", "add", "1")
+    folder = f"depot-north/{added.stdout.strip()}"
+    assert len(bucket_objects(s3.client(), bucket, folder)) >= 3, "page, report and photos published"
+
+    assert run_cli(config, "share", "revoke", added.stdout.strip().split("/")[1]).returncode == 0
+
+    assert bucket_objects(s3.client(), bucket, folder) == {}
+    assert bucket_objects(s3.client(), bucket, "depot-north/jobs/"), "the job's own files stay"
