@@ -48,6 +48,7 @@ from daemon import admin, responses, shell
 from daemon.accesslog import AccessLog, request_line
 from daemon.auth import Authenticator
 from daemon.connections import ThreadConnections
+from daemon.derive_queue import DeriveQueue
 from daemon.downloads import Downloads
 from daemon.forwarded import ForwardedFor
 from daemon.guard import ADMIN, USER_RECORD, Guard, require_form_csrf
@@ -55,7 +56,7 @@ from daemon.headers import SecurityHeaders
 from daemon.responses import Link, Pages, Row, json_response, script_root, wants_html
 from daemon.scheduler import Rebuilds
 from daemon.sessions import CSRF_FIELD, CSRF_KEY, SessionStore
-from daemon.share_admin import ShareAdmin
+from daemon.share_admin import ShareAdmin, share_answers
 from daemon.sheet import qr_svg, upload_address
 from daemon.signin import SignIn
 from daemon.signin_link import LinkSignIn
@@ -113,6 +114,7 @@ class UploadDaemon:
         self.limit = config.server.max_upload_mb * MIB
         self.derivatives = IngestDerivatives.from_config(config)
         self.deriving = threading.Lock()
+        self.queue = DeriveQueue(config, connections, rebuilds, self.derivatives, self.deriving)
 
     def install(self, app: bottle.Bottle) -> None:
         app.route("/healthz", "GET", self.healthz, auth=None)
@@ -241,6 +243,10 @@ class UploadDaemon:
             job = db.get_job(self.conn, which_job(form), live=True)
             with self.rebuilds.storing_into(job.id), self.derivatives_slot() as derivatives:
                 stored = store_upload(self.config, self.conn, job.id, form, user.name, derivatives)
+                if derivatives is None:
+                    for item in stored:
+                        if not item.result.duplicate:
+                            self.queue.put(item.result.image)
         for item in stored:
             log_photo(job, item, user.name)
         if any(not item.result.duplicate for item in stored):
@@ -251,9 +257,10 @@ class UploadDaemon:
     def derivatives_slot(self) -> Iterator[IngestDerivatives | None]:
         """One upload at a time makes its derivatives with its check; the others only check, at 1/8 scale.
 
-        Theirs are left to the rebuild, so the daemon holds at most one
-        display-scale decode for uploads whatever their number
-        (tests/test_daemon_load.py: 16 at once stay under 100 MiB).
+        Theirs are made right after by ``DeriveQueue``'s one worker, which
+        takes this same slot, so the daemon holds at most one display-scale
+        decode for uploads whatever their number (tests/test_daemon_load.py:
+        16 at once stay under 100 MiB) and the rebuild only renders pages.
         """
         if not self.deriving.acquire(blocking=False):
             yield None
@@ -416,7 +423,7 @@ def make_app(
     admin.install(app, config, connections, rebuilds, pages)
     LinkSignIn(connections, sessions, pages).install(app)
     app.default_error_handler = daemon.bottle_error
-    wsgi = OutputFiles(app, config.paths.output) if config.server.serve_output else app
+    wsgi = OutputFiles(app, config.paths.output, share_answers(connections)) if config.server.serve_output else app
     return SecurityHeaders(ForwardedFor(AccessLog(wsgi, error_renderer(pages)), config))
 
 

@@ -17,7 +17,8 @@ runs exactly once. Two things are offered to the rest of the daemon:
 ``Rebuilds`` turns "a photo was stored in job 3" into one rebuild of that
 job's page after a short quiet time (the upload made the photo's
 derivatives, so the rebuild only renders pages): a burst of twenty photos
-gives one rebuild, a burst longer than ``server.rebuild_max_wait_seconds``
+gives one rebuild (two when they come phone-paced: the first photo's, then
+the burst's), a burst longer than ``server.rebuild_max_wait_seconds``
 one rebuild per that much time, and no request is ever lost, even when it
 arrives while the same job is being built. With ``publish.bucket`` set, each
 finished rebuild asks ``Publishes`` for a publish, which runs in a job of its
@@ -39,6 +40,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
+from daemon import config_watch
 from jobgallery import storage
 from jobgallery.config import Config
 from jobgallery.errors import JobGalleryError
@@ -52,6 +54,10 @@ REBUILD_GRACE_SECONDS = 3600
 REBUILD_INSTANCES = 2
 ALL_JOBS = "all"
 MAX_RETRY_SECONDS = 600.0
+# Requests closer than this are one burst, whose rebuild waits the longer quiet time (issue 16: one
+# rebuild per burst, its last photo visible within 2 s; a single photo still shows after the delay).
+BURST_GAP_SECONDS = 1.5
+BURST_QUIET_SECONDS = 1.2
 
 
 def make_scheduler() -> BackgroundScheduler:
@@ -101,9 +107,13 @@ def add_recurring(scheduler: BaseScheduler, job_id: str, func: Callable[[], obje
 
 
 def build_pages(config: Config, job_id: int | None) -> object:
-    """One incremental build: of one job's page (and the index), or of the whole site."""
+    """One incremental build: of one job's page (and the index), or of the whole site.
+
+    ConfigError when config.yaml changed since the daemon started (``daemon/config_watch.py``).
+    """
     from generator.build import build_site
 
+    config_watch.check_current(config)
     return build_site(config, job_id=job_id)
 
 
@@ -189,6 +199,7 @@ class Rebuilds:
         self.build = build
         self.delay = config.server.rebuild_delay_seconds
         self.max_wait = config.server.rebuild_max_wait_seconds
+        self.last_request: dict[int, float] = {}  # when each job was last asked for, to tell a burst
         self.waiting_since: dict[int | str, float] = {}  # first request not yet covered by a started run
         self.storing: dict[int | str, int] = {}  # uploads into the job being checked and stored right now
         self.first_retry = config.server.rebuild_retry_seconds
@@ -203,9 +214,20 @@ class Rebuilds:
         """A job changed: rebuild its page after ``delay`` quiet seconds (the configured delay by default).
 
         Uploads come in bursts and wait for quiet; a new job has nothing to
-        wait for, so its (empty) page is made at once with ``delay=0``.
+        wait for, so its (empty) page is made at once with ``delay=0``. A
+        request less than ``BURST_GAP_SECONDS`` after the job's last one is
+        part of a burst (a phone sends a photo every 0.7 s or so): it waits
+        ``BURST_QUIET_SECONDS`` instead, so the burst gets one rebuild after
+        its first photo's and its last photo shows within 2 s.
         """
-        self.schedule(job_id, self.within_max_wait(job_id, self.delay if delay is None else delay))
+        now = time.monotonic()
+        with self.lock:
+            last = self.last_request.get(job_id)
+            self.last_request[job_id] = now
+        if delay is None:
+            burst = last is not None and now - last < BURST_GAP_SECONDS
+            delay = max(self.delay, BURST_QUIET_SECONDS) if burst else self.delay
+        self.schedule(job_id, self.within_max_wait(job_id, delay))
 
     @contextlib.contextmanager
     def storing_into(self, job_id: int) -> Iterator[None]:
@@ -215,13 +237,20 @@ class Rebuilds:
         takes longer than it to check; without this, each photo of a burst
         of big photos would get a rebuild of its own.
         """
-        with self.lock:
-            self.storing[job_id] = self.storing.get(job_id, 0) + 1
+        self.hold(job_id)
         try:
             yield
         finally:
-            with self.lock:
-                self.storing[job_id] -= 1
+            self.release(job_id)
+
+    def hold(self, job_id: int) -> None:
+        """Something the job's rebuild should wait for has begun (an upload, its derivatives); ``release`` ends it."""
+        with self.lock:
+            self.storing[job_id] = self.storing.get(job_id, 0) + 1
+
+    def release(self, job_id: int) -> None:
+        with self.lock:
+            self.storing[job_id] -= 1
 
     def within_max_wait(self, key: int | str, delay: float) -> float:
         """``delay``, cut so that no request waits longer than ``max_wait`` for a run to start."""

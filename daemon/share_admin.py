@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime
 
 import bottle
@@ -121,3 +122,12 @@ def site_address(environ: dict, path: str) -> str:
     if not HOST.fullmatch(host) or scheme not in SCHEMES:
         return "/" + path
     return f"{scheme}://{host}{script_root(environ)}/{path}"
+
+
+def share_answers(connections: ThreadConnections) -> Callable[[str], bool]:
+    """``token -> bool``: whether a share link answers now, asked of the database per request.
+
+    The serving of ``output/`` uses it so that an expired link's folder stops
+    answering the second it expires, before the build that removes it.
+    """
+    return lambda token: shares.find_active(connections.get(), token) is not None

@@ -4,6 +4,9 @@ Only GET and HEAD of an existing file (or a folder's ``index.html``) are
 answered here; everything else falls through to the app, so the daemon's
 own routes and its JSON 404s are unchanged. Never served: dotfiles (and so
 temp files), anything outside ``output/`` (``..``, symlinks leading out).
+A share link's folder (``s/<token>/``) is served only while its link is
+active, asked per request: an expired link stops answering here at once, not
+at the next build that removes its folder.
 HTML is revalidated on every visit; every other file name in ``output/`` is
 content-addressed, so those are cached for a year. The security headers
 (``daemon/headers.py``) are added around the whole daemon, these files included.
@@ -34,6 +37,7 @@ EXTRA_TYPES = {
 }
 TEXT_TYPES = ("text/", "application/json", "application/manifest+json", "image/svg+xml")
 APP_PATHS = ("/upload", "/healthz", "/api")
+SHARES_PREFIX = "/s/"
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 
@@ -75,17 +79,32 @@ def decode_path(environ: dict) -> str:
         return ""
 
 
-class OutputFiles:
-    """WSGI middleware: answer from ``root`` when it holds the requested file, else call ``app``."""
+def share_token(path: str) -> str | None:
+    """The token of a share link's address (``/s/<token>/...``), else None."""
+    if not path.startswith(SHARES_PREFIX):
+        return None
+    return path[len(SHARES_PREFIX) :].split("/", 1)[0]
 
-    def __init__(self, app: WSGIApp, root: Path) -> None:
+
+class OutputFiles:
+    """WSGI middleware: answer from ``root`` when it holds the requested file, else call ``app``.
+
+    ``share_active(token) -> bool`` says whether a share link answers now; its
+    folder's files are passed to ``app`` (which answers 404) when it does not.
+    """
+
+    def __init__(self, app: WSGIApp, root: Path, share_active: Callable[[str], bool]) -> None:
         self.app = app
         self.root = root.resolve()
+        self.share_active = share_active
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = decode_path(environ)
         if method not in ("GET", "HEAD") or not path or is_app_path(path):
+            return self.app(environ, start_response)
+        token = share_token(path)
+        if token is not None and not self.share_active(token):
             return self.app(environ, start_response)
         target = resolve(self.root, path)
         if target is None:

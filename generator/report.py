@@ -5,8 +5,12 @@ the site's title, the job's title, its date range, the photo count and a QR
 code of the page it was handed out with), then the photos in gallery order,
 ``per_page`` to a page (1, 2, 4 or 6), each with its number, capture time and
 zone, description, tags and, for private reports only, where it was taken;
-then, for jobs over ``INDEX_OVER`` photos, an index of every photo and its
-page. Every page but the cover carries "page N of M".
+then "Descriptions in full" for every photo whose caption had to be cut
+(a report is evidence: no word of a description is lost), flowing over as
+many pages as it needs; then, for jobs over ``INDEX_OVER`` photos, an index
+of every photo and its page. Every page but the cover carries "page N of M".
+Text wraps at spaces, and a word wider than its column is broken anywhere
+(``wrap``), so nothing is drawn past the margins.
 
 Images are the display derivatives (sRGB JPEGs, at most a few hundred KB
 each), embedded as they are (DCT passthrough: no decode, no re-encode), and
@@ -34,7 +38,6 @@ from pathlib import Path
 import segno
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
-from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase import pdfdoc, pdfmetrics, pdfutils
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
@@ -43,7 +46,7 @@ from jobgallery.errors import JobGalleryError
 from jobgallery.storage import atomic_writer
 
 # Bump when a change here alters the bytes of a report (published reports are named by their inputs).
-LAYOUT = 1
+LAYOUT = 2
 PER_PAGE = (1, 2, 4, 6)
 GRID = {1: (1, 1), 2: (1, 2), 4: (2, 2), 6: (2, 3)}  # columns, rows
 INDEX_OVER = 50
@@ -52,6 +55,13 @@ PAGE_W, PAGE_H = A4
 MARGIN = 15 * mm
 FOOTER = 10 * mm
 CAPTION_LINES = {1: 8, 2: 5, 4: 4, 6: 3}
+COVER_TITLE_LINES = 8
+GUTTER = 6 * mm
+LEADING = 1.3  # line height as a multiple of the font size
+APPENDIX_SIZE = 9
+APPENDIX_TOP = PAGE_H - MARGIN - 16 * mm  # below the heading
+APPENDIX_ROWS = int((APPENDIX_TOP - (FOOTER + 8 * mm)) // (APPENDIX_SIZE * LEADING))
+CUT = " … (in full at the end)"
 FONT_FILES = (
     ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
 )
@@ -91,7 +101,8 @@ class ReportInput:
         if self.per_page not in PER_PAGE:
             raise ReportProblem(f"a report shows 1, 2, 4 or 6 photos a page, not {self.per_page}")
         index = math.ceil(len(self.photos) / INDEX_ROWS) if len(self.photos) > INDEX_OVER else 0
-        object.__setattr__(self, "pages", 1 + math.ceil(len(self.photos) / self.per_page) + index)
+        appendix = math.ceil(len(appendix_rows(self)) / APPENDIX_ROWS)
+        object.__setattr__(self, "pages", 1 + math.ceil(len(self.photos) / self.per_page) + appendix + index)
 
     def key(self) -> str:
         """Hash of everything that shapes the bytes: published reports are named by it."""
@@ -110,6 +121,77 @@ def fonts() -> tuple[str, str]:
         if os.path.isfile(regular) and os.path.isfile(bold):
             return register("DejaVuSans", regular), register("DejaVuSans-Bold", bold)
     return register("Vera", "Vera.ttf"), register("VeraBd", "VeraBd.ttf")
+
+
+def wrap(text: str, font: str, size: float, width: float) -> list[str]:
+    """``text`` in lines no wider than ``width`` points: broken at spaces, a longer word broken anywhere."""
+    lines: list[str] = []
+    for paragraph in text.splitlines() if text.strip() else []:
+        line = ""
+        for word in paragraph.split():
+            candidate = f"{line} {word}" if line else word
+            if pdfmetrics.stringWidth(candidate, font, size) <= width:
+                line = candidate
+                continue
+            if line:
+                lines.append(line)
+            line = ""
+            for char in word:
+                if line and pdfmetrics.stringWidth(line + char, font, size) > width:
+                    lines.append(line)
+                    line = ""
+                line += char
+        lines.append(line)
+    return lines
+
+
+def cut(text: str, font: str, size: float, width: float, most: int, tail: str = " …") -> list[str]:
+    """``wrap``'s lines; past ``most`` lines the last one kept ends in ``tail`` (still within ``width``)."""
+    lines = wrap(text, font, size, width)
+    if len(lines) <= most:
+        return lines
+    kept = lines[:most]
+    last = kept[-1].rstrip()
+    while last and pdfmetrics.stringWidth(last + tail, font, size) > width:
+        last = last[:-1].rstrip()
+    kept[-1] = last + tail
+    return kept
+
+
+def caption_box(per_page: int) -> tuple[float, float, float]:
+    """(font size, cell width, cell height) in points of one photo's cell at ``per_page`` a page."""
+    columns, rows = GRID[per_page]
+    width = (PAGE_W - 2 * MARGIN - (columns - 1) * GUTTER) / columns
+    height = (PAGE_H - 2 * MARGIN - FOOTER - (rows - 1) * GUTTER) / rows
+    return (9 if per_page < 6 else 8), width, height
+
+
+def is_cut(report: ReportInput, photo: ReportPhoto) -> bool:
+    """Whether the photo's caption cannot hold its whole description or tags."""
+    size, width, _ = caption_box(report.per_page)
+    regular = fonts()[0]
+    if len(wrap(photo.description, regular, size, width)) > CAPTION_LINES[report.per_page]:
+        return True
+    return bool(photo.tags) and len(wrap(tag_line(photo), regular, size, width)) > 2
+
+
+def tag_line(photo: ReportPhoto) -> str:
+    return "Tags: " + ", ".join(photo.tags)
+
+
+def appendix_rows(report: ReportInput) -> list[tuple[str, str]]:
+    """(line, style) rows of "Descriptions in full": each cut photo's number, description and tags."""
+    regular, width = fonts()[0], PAGE_W - 2 * MARGIN
+    rows: list[tuple[str, str]] = []
+    for number, photo in enumerate(report.photos, 1):
+        if not is_cut(report, photo):
+            continue
+        rows.append((f"#{number} · {photo.time_label}", "bold"))
+        rows += [(line, "plain") for line in wrap(photo.description, regular, APPENDIX_SIZE, width)]
+        if photo.tags:
+            rows += [(line, "grey") for line in wrap(tag_line(photo), regular, APPENDIX_SIZE, width)]
+        rows.append(("", "plain"))
+    return rows
 
 
 def register(name: str, path: str) -> str:
@@ -219,6 +301,9 @@ class Layout:
         for chunk in chunks(list(enumerate(self.report.photos, 1)), self.report.per_page):
             self.new_page()
             self.photo_page(chunk)
+        for rows in chunks(appendix_rows(self.report), APPENDIX_ROWS):
+            self.new_page()
+            self.appendix_page(rows)
         if len(self.report.photos) > INDEX_OVER:
             for rows in chunks(list(enumerate(self.photo_pages, 1)), INDEX_ROWS):
                 self.new_page()
@@ -235,13 +320,9 @@ class Layout:
         self.canvas.setFillColorRGB(*(GREY if grey else (0, 0, 0)))
         self.canvas.drawString(x, y, text)
 
-    def lines(self, text: str, size: float, width: float, most: int) -> list[str]:
-        """``text`` wrapped to ``width``; past ``most`` lines the last one ends in an ellipsis."""
-        wrapped = simpleSplit(text, self.regular, size, width)
-        if len(wrapped) > most:
-            wrapped = wrapped[:most]
-            wrapped[-1] = wrapped[-1].rstrip() + " …"
-        return wrapped
+    def lines(self, text: str, size: float, width: float, most: int, bold: bool = False) -> list[str]:
+        """``text`` wrapped to ``width`` in the font it is drawn in; past ``most`` lines it ends in an ellipsis."""
+        return cut(text, self.bold if bold else self.regular, size, width, most)
 
     def footer(self) -> None:
         title = self.lines(self.report.job_title, 8, PAGE_W / 2, 1)[0]
@@ -258,9 +339,10 @@ class Layout:
             top -= 32 * mm
         self.text(MARGIN, top - 10 * mm, report.site_title, 14, grey=True)
         y = top - 26 * mm
-        for line in self.lines(report.job_title, 26, PAGE_W - 2 * MARGIN, 4):
-            self.text(MARGIN, y, line, 26, bold=True)
-            y -= 11 * mm
+        size, title = self.cover_title()
+        for line in title:
+            self.text(MARGIN, y, line, size, bold=True)
+            y -= size * 1.2
         count = len(report.photos)
         facts = [f"{count} photo{'' if count == 1 else 's'}", report.dates]
         if report.private:
@@ -270,6 +352,15 @@ class Layout:
             self.text(MARGIN, y, fact, 13)
         if report.link:
             self.qr_code(report.link, y - 20 * mm)
+
+    def cover_title(self) -> tuple[float, list[str]]:
+        """The job's title in the largest size (26, 18 or 13 pt) that holds all of it in 8 lines."""
+        width = PAGE_W - 2 * MARGIN
+        for size in (26, 18):
+            lines = wrap(self.report.job_title, self.bold, size, width)
+            if len(lines) <= COVER_TITLE_LINES:
+                return size, lines
+        return 13, wrap(self.report.job_title, self.bold, 13, width)
 
     def logo(self, path: Path, top: float) -> None:
         try:
@@ -296,37 +387,46 @@ class Layout:
     # ------------------------------------------------------------ photos
 
     def photo_page(self, chunk: list[tuple[int, ReportPhoto]]) -> None:
-        columns, rows = GRID[self.report.per_page]
-        width = (PAGE_W - 2 * MARGIN - (columns - 1) * 6 * mm) / columns
-        height = (PAGE_H - 2 * MARGIN - FOOTER - (rows - 1) * 6 * mm) / rows
+        columns, _ = GRID[self.report.per_page]
+        _, width, height = caption_box(self.report.per_page)
         for slot, (number, photo) in enumerate(chunk):
             column, row = slot % columns, slot // columns
-            x = MARGIN + column * (width + 6 * mm)
-            y = PAGE_H - MARGIN - (row + 1) * height - row * 6 * mm
+            x = MARGIN + column * (width + GUTTER)
+            y = PAGE_H - MARGIN - (row + 1) * height - row * GUTTER
             self.photo(number, photo, (x, y, width, height))
             self.photo_pages.append(self.page)
 
     def photo(self, number: int, photo: ReportPhoto, cell: tuple[float, float, float, float]) -> None:
         x, y, width, height = cell
-        size = 9 if self.report.per_page < 6 else 8
+        size = caption_box(self.report.per_page)[0]
         captions = self.caption(number, photo, size, width)
-        text_height = len(captions) * size * 1.3
+        text_height = len(captions) * size * LEADING
         draw_jpeg(self.canvas, photo.image, (x, y + text_height + 2 * mm, width, height - text_height - 2 * mm))
         line_y = y + text_height - size
         for text, style in captions:
             self.text(x, line_y, text, size, bold=style == "bold", grey=style == "grey")
-            line_y -= size * 1.3
+            line_y -= size * LEADING
 
     def caption(self, number: int, photo: ReportPhoto, size: float, width: float) -> list[tuple[str, str]]:
         """(line, style) pairs: number and time in bold, the description, then tags and location in grey."""
-        most = CAPTION_LINES[self.report.per_page]
-        out = [(f"#{number} · {photo.time_label}", "bold")]
-        out += [(line, "plain") for line in self.lines(photo.description, size, width, most)]
+        most, tail = CAPTION_LINES[self.report.per_page], CUT if is_cut(self.report, photo) else " …"
+        out = [(line, "bold") for line in self.lines(f"#{number} · {photo.time_label}", size, width, 1, bold=True)]
+        out += [(line, "plain") for line in cut(photo.description, self.regular, size, width, most, tail)]
         if photo.tags:
-            out += [(line, "grey") for line in self.lines("Tags: " + ", ".join(photo.tags), size, width, 2)]
+            out += [(line, "grey") for line in cut(tag_line(photo), self.regular, size, width, 2, tail)]
         if self.report.private and photo.location:
-            out.append((f"Location: {photo.location}", "grey"))
+            out += [(line, "grey") for line in self.lines(f"Location: {photo.location}", size, width, 2)]
         return out
+
+    # ------------------------------------------------------------ descriptions in full
+
+    def appendix_page(self, rows: list[tuple[str, str]]) -> None:
+        y = PAGE_H - MARGIN - 6 * mm
+        self.text(MARGIN, y, "Descriptions in full", 16, bold=True)
+        y = APPENDIX_TOP
+        for text, style in rows:
+            self.text(MARGIN, y, text, APPENDIX_SIZE, bold=style == "bold", grey=style == "grey")
+            y -= APPENDIX_SIZE * LEADING
 
     # ------------------------------------------------------------ index
 

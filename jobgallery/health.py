@@ -117,6 +117,21 @@ def measure(group: list[tuple[str, Path]], per_day: float) -> Disk:
     return Disk(names, path, stats.f_blocks * stats.f_frsize, free, rate, days)
 
 
+def missing_folders(config: Config) -> list[str]:
+    """Configured folders that are not there and could not be made: not even their parent exists.
+
+    A folder whose parent exists is made by its first use (the archive by the first archive run);
+    one whose parent is gone is a drive that is not mounted or a path with a typo, and the disk
+    figures would otherwise describe whatever disk the nearest existing folder is on.
+    """
+    folders = {"data": config.paths.data, "output": config.paths.output, "archive": config.paths.archive}
+    return [
+        f"the {name} folder {path} is missing, and so is the folder it would be made in"
+        for name, path in folders.items()
+        if not path.is_dir() and not path.parent.is_dir()
+    ]
+
+
 def integrity_check(conn: sqlite3.Connection) -> str:
     """``ok``, or SQLite's first findings joined into one line."""
     rows = [row[0] for row in conn.execute("PRAGMA integrity_check(20)")]
@@ -125,7 +140,7 @@ def integrity_check(conn: sqlite3.Connection) -> str:
 
 def problems(config: Config, health: Health) -> list[str]:
     """One sentence per thing that needs attention."""
-    found = []
+    found = missing_folders(config)
     for disk in health.disks:
         label = " and ".join(disk.names)
         if disk.problem:

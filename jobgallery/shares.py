@@ -86,11 +86,19 @@ def expiry_after_days(days: float, now: datetime) -> datetime | None:
 
 
 def expiry_until(text: str, now: datetime) -> datetime:
-    """The end of the day ``YYYY-MM-DD`` on the box's clock; UsageError for a malformed or past date."""
+    """The end of the day ``YYYY-MM-DD`` on the box's clock; UsageError for a malformed, past or far date.
+
+    The day is compared before any arithmetic on it: 9999-12-31 plus a day, or
+    0001-01-01 moved to UTC, would overflow ``datetime``.
+    """
     try:
         day = date.fromisoformat(text.strip())
     except ValueError:
         raise UsageError(f"give the last day as YYYY-MM-DD, not {text!r}") from None
+    if day > now.date() + timedelta(days=MAX_DAYS):
+        raise UsageError(f"a share link may last at most {MAX_DAYS} days")
+    if day < now.date() - timedelta(days=1):
+        raise UsageError(f"{day.isoformat()} is in the past: a share link must end later than now")
     end = datetime.combine(day + timedelta(days=1), time(0)).astimezone(UTC)
     if end <= now:
         raise UsageError(f"{day.isoformat()} is in the past: a share link must end later than now")

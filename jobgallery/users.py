@@ -111,7 +111,7 @@ def set_role(conn: sqlite3.Connection, name: str, admin: bool, who: str) -> None
     """Make a user admin or crew; its sessions end so the new role holds at once. Never the last admin."""
     user = require_user(conn, name)
     if user.is_admin == admin:
-        raise UsageError(f"{name} is already {'an admin' if admin else 'crew'}")
+        raise Conflict(f"{name} is already {'an admin' if admin else 'crew'}")
     if not admin:
         keep_an_admin(conn, user, who, "make crew")
     db.set_user_state(conn, name, user.disabled_at, admin)
@@ -122,7 +122,7 @@ def disable_user(conn: sqlite3.Connection, name: str, who: str) -> int:
     """Refuse further sign-ins and end every session now; how many sessions ended. Uploads keep their uploader."""
     user = require_user(conn, name)
     if user.disabled:
-        raise UsageError(f"{name} is already disabled")
+        raise Conflict(f"{name} is already disabled")
     keep_an_admin(conn, user, who, "disable")
     ended = len(db.list_sessions(conn, name, db.now_iso()))
     db.set_user_state(conn, name, db.now_iso())
@@ -133,7 +133,7 @@ def disable_user(conn: sqlite3.Connection, name: str, who: str) -> int:
 def enable_user(conn: sqlite3.Connection, name: str, who: str) -> None:
     user = require_user(conn, name)
     if not user.disabled:
-        raise UsageError(f"{name} is not disabled")
+        raise Conflict(f"{name} is not disabled")
     db.set_user_state(conn, name, None)
     record(conn, who, "user-enable", f"enabled {name} again", name)
 
@@ -149,9 +149,9 @@ def remove_by(conn: sqlite3.Connection, name: str, who: str) -> None:
 def keep_an_admin(conn: sqlite3.Connection, user: db.User, who: str, verb: str) -> None:
     """Refuse to lock the office out: an admin cannot do this to itself, nor to the last admin who can sign in."""
     if user.name == who:
-        raise UsageError(f"you cannot {verb} your own account; ask another admin")
+        raise Conflict(f"you cannot {verb} your own account; ask another admin")
     if user.is_admin and not user.disabled and db.count_admins(conn) <= 1:
-        raise UsageError(f"{user.name} is the last admin who can sign in; make another admin first")
+        raise Conflict(f"{user.name} is the last admin who can sign in; make another admin first")
 
 
 def record(conn: sqlite3.Connection, who: str, action: str, detail: str, name: str) -> None:

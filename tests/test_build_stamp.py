@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import photos
 
@@ -52,6 +53,19 @@ def test_a_deleted_derivative_or_page_is_made_again_despite_the_stamp(config: Co
     (config.paths.output / "index.html").unlink()
     assert build_site(config).pages_written == 1
     assert (config.paths.output / "index.html").is_file()
+
+
+def test_a_derivative_deleted_with_its_folder_time_put_back_is_made_again(config: Config, conn) -> None:
+    """As ``rsync -a`` or ``tar x`` leave it: the file is gone, every folder keeps the time it had."""
+    job = site_with_photos(config, conn)
+    folder = config.paths.output / job.gallery_path(config.gallery.public_index)
+    folders = [folder, *(p for p in folder.parents if p.is_relative_to(config.paths.output))]
+    kept = {f: f.stat().st_mtime_ns for f in folders}
+    next(folder.glob("*-thumb-*.jpg")).unlink()
+    for f, mtime in kept.items():
+        os.utime(f, ns=(mtime, mtime))
+    assert build_site(config).processed == 1
+    assert len(list(folder.glob("*-thumb-*.jpg"))) == 2
 
 
 def test_a_job_build_drops_the_stamp_and_the_next_whole_build_looks_at_everything(config: Config, conn) -> None:

@@ -835,6 +835,20 @@ def test_a_burst_of_uploads_shows_on_the_job_page_within_10_s_after_one_rebuild(
     assert site.daemon.log().count(f"rebuild-{job.id}: started") == 1
 
 
+def test_a_phone_paced_burst_gets_the_first_photos_rebuild_and_one_for_the_rest(site: Site) -> None:
+    """Six photos 0.7 s apart, as a phone sends them: two rebuilds (the first photo's, the burst's), not six."""
+    job = site.job("Phone-paced")
+    for seed in range(40, 46):
+        assert upload(images_url(site, job), [jpeg(seed, 160, 120)], crew()).status == 201
+        time.sleep(0.7)
+    wait_for_photos(site, job, 6, 10)
+    deadline = time.monotonic() + 10
+    while (log := site.daemon.log()).count(f"rebuild-{job.id}: started") != log.count(f"rebuild-{job.id}: done"):
+        assert time.monotonic() < deadline, log[-3000:]
+        time.sleep(0.1)
+    assert log.count(f"rebuild-{job.id}: started") == 2, log[-3000:]
+
+
 def test_a_deleted_photo_leaves_the_job_page(site: Site) -> None:
     job = site.job("Delete me")
     ids = [item["id"] for item in upload(images_url(site, job), [jpeg(30), jpeg(31)], crew()).json()["images"]]

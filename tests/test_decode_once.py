@@ -13,7 +13,9 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import photos
@@ -117,6 +119,38 @@ def test_the_daemon_publishes_an_upload_with_a_rebuild_that_makes_no_derivative(
             assert time.monotonic() < deadline, daemon.log()
             time.sleep(0.05)
     assert "build: 0 photos processed, 2 skipped, 0 failed" in daemon.log()
+
+
+def test_overlapping_uploads_make_their_own_derivatives_and_the_rebuild_makes_none(make_config, instance) -> None:
+    """Eight uploads at once: the one holding the slot derives with its check, the others through the queue."""
+    config = make_config(**{"server.rebuild_delay_seconds": 0.2, "server.threads": 8})
+    with db.open_db(config.db_path) as conn:
+        users.add_user(conn, *CREW, admin=False)
+        job = db.create_job(conn, "Two phones")
+    sent = [FilePart(f"p{n}.jpg", photos.jpeg_bytes(3000, 2000, seed=n), content_type="image/jpeg") for n in range(8)]
+    with running_daemon(instance / "config.yaml") as daemon:
+        url = f"{daemon.url}/api/jobs/{job.id}/images"
+        start = threading.Barrier(len(sent))
+
+        def send(part: FilePart) -> int:
+            start.wait()
+            return upload(url, [part], basic(*CREW)).status
+
+        with ThreadPoolExecutor(len(sent)) as pool:
+            assert list(pool.map(send, sent)) == [201] * len(sent)
+        deadline = time.monotonic() + 60
+        while shown(config, job) != len(sent) or not rebuilds_settled(daemon.log(), job):
+            assert time.monotonic() < deadline, daemon.log()
+            time.sleep(0.05)
+        log = daemon.log()
+    assert "made after its upload" in log  # the uploads did overlap
+    processed = [int(n) for n in re.findall(r"build: (\d+) photos? processed", log)]
+    assert processed and sum(processed) == 0, log
+    assert len(derivative_times(config)) == len(sent) * 3
+
+
+def rebuilds_settled(log: str, job: db.Job) -> bool:
+    return log.count(f"rebuild-{job.id}: started") == log.count(f"rebuild-{job.id}: done") > 0
 
 
 # ---------------------------------------------------------------- the same bytes by every path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from http.client import HTTPConnection
 from pathlib import Path
 
 import photos
@@ -163,6 +164,38 @@ def test_an_expired_links_zip_answers_404_at_once(site):
     link = shares.create(conn, job.id, shares.now_utc().replace(year=2099))
     conn.execute("UPDATE share SET expires_at = ? WHERE token = ?", ("2000-01-01T00:00:00+00:00", link.token))
     assert http("GET", f"{daemon.url}/{link.path}{clean_copy.zip_name(job.slug)}").status == 404
+
+
+def test_an_expired_links_page_report_and_photos_answer_404_before_any_build(site):
+    daemon, config, conn, job, _ = site
+    link = shares.create(conn, job.id, shares.now_utc().replace(year=2099))
+    assert run_cli(config, "build").returncode == 0
+    folder = config.paths.output / link.path
+    files = sorted(path.name for path in folder.iterdir())
+    assert any(name.endswith(".pdf") for name in files) and any(name.endswith(".jpg") for name in files)
+    addresses = [link.path, *(link.path + name for name in files)]
+    assert all(http("GET", f"{daemon.url}/{address}").status == 200 for address in addresses)
+    conn.execute("UPDATE share SET expires_at = ? WHERE token = ?", ("2000-01-01T00:00:00+00:00", link.token))
+    for address in addresses:
+        assert http("GET", f"{daemon.url}/{address}").status == 404, address
+    assert folder.is_dir()  # still on disk: the answer comes from the link's state, not from a build
+
+
+def test_a_zip_download_under_way_when_its_link_is_revoked_finishes_and_a_new_one_is_refused(site):
+    daemon, _, conn, job, _ = site
+    link = shares.create(conn, job.id, None)
+    address = f"/{link.path}{clean_copy.zip_name(job.slug)}"
+    client = HTTPConnection("127.0.0.1", daemon.port, timeout=30)
+    client.request("GET", address)
+    reply = client.getresponse()
+    assert reply.status == 200
+    first = reply.read(1024)
+    shares.revoke(conn, link.token)
+    body = first + reply.read()
+    client.close()
+    assert len(body) == int(reply.getheader("content-length"))
+    assert len(zipfile.ZipFile(io.BytesIO(body)).namelist()) == 6
+    assert http("GET", daemon.url + address).status == 404
 
 
 def test_a_master_changed_after_planning_is_never_sent_under_the_old_size(site, tmp_path):

@@ -10,14 +10,15 @@ import zipfile
 import pytest
 import yaml
 from conftest import free_port, require_binary
-from daemon_support import http, running_daemon
+from daemon_support import basic, http, running_daemon
 from maintenance_support import job_with_photos, run_cli
 from test_nginx import nginx_args, running_nginx, write_config
 
-from jobgallery import clean_copy, db
+from jobgallery import clean_copy, db, users
 from jobgallery.config import load_config
 
 pytestmark = pytest.mark.nginx
+ADMIN = ("boss", "boss-password-1")
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +30,7 @@ def stack(tmp_path_factory):
     (folder / "config.yaml").write_text(yaml.safe_dump(settings))
     config = load_config(str(folder / "config.yaml"))
     with db.open_db(config.db_path) as conn:
+        users.add_user(conn, *ADMIN, admin=True)
         roof = job_with_photos(config, conn, count=2, title="Roof, 12 Elm St")
         other = job_with_photos(config, conn, count=1, title="Kitchen, 3 Oak Ave", seed=20)
     assert run_cli(config, "build").returncode == 0
@@ -92,3 +94,26 @@ def test_the_job_pages_zip_passes_through_unbuffered(stack):
     assert reply.header("x-accel-buffering") is None  # for Nginx only, not passed on
     assert int(reply.header("content-length")) == len(reply.body)
     assert reply.header("x-content-type-options") == "nosniff"
+
+
+def test_the_admin_share_page_works_behind_nginx_and_links_to_the_office(stack):
+    roof, url = stack["roof"], stack["url"]
+    office = http("GET", f"{url}/admin/jobs", headers=basic(*ADMIN))
+    assert office.status == 200 and f'href="/admin/jobs/{roof.id}/shares"' in office.text
+    page_url = f"{url}/admin/jobs/{roof.id}/shares"
+    page = http("GET", page_url, headers=basic(*ADMIN))
+    assert page.status == 200 and "Share links: Roof, 12 Elm St" in page.text
+    assert f'href="/admin/jobs#job-{roof.id}"' in page.text
+    form = {"Content-Type": "application/x-www-form-urlencoded", **basic(*ADMIN)}
+    made = http("POST", page_url, b"days=2&note=for+the+insurer", form)
+    assert made.status == 303 and made.header("location").startswith(f"/admin/jobs/{roof.id}/shares?created=")
+    token = made.header("location").rsplit("=", 1)[1]
+    listed = http("GET", page_url, headers=basic(*ADMIN))
+    assert f'<a href="http://127.0.0.1:{url.rsplit(":", 1)[1]}/s/{token}/">' in listed.text
+    deadline = time.monotonic() + 20
+    while http("GET", f"{url}/s/{token}/").status != 200:
+        assert time.monotonic() < deadline, "the new link's page was never built"
+        time.sleep(0.3)
+    revoked = http("POST", f"{page_url}/{token}/revoke", b"", form)
+    assert revoked.status == 303 and http("GET", f"{url}/s/{token}/").status == 404
+    assert http("GET", page_url).status in (302, 303, 401)

@@ -12,7 +12,7 @@ from maintenance_support import add_photos, job_with_photos, master
 
 from generator.build import build_site
 from jobgallery import audit, db, jobs, trash, users
-from jobgallery.errors import Conflict, JobGalleryError, NotFound, UsageError
+from jobgallery.errors import Conflict, JobGalleryError, NotFound
 from jobgallery.maintenance.cleanup import cleanup
 from jobgallery.photo_edits import DetailsChange, edit_details, move_photo
 
@@ -317,7 +317,7 @@ def test_the_last_admin_cannot_be_disabled_demoted_or_removed(conn):
         lambda: users.set_role(conn, BOSS, False, "(command line)"),
         lambda: users.remove_by(conn, BOSS, "(command line)"),
     ):
-        with pytest.raises(UsageError, match="last admin"):
+        with pytest.raises(Conflict, match="last admin"):
             change()
     users.add_user(conn, "deputy", "deputy-password", admin=True)
     users.disable_user(conn, BOSS, "deputy")

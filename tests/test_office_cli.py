@@ -103,6 +103,16 @@ def test_status_needs_attention_after_a_failed_build_until_one_succeeds(config, 
     assert status(config).returncode == 0
 
 
+def test_status_needs_attention_when_a_folder_is_on_no_disk_that_exists(make_config, tmp_path):
+    gone = tmp_path / "unplugged-drive" / "jobs" / "archive"
+    config = make_config(**{"paths.archive": str(gone)})
+    result = status(config)
+    assert result.returncode == 1, result.stdout
+    assert f"the archive folder {gone} is missing" in result.stdout
+    gone.parent.mkdir(parents=True)  # the drive is back: the first archive run makes the folder itself
+    assert status(config).returncode == 0
+
+
 def test_status_needs_attention_when_the_disk_fills_within_the_warning_days(make_config):
     config = make_config(**{"maintenance.warn_days_left": 10**9, "maintenance.warn_free_percent": 0})
     with db.open_db(config.db_path) as conn:
@@ -175,13 +185,14 @@ def test_disabling_or_removing_a_user_ends_its_session_at_once(live, command):
 
 def test_user_commands_refuse_in_one_line(live):
     _, config, _ = live
-    for args, words in (
-        (("user", "disable", "nobody"), "no user named"),
-        (("user", "remove", "no such!"), "user name is"),
-        (("user", "remove", "boss"), "last admin"),
+    for args, words, code in (
+        (("user", "disable", "nobody"), "no user named", 1),
+        (("user", "remove", "no such!"), "user name is", 2),
+        (("user", "remove", "boss"), "last admin", 1),  # a refusal the state explains, not a usage error
+        (("user", "disable", "boss"), "last admin", 1),
     ):
         result = run_cli(config, *args)
-        assert result.returncode in (1, 2)
+        assert result.returncode == code, args
         assert words in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 

@@ -365,6 +365,27 @@ def test_the_daemon_publishes_after_each_rebuild(s3, make_config, instance):
     assert_mirror(s3, config)
 
 
+def test_derivatives_an_upload_wrote_before_any_build_named_them_are_sent_as_immutable(s3, site):
+    """An upload writes its derivatives at once; a publish that runs before the next build must still know them."""
+    from generator.ingest_output import IngestDerivatives
+    from jobgallery.ingest import ingest_path
+
+    publish(site)
+    incoming = site.paths.data.parent / "early.jpg"
+    incoming.write_bytes(photos.jpeg_bytes(640, 480, seed=77))
+    with db.open_db(site.db_path) as conn:
+        image = ingest_path(site, conn, 1, incoming, derivatives=IngestDerivatives.from_config(site)).image
+    made = sorted(site.paths.output.glob(f"jobs/*/{image.id}-*"))
+    assert made and not load_manifest(site.paths.output).photos.get(str(image.id)), "made by the upload, not a build"
+
+    publish(site)
+
+    client = s3.client()
+    for path in made:
+        key = f"{site.publish.prefix}/{path.relative_to(site.paths.output).as_posix()}"
+        assert client.head_object(Bucket=site.publish.bucket, Key=key)["CacheControl"] == IMMUTABLE, key
+
+
 def object_or_empty(client, bucket: str, key: str) -> bytes:
     try:
         return client.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -492,3 +513,41 @@ def test_a_box_at_the_buckets_root_deletes_only_what_it_published(s3, make_confi
     keys = set(bucket_objects(s3.client(), bucket))
     assert "notes.txt" in keys
     assert keys - {"notes.txt"} == set(site_files(root.paths.output))
+
+
+def test_the_daemons_expiry_check_publishes_after_it_removes_an_expired_links_page(s3, make_config, instance):
+    bucket = s3.new_bucket()
+    config = make_config(**publish_settings(s3, bucket), maintenance__interval_seconds=1)
+    with db.open_db(config.db_path) as conn:
+        job_with_photos(config, conn, count=1)
+    build_site(config)
+    with running_daemon(instance / "config.yaml") as daemon:
+        result = run_cli(config, "share", "add", "1", "--days", "0.00004")  # about 3.5 s
+        assert result.returncode == 0, result.stderr
+        page = f"depot-north/{result.stdout.strip()}index.html"
+        assert b"<img " in object_or_empty(s3.client(), bucket, page)
+        after_expiry = re.compile(r"share-expiry: done[^\n]*files removed[^\n]*\n[^\n]*publish: started")
+        deadline = time.monotonic() + 25
+        while not after_expiry.search(daemon.log()):
+            assert time.monotonic() < deadline, daemon.log()
+            time.sleep(0.3)
+        folder = page.removesuffix("index.html")
+        while bucket_objects(s3.client(), bucket, folder):  # page, report and photos: not left for caches
+            assert time.monotonic() < deadline, daemon.log()
+            time.sleep(0.3)
+
+
+def test_a_revoked_links_files_leave_the_bucket_when_revoke_returns(s3, make_config):
+    bucket = s3.new_bucket()
+    config = make_config(**publish_settings(s3, bucket))
+    with db.open_db(config.db_path) as conn:
+        job_with_photos(config, conn, count=2)
+    build_site(config)
+    added = run_cli(config, "share", "add", "1")
+    folder = f"depot-north/{added.stdout.strip()}"
+    assert len(bucket_objects(s3.client(), bucket, folder)) >= 3, "page, report and photos published"
+
+    assert run_cli(config, "share", "revoke", added.stdout.strip().split("/")[1]).returncode == 0
+
+    assert bucket_objects(s3.client(), bucket, folder) == {}
+    assert bucket_objects(s3.client(), bucket, "depot-north/jobs/"), "the job's own files stay"

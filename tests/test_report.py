@@ -179,3 +179,49 @@ def test_bad_report_and_share_settings_stop_every_command(make_config, settings,
     with pytest.raises(Exception) as refused:
         make_config(**settings)
     assert message in str(refused.value)
+
+
+def words_in_bounds(pdf_path) -> list[tuple[float, float, float, float, str]]:
+    """Every word's box (x min, y min, x max, y max from the top, in points) as pdftotext -bbox sees it."""
+    result = subprocess.run(
+        [require_binary("pdftotext"), "-bbox", str(pdf_path), "-"], capture_output=True, text=True, check=True
+    )
+    pattern = r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>'
+    return [(*map(float, found[:4]), found[4]) for found in re.findall(pattern, result.stdout)]
+
+
+def body_text(pdf: PdfReader) -> str:
+    """The text drawn above the footers, in drawing order, without whitespace or appendix headings."""
+    pieces: list[str] = []
+    for page in pdf.pages:
+        page.extract_text(visitor_text=lambda text, cm, tm, *_: pieces.append(text) if tm[5] > 40 else None)
+    return re.sub(r"\s+", "", "".join(pieces)).replace("Descriptionsinfull", "")
+
+
+@pytest.mark.parametrize("per_page", ["1", "6"])
+def test_long_words_wrap_inside_the_margins_and_no_description_is_lost(make_config, conn, tmp_path, per_page):
+    config = make_config()
+    title = "Roof " + "Q" * 190
+    job = job_with_photos(config, conn, count=3, title=title)
+    unbroken = "W" * 1999
+    spaced = " ".join(f"crack{n}" for n in range(400))[:1985] + " END"
+    tags = ",".join(f"tag{n}" for n in range(60))
+    for image, (description, tag_text) in zip(
+        db.list_images(conn, job.id), [(unbroken, ""), (spaced, tags), ("Ridge cap", "roof")], strict=True
+    ):
+        conn.execute("UPDATE job_image SET description = ?, tags = ? WHERE id = ?", (description, tag_text, image.id))
+    target = tmp_path / "long.pdf"
+    assert run_cli(config, "report", str(job.id), "--per-page", per_page, "-o", str(target)).returncode == 0
+    pdf = PdfReader(target)
+    text = body_text(pdf)
+    for whole in (unbroken, spaced, "Ridgecap", "Tags:" + tags):
+        assert re.sub(r"\s+", "", whole) in text
+    assert re.sub(r"\s+", "", title) in re.sub(r"\s+", "", pdf.pages[0].extract_text())
+    assert f"page {len(pdf.pages)} of {len(pdf.pages)}" in pdf.pages[-1].extract_text()
+    width, height = (float(value) for value in pdf.pages[0].mediabox[2:])
+    margin = 15 / 25.4 * 72
+    words = words_in_bounds(target)
+    assert any(word.startswith("WWWW") for *_, word in words)
+    for x_min, y_min, x_max, y_max, word in words:
+        assert margin - 1 <= x_min and x_max <= width - margin + 1, word[:40]
+        assert margin - 2 <= y_min and y_max <= height - 20, word[:40]

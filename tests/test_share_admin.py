@@ -68,6 +68,12 @@ def test_an_admin_makes_lists_and_revokes_a_link(site):
         ({"days": "soon"}, "number"),
         ({"until": "2001-01-01"}, "in the past"),
         ({"until": "31/12/2099"}, "YYYY-MM-DD"),
+        ({"until": "9999-12-31"}, "at most 3650 days"),
+        ({"until": "0001-01-01"}, "in the past"),
+        ({"until": "10000-01-01"}, "YYYY-MM-DD"),
+        ({"days": "1e308"}, "between 0"),
+        ({"days": "inf"}, "between 0"),
+        ({"days": "nan"}, "between 0"),
         ({"note": "a\x00b"}, "control characters"),
     ],
 )

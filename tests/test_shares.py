@@ -8,9 +8,11 @@ from datetime import date, timedelta
 
 import pytest
 import yaml
+from apscheduler.schedulers.background import BackgroundScheduler
 from generator_support import age_files, changed, snapshot
 from maintenance_support import job_with_photos, run_cli
 
+from daemon import share_expiry
 from jobgallery import db, shares
 from jobgallery.config import load_config
 
@@ -103,6 +105,14 @@ def test_an_expired_link_is_gone_after_the_next_build(site):
         (["--days", "-1"], "between 0"),
         (["--days", "nan"], "between 0"),
         (["--days", "99999"], "between 0"),
+        (["--days", "1e308"], "between 0"),
+        (["--days", "inf"], "between 0"),
+        (["--days=-inf"], "between 0"),
+        (["--until", "9999-12-31"], "at most 3650 days"),
+        (["--until", "10000-01-01"], "YYYY-MM-DD"),
+        (["--until", "0001-01-01"], "in the past"),
+        (["--until", "2026-02-30"], "YYYY-MM-DD"),
+        (["--until", "\u00e9t\u00e9"], "YYYY-MM-DD"),
         (["--days", "1", "--until", "2099-01-01"], "not allowed with"),
         (["--note", "two\x07bells"], "control characters"),
         (["--note", "x" * 501], "at most 500"),
@@ -176,3 +186,18 @@ def test_a_build_with_nothing_new_leaves_share_folders_alone(site):
     result = run_cli(config, "build")
     assert result.returncode == 0 and "0 pages written, 0 files removed" in result.stdout
     assert changed(before, snapshot(config.paths.output)) == set()
+
+
+def test_the_daemon_looks_for_expired_links_every_minute_and_builds_only_for_one(site, conn):
+    config, roof, _ = site
+    scheduler = BackgroundScheduler()
+    share_expiry.schedule(scheduler, config)
+    assert scheduler.get_job("share-expiry").trigger.interval == timedelta(minutes=1)
+    link = shares.create(conn, roof.id, shares.now_utc() + timedelta(days=1))
+    assert run_cli(config, "build").returncode == 0
+    assert share_expiry.sweep(config) is None  # every folder is an active link's: no build
+    conn.execute("UPDATE share SET expires_at = ? WHERE token = ?", ("2000-01-01T00:00:00+00:00", link.token))
+    assert (config.paths.output / link.path).is_dir()
+    assert share_expiry.sweep(config) is not None
+    assert not (config.paths.output / link.path).exists()
+    assert share_expiry.stale_link(config) == (False, None)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from generator.ingest_output import IngestDerivatives
-from jobgallery import db, importer, ingest
+from jobgallery import db
 from jobgallery.cli.build import publish
 from jobgallery.cli.commands import add_command
 from jobgallery.config import Config
 from jobgallery.progress import Progress
+
+if TYPE_CHECKING:
+    from jobgallery import importer
 
 
 def register(commands) -> None:
@@ -30,6 +33,10 @@ def register(commands) -> None:
 
 def run_import(args: argparse.Namespace, config: Config) -> int:
     """Import, report, then publish the job's page as an upload would; exit 1 if a photo was refused."""
+    # Imported here: the decoders (simplejpeg, numpy) cost every other command 0.2 s and 20 MiB.
+    from generator.ingest_output import IngestDerivatives
+    from jobgallery import importer, ingest
+
     details = ingest.clean_details(args.description, args.tags)
     with db.open_db(config.db_path) as conn:
         db.get_job(conn, args.job, live=True)

@@ -18,12 +18,7 @@ from jobgallery import db
 from jobgallery.cli.commands import add_command, one_line
 from jobgallery.config import Config
 from jobgallery.errors import NotFound
-from jobgallery.maintenance.archive import archive_jobs, idle_jobs
-from jobgallery.maintenance.backup import backup
-from jobgallery.maintenance.cleanup import cleanup
-from jobgallery.maintenance.compress import compress
 from jobgallery.maintenance.reports import Report
-from jobgallery.maintenance.restore import restore
 
 
 def days(text: str) -> int:
@@ -74,6 +69,9 @@ def register(commands) -> None:
 
 
 def run_cleanup(args: argparse.Namespace, config: Config) -> int:
+    # Each command imports its own work: the decoders (numpy, simplejpeg) cost the others 0.2 s and 20 MiB.
+    from jobgallery.maintenance.cleanup import cleanup
+
     with db.open_db(config.db_path) as conn:
         report = cleanup(config, conn, dry_run=args.dry_run)
     if not args.dry_run and (report.ok or report.counts):  # a stopped cleanup leaves output/ alone too
@@ -82,12 +80,16 @@ def run_cleanup(args: argparse.Namespace, config: Config) -> int:
 
 
 def run_compress(args: argparse.Namespace, config: Config) -> int:
+    from jobgallery.maintenance.compress import compress
+
     with db.open_db(config.db_path) as conn:
         report = compress(config, conn, args.older_than, progress=True)
     return finish(report)
 
 
 def run_archive(args: argparse.Namespace, config: Config) -> int:
+    from jobgallery.maintenance.archive import archive_jobs, idle_jobs
+
     with db.open_db(config.db_path) as conn:
         if args.job is not None:
             job_ids = [args.job]
@@ -102,6 +104,8 @@ def run_archive(args: argparse.Namespace, config: Config) -> int:
 
 
 def run_restore(args: argparse.Namespace, config: Config) -> int:
+    from jobgallery.maintenance.restore import restore
+
     with db.open_db(config.db_path) as conn:
         report, job = restore(config, conn, Path(args.archive_file))
     rebuild(config, job.id, report)
@@ -113,6 +117,8 @@ def run_backup(args: argparse.Namespace, config: Config) -> int:
         from jobgallery.cli.objectstore import run_offsite_backup
 
         return run_offsite_backup(args, config)
+    from jobgallery.maintenance.backup import backup
+
     with db.open_db(config.db_path) as conn:
         report = backup(config, conn, Path(args.dest_dir), verify=args.verify, progress=True)
     return finish(report)

@@ -14,10 +14,6 @@ from jobgallery import db, runs
 from jobgallery.cli.commands import add_command, one_line
 from jobgallery.cli.maintenance import finish
 from jobgallery.config import Config
-from jobgallery.objectstore.client import parse_location, publish_location
-from jobgallery.objectstore.offsite import offsite_backup
-from jobgallery.objectstore.prefixes import write_prefix_index
-from jobgallery.objectstore.restorebox import restore_box
 
 
 def register(commands) -> None:
@@ -57,12 +53,18 @@ def run_publish(args: argparse.Namespace, config: Config) -> int:
         print(one_line(line))
     print(report.summary())
     if args.index and not args.dry_run:
+        from jobgallery.objectstore.client import publish_location
+        from jobgallery.objectstore.prefixes import write_prefix_index
+
         print(write_prefix_index(config, publish_location(config)))
     return 0
 
 
 def run_offsite_backup(args: argparse.Namespace, config: Config) -> int:
     """``backup s3://BUCKET/PREFIX [--verify]``, reached from the ``backup`` command."""
+    from jobgallery.objectstore.client import parse_location  # boto3 (25 MiB): only for the commands that use it
+    from jobgallery.objectstore.offsite import offsite_backup
+
     location = parse_location(args.dest_dir)
     with db.open_db(config.db_path) as conn, runs.recorded(config.db_path, "backup") as run:
         report = offsite_backup(config, conn, location, verify=args.verify, progress=True)
@@ -71,6 +73,9 @@ def run_offsite_backup(args: argparse.Namespace, config: Config) -> int:
 
 
 def run_restore_box(args: argparse.Namespace, config: Config) -> int:
+    from jobgallery.objectstore.client import parse_location
+    from jobgallery.objectstore.restorebox import restore_box
+
     archive_dir = Path(args.archive_dir) if args.archive_dir else None
     location = parse_location(args.source)
     report = restore_box(config, location, Path(args.data_dir), day=args.day, progress=True, archive_dir=archive_dir)

@@ -8,7 +8,9 @@ of a CDN in front of it) never meets a page whose images are not there yet:
 3. upload new and changed pages, deepest first, so the index comes last;
 4. delete what the bucket holds that ``output/`` no longer has, once it has
    been unreferenced for ``publish.page_max_age`` seconds (``published``):
-   a viewer holding a cached old page still finds its images. At the
+   a viewer holding a cached old page still finds its images. A share
+   link that no longer answers is the exception: its folder's page, report
+   and photos (``s/<token>/``) go in the same run. At the
    bucket's root (an empty prefix) only keys this box recorded sending are
    ever deleted, and the run is refused when the root holds other boxes'
    sites or the ``publish --index`` page.
@@ -44,7 +46,7 @@ from pathlib import Path
 
 from boto3.s3.transfer import TransferConfig
 
-from jobgallery import storage
+from jobgallery import db, shares, storage
 from jobgallery.config import Config
 from jobgallery.errors import StoreError, UsageError
 from jobgallery.locks import maintenance_lock
@@ -213,19 +215,32 @@ class Mirror:
         it were sent) is recorded with the time and left for a later run.
         """
         present = {item.relative for item in local}
+        withdrawn = self.withdrawn_shares(stored)
         now = time.time()
         due, waiting = [], {}
         for relative in stored:
             if relative in present or not self.ours(relative):
                 continue
             since = self.record.unreferenced.get(relative, now)
-            if now - since >= self.config.publish.page_max_age:
+            if now - since >= self.config.publish.page_max_age or share_folder(relative) in withdrawn:
                 due.append(relative)
             else:
                 waiting[relative] = since
         if not self.report.dry_run:
             self.record.unreferenced = waiting
         return sorted(due)
+
+    def withdrawn_shares(self, stored: dict[str, Stored]) -> set[str]:
+        """Tokens of share folders in the bucket whose links no longer answer (revoked, expired, unknown).
+
+        Asked of the database, not of ``output/``: a run whose snapshot is older
+        than a new link must not take that link's files away.
+        """
+        tokens = {share_folder(relative) for relative in stored} - {""}
+        if not tokens:
+            return set()
+        with db.open_db(self.config.db_path) as conn:
+            return tokens - {row.token for row in shares.active(conn)}
 
     # ------------------------------------------------------------ what to send
 
@@ -343,6 +358,12 @@ class Mirror:
 
 
 # ---------------------------------------------------------------- local side
+
+
+def share_folder(relative: str) -> str:
+    """The token of a key in a share link's folder (``s/<token>/...``), else ""."""
+    parts = relative.split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == shares.SHARES_FOLDER else ""
 
 
 def scan_output(output: Path, content_named: set[str]) -> list[LocalFile]:
