@@ -146,7 +146,7 @@ def test_overlapping_uploads_make_their_own_derivatives_and_the_rebuild_makes_no
     assert "made after its upload" in log  # the uploads did overlap
     processed = [int(n) for n in re.findall(r"build: (\d+) photos? processed", log)]
     assert processed and sum(processed) == 0, log
-    assert len(derivative_times(config)) == len(sent) * 3
+    assert len(derivative_times(config)) == len(sent) * len(KINDS)
 
 
 def rebuilds_settled(log: str, job: db.Job) -> bool:
