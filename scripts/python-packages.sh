@@ -13,8 +13,10 @@ source_hash() {
     else
         files=$(find . -type f ! -path './.git/*' ! -path './.venv/*' -printf '%P\n')
     fi
+    # Only what the package is made of: config.yaml, the README or a site's photos in this folder change nothing installed.
     printf '%s\n' "$files" \
-        | grep -Ev '^(tests|docs|bench|scripts|systemd|nginx|\.ci|data|output|archive|build|dist)/|(^|/)__pycache__/|\.pyc$|\.egg-info/' \
+        | grep -E '^((jobgallery|daemon|generator|templates)/|setup\.cfg$|pyproject\.toml$)' \
+        | grep -Ev '(^|/)__pycache__/|\.pyc$' \
         | LC_ALL=C sort | while IFS= read -r file; do [ -f "$file" ] && printf '%s\0' "$file"; done \
         | xargs -0 -r sha256sum | sha256sum | cut -d' ' -f1
 }

@@ -20,8 +20,10 @@ from maintenance_support import add_photos, job_with_photos, master, master_hash
 
 from jobgallery import db, storage
 from jobgallery.config import load_config
+from jobgallery.errors import ArchiveError
 from jobgallery.maintenance import archive_format
 from jobgallery.maintenance.archive import archive_path, idle_jobs, written_archive
+from jobgallery.maintenance.archive_format import check_members
 
 
 def index_html(config) -> str:
@@ -383,6 +385,14 @@ def test_hostile_members_are_refused(make_config, tmp_path, case):
     assert not (tmp_path / "x").exists() and not Path("/tmp/jobgallery-evil").exists()
     with db.open_db(fresh.db_path) as conn:
         assert db.list_jobs(conn) == []
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_members_are_refused_by_a_python_without_tarfiles_filter(case, monkeypatch):
+    """Debian 12's Python 3.11.2 predates ``tarfile.data_filter`` (3.11.4): our own checks must hold alone."""
+    monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    with pytest.raises(ArchiveError, match="refused"):
+        check_members([member("manifest.json"), HOSTILE[case]])
 
 
 def test_a_damaged_archive_is_refused(make_config, tmp_path):

@@ -172,7 +172,12 @@ def test_the_readme_works_as_printed_from_a_fresh_clone(tmp_path: Path) -> None:
     assert tested.returncode == 0 and "pytest" in tested.stdout + tested.stderr, tested.stdout + tested.stderr
     assert "installing jobgallery and the Python packages it needs for the tests" in tested.stderr
 
-    # 3. The second start installs nothing; the sections' commands then run as printed beside the daemon.
+    # 3. The second start installs nothing, even after the operator edited config.yaml and a site's photos
+    #    arrived in the folder; the sections' commands then run as printed beside the daemon.
+    with (folder / "config.yaml").open("a", encoding="utf-8") as config:
+        config.write("# edited by the operator\n")
+    (folder / "site-photos").mkdir()
+    (folder / "site-photos" / "img_1.jpg").write_bytes(b"\xff\xd8 not installed")
     with serving(folder, serve_command, 60) as printed:
         assert not any(line.startswith(("installing", "creating .venv")) for line in printed), "".join(printed)
         gallery = value(printed, "Gallery:")
