@@ -143,10 +143,18 @@ class Publishes:
         self.publish = publish
         self.pending = False
         self.running = False
+        self.stopped = False
         self.lock = threading.Lock()
+
+    def stop(self) -> None:
+        """The daemon is stopping: the publish under way finishes, no other starts (the next start publishes)."""
+        with self.lock:
+            self.stopped = True
 
     def request(self) -> None:
         with self.lock:
+            if self.stopped:
+                return
             self.pending = True
             if self.running:
                 return
@@ -165,7 +173,7 @@ class Publishes:
         """Publish until no request is left; never raises (``run_logged``)."""
         while True:
             with self.lock:
-                if not self.pending:
+                if not self.pending or self.stopped:
                     self.running = False
                     return
                 self.pending = False

@@ -262,6 +262,8 @@ def run(config: Config, out: TextIO = sys.stdout) -> int:
     log.info("listening on %s:%s (%d threads)", config.server.host, server.effective_port, config.server.threads)
     serve_until_stopped(server, socket_map, stop)
     log.info("%s received: finishing requests in flight (at most %.0f s)", stop.names[0], DRAIN_SECONDS)
+    if rebuilds.publishes is not None:
+        rebuilds.publishes.stop()
     cut_off = drain(server, socket_map, stop)
     if cut_off:
         log.warning("%d request(s) were cut off before they were answered", cut_off)

@@ -20,7 +20,7 @@ import pytest
 from conftest import cli_command
 from daemon_support import FilePart, basic, running_daemon, upload
 from maintenance_support import add_photos, job_with_photos, run_cli
-from s3_support import S3Server, bucket_objects, publish_settings, site_files
+from s3_support import CREDENTIALS, S3Server, bucket_objects, publish_settings, site_files
 
 from generator.build import build_site
 from generator.manifest import load_manifest
@@ -393,8 +393,10 @@ def object_or_empty(client, bucket: str, key: str) -> bytes:
         return b""
 
 
-def test_the_daemons_rebuilds_never_wait_for_a_stalled_store(make_config, instance):
+def test_the_daemons_rebuilds_never_wait_for_a_stalled_store(make_config, instance, monkeypatch):
     """The store accepts connections and never answers: the box's own pages still follow each upload."""
+    for name, value in CREDENTIALS.items():  # so the publish really reaches the store and waits on it
+        monkeypatch.setenv(name, value)
     stalled = socket.socket()
     stalled.bind(("127.0.0.1", 0))
     stalled.listen(64)
@@ -419,6 +421,10 @@ def test_the_daemons_rebuilds_never_wait_for_a_stalled_store(make_config, instan
                     time.sleep(0.1)
                 assert thumbs(page) == seed, daemon.log()
             assert "publish: started" in daemon.log()
+            stalled.settimeout(10)
+            caller, _ = stalled.accept()  # the publish is there, waiting for an answer that never comes
+            caller.close()
+            assert "Found credentials in environment variables" in daemon.log()
     finally:
         stalled.close()
 
