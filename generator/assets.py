@@ -2,7 +2,9 @@
 
 A name like ``static/gallery.3f2a9c1b7d0e.css`` changes whenever the bytes do,
 so Nginx can tell browsers to keep these files forever while HTML pages
-always revalidate. A user's template folder may override either file.
+always revalidate. A user's template folder may override any of them. The
+photo viewer (PhotoSwipe, vendored by ``scripts/vendor.sh``) is published the
+same way, its licence beside it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,14 @@ from pathlib import Path
 from jobgallery.config import Config
 from jobgallery.templating import static_dir
 
-STATIC_FILES = ("gallery.css", "gallery.js")
+# Source under templates/static/ -> the name it is published under (before its hash).
+STATIC_FILES = {
+    "gallery.css": "gallery.css",
+    "gallery.js": "gallery.js",
+    "vendor/photoswipe/photoswipe.esm.min.js": "photoswipe.js",
+    "vendor/photoswipe/photoswipe.css": "photoswipe.css",
+    "vendor/photoswipe/LICENSE": "photoswipe-licence.txt",
+}
 STATIC_FOLDER = "static"
 
 
@@ -41,9 +50,9 @@ def hashed_name(name: str, data: bytes) -> str:
 
 
 def collect_assets(config: Config) -> dict[str, tuple[str, bytes]]:
-    """Each static file's published path (relative to ``output/``) and bytes."""
+    """Each static file's published path (relative to ``output/``) and bytes, by its published name."""
     assets = {}
-    for name in STATIC_FILES:
-        data = read_asset(config, name)
+    for source, name in STATIC_FILES.items():
+        data = read_asset(config, source)
         assets[name] = (hashed_name(name, data), data)
     return assets

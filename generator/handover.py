@@ -46,6 +46,10 @@ class Downloads:
         return {"zip": self.zip, "size": self.size, "report": self.report}
 
 
+# the photo context's keys (generator/render.py) naming files the job page shows
+PAGE_FILES = ("display", "zoom", "thumb", "thumb2x", "webp", "webp2x")
+
+
 def report_name(job: db.Job, key: str) -> str:
     return f"{job.slug}-report-{key[:16]}.pdf"
 
@@ -211,7 +215,7 @@ class Handover:
         """Hard links in the share's folder to the derivatives the job's page shows."""
         source = self.build.output / self.build.path_of(job)
         present = list_names(folder)
-        names = {photo[kind] for photo in photos for kind in ("display", "thumb", "thumb2x")}
+        names = {photo[kind] for photo in photos for kind in PAGE_FILES if photo[kind]}  # no zoom when no sharper
         for name in sorted(names - present):
             if not link_file(source / name, folder / name, self.build.output):
                 write_if_changed(folder / name, (source / name).read_bytes(), self.build.output)

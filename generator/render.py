@@ -13,15 +13,19 @@ import hashlib
 import json
 import traceback
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import jinja2
 
+from generator.derivatives import PANORAMA_ASPECT
 from jobgallery import capture_time, db
 from jobgallery.config import Config
 from jobgallery.errors import JobGalleryError
 from jobgallery.templating import make_environment, template_dirs
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 class TemplateProblem(JobGalleryError):
@@ -54,6 +58,8 @@ class Renderer:
             "shared": False,  # a share link's page (generator/handover.py): nothing else of the site
             "css": asset_paths["gallery.css"],
             "js": asset_paths["gallery.js"],
+            "viewer_js": asset_paths["photoswipe.js"],
+            "viewer_css": asset_paths["photoswipe.css"],
         }
 
     def render(self, page: Page) -> bytes:
@@ -65,7 +71,13 @@ class Renderer:
 
     def job_page(self, job: db.Job, path: str, photos: list[dict], downloads: dict | None = None) -> Page:
         context = {**self.site, "root": root_of(path), "job": {"id": job.id, "title": job.title}}
-        context.update(photos=photos, dates=photo_dates(photos), downloads=downloads)
+        context.update(
+            photos=photos,
+            dates=photo_dates(photos),
+            days=photo_days(photos),
+            tags=tag_counts(photos),
+            downloads=downloads,
+        )
         return Page(f"{path}index.html", "job.html", context)
 
     def archived_page(self, job: db.Job, path: str) -> Page:
@@ -122,6 +134,7 @@ def photo_view(image: db.Image, entry: dict) -> dict:
     taken = capture_time.stored(image.taken_at, image.taken_offset)
     label = time_label(image, taken)
     return {
+        **shape_of(display, entry["zoom"]),
         "id": image.id,
         "description": image.description,
         "tags": image.tag_list,
@@ -133,12 +146,70 @@ def photo_view(image: db.Image, entry: dict) -> dict:
         "display_size": [display[1], display[2]],
         "thumb": thumb[0],
         "thumb2x": thumb2x[0],
+        "webp": entry["thumb-webp"][0],
+        "webp2x": entry["thumb2x-webp"][0],
         "width": thumb[1],
         "height": thumb[2],
         "color": entry["color"],
         "ink": ink_on(entry["color"]),
         "taken": taken is not None,
     }
+
+
+def shape_of(display: list, zoom: list) -> dict:
+    """The photo's shape for the gallery's rows, and the zoom image when it has more pixels than the display one.
+
+    ``aspect`` is width over height (from the zoom image, the most exact).
+    """
+    aspect = round(zoom[1] / zoom[2], 4)
+    sharper = zoom[1] > display[1]
+    return {
+        "aspect": aspect,
+        "panorama": aspect >= PANORAMA_ASPECT,
+        "zoom": zoom[0] if sharper else None,
+        "zoom_size": [zoom[1], zoom[2]] if sharper else None,
+    }
+
+
+def photo_days(photos: list[dict]) -> list[dict]:
+    """Photos grouped by the day they were taken, days in order, "date unknown" last.
+
+    Each day: ``date`` (ISO, empty when unknown), ``label`` ("Thu 2 May 2024"),
+    ``count`` and ``runs``: lists of photos a gallery lays out as one block of
+    rows, a panorama always in a run of its own so the rows before it stay full.
+    """
+    days: dict[str, list[dict]] = {}
+    for photo in photos:
+        days.setdefault(photo["date"] if photo["taken"] else "", []).append(photo)
+    ordered = sorted(days.items(), key=lambda item: (item[0] == "", item[0]))
+    return [{"date": iso, "label": day_label(iso), "count": len(shown), "runs": runs(shown)} for iso, shown in ordered]
+
+
+def runs(photos: list[dict]) -> list[list[dict]]:
+    """Consecutive photos in blocks, each panorama alone in its own."""
+    blocks: list[list[dict]] = []
+    for photo in photos:
+        if photo["panorama"] or not blocks or blocks[-1][-1]["panorama"]:
+            blocks.append([])
+        blocks[-1].append(photo)
+    return blocks
+
+
+def day_label(iso: str) -> str:
+    """``2024-05-02`` -> ``Thu 2 May 2024`` (the same in every locale); empty -> ``Date unknown``."""
+    if not iso:
+        return "Date unknown"
+    day = date.fromisoformat(iso)
+    return f"{WEEKDAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]} {day.year}"
+
+
+def tag_counts(photos: list[dict]) -> list[dict]:
+    """Every tag of the job's photos with how many carry it, by name (the filter's chips)."""
+    counts: dict[str, int] = {}
+    for photo in photos:
+        for tag in dict.fromkeys(photo["tags"]):
+            counts[tag] = counts.get(tag, 0) + 1
+    return [{"name": name, "count": counts[name]} for name in sorted(counts, key=lambda tag: (tag.casefold(), tag))]
 
 
 def time_label(image: db.Image, taken: capture_time.CaptureTime | None) -> str:

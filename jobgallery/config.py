@@ -94,8 +94,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("images.display_size", 1024, "int", "display image: area of a 4:3 one this wide", 64, 8192),
     Setting("images.display_quality", 85, "int", "JPEG quality of display images", 1, 95),
-    Setting("images.thumb_size", 300, "int", "width of the 4:3 cell thumbnails fill (and a 2x one)", 32, 2048),
+    Setting("images.thumb_size", 300, "int", "thumbnails are as tall as a 4:3 one this wide (and a 2x one)", 32, 2048),
     Setting("images.thumb_quality", 70, "int", "JPEG quality of thumbnails", 1, 95),
+    Setting(
+        "images.thumb_webp_quality", 80, "int", "WebP quality of the thumbnails offered beside the JPEG ones", 1, 100
+    ),
+    Setting("images.zoom_size", 2560, "int", "long edge of the zoom image loaded when a viewer zooms in", 64, 16384),
     Setting("gallery.title", "Job galleries", "str", "title of the gallery index page"),
     Setting(
         "gallery.public_index", True, "bool", "list jobs on the index; when false, job paths carry an unguessable token"
@@ -325,6 +329,8 @@ def check_cross_field(groups: dict[str, dict[str, Any]]) -> None:
         parse_clock(groups["maintenance"][key], f"maintenance.{key}")
     if groups["images"]["thumb_size"] > groups["images"]["display_size"]:
         raise ConfigError("setting 'images.thumb_size' must not exceed 'images.display_size'")
+    if groups["images"]["zoom_size"] < groups["images"]["display_size"]:
+        raise ConfigError("setting 'images.zoom_size' must not be less than 'images.display_size'")
     if groups["gallery"]["report_per_page"] not in (1, 2, 4, 6):
         raise ConfigError("setting 'gallery.report_per_page' must be 1, 2, 4 or 6")
     check_site_url(groups["gallery"]["site_url"])

@@ -1,5 +1,5 @@
 """Take the README's screenshots: docs/sign-in-phone.png, upload-phone.png, queue-phone.png, job-page.png,
-shared-page.png, report-page.png,
+photo-zoomed.png, shared-page.png, report-page.png,
 office-jobs-phone.png and office-photos.png.
 
     .venv/bin/python scripts/screenshots.py
@@ -287,12 +287,36 @@ def kitchen_scene(tiled: bool) -> Draw:
 # ---------------------------------------------------------------- the sample site
 
 
+def strip(*scenes: Draw) -> Draw:
+    """A panorama: the scenes side by side, each ``SIZE``."""
+
+    def draw(image: Image.Image, rng: random.Random) -> None:
+        for index, scene in enumerate(scenes):
+            part = Image.new("RGB", SIZE)
+            scene(part, rng)
+            image.paste(part, (index * SIZE[0], 0))
+
+    return draw
+
+
+def cropped(scene: Draw, box: tuple[int, int, int, int]) -> Draw:
+    """A tall shot: part of a scene drawn at ``SIZE``."""
+
+    def draw(image: Image.Image, rng: random.Random) -> None:
+        part = Image.new("RGB", SIZE)
+        scene(part, rng)
+        image.paste(part.crop(box), (0, 0))
+
+    return draw
+
+
 @dataclass(frozen=True)
 class Photo:
     taken: str  # local time on the camera, "YYYY-MM-DD HH:MM"
     description: str
     tags: str
     draw: Draw
+    size: tuple[int, int] = SIZE
 
     def exif_time(self) -> str:
         return self.taken.replace("-", ":") + ":00"
@@ -313,6 +337,20 @@ JOBS: dict[str, list[Photo]] = {
         Photo("2026-03-02 08:55", "Leak over the porch, tarped", "leak", house_scene("old", ("tarp",))),
         Photo("2026-03-03 11:20", "Tear-off done, decking sound", "decking", house_scene("decking", ("ladder",))),
         Photo("2026-03-03 16:02", "Underlayment and drip edge", "roof", house_scene("felt", ("ladder",))),
+        Photo(
+            "2026-03-03 16:20",
+            "Street front from the corner, decking done",
+            "decking",
+            strip(house_scene("decking"), house_scene("felt", ("ladder",)), house_scene("old", ("cone",))),
+            (4800, 1200),
+        ),
+        Photo(
+            "2026-03-05 15:40",
+            "Ladder and downpipe at the corner",
+            "gutter",
+            cropped(house_scene("new", ("ladder",)), (1180, 100, 1580, 1300)),
+            (400, 1200),
+        ),
         Photo("2026-03-05 15:15", "New shingles, ridge vent in", "after,roof", house_scene("new", ("ladder",))),
         Photo("2026-03-05 16:31", "Gutters cleared, downpipe fixed", "gutter", house_scene("new", ("ladder", "cone"))),
         Photo("2026-03-05 17:48", "Site cleaned, skip collected", "after", house_scene("new", ("dumpster",))),
@@ -324,9 +362,9 @@ JOBS: dict[str, list[Photo]] = {
 def photo_bytes(photo: Photo, seed: int) -> bytes:
     """The scene as a phone would save it: softened a little, some sensor noise, EXIF date, JPEG."""
     rng = random.Random(seed)
-    image = Image.new("RGB", SIZE)
+    image = Image.new("RGB", photo.size)
     photo.draw(image, rng)
-    image = Image.blend(image, noise(SIZE, rng), 0.02).filter(ImageFilter.GaussianBlur(1.2))
+    image = Image.blend(image, noise(photo.size, rng), 0.02).filter(ImageFilter.GaussianBlur(1.2))
     exif = Image.Exif()
     exif.get_ifd(EXIF_IFD)[DATETIME_ORIGINAL] = photo.exif_time()
     out = io.BytesIO()
@@ -480,13 +518,41 @@ SHOWN_IMAGES_DECODED = """async () => {
 
 
 def job_page(browser, url: str, site: Site) -> bytes:
-    """The job's gallery on a desktop, opened from the index like a visitor would."""
-    context = browser.new_context(**DESKTOP)
+    """The job's gallery on a desktop, opened from the index like a visitor would: days of photos in rows.
+
+    The window is taller than ``DESKTOP`` so the picture reaches the panorama on its own row.
+    """
+    context = browser.new_context(**{**DESKTOP, "viewport": {"width": 1280, "height": 1280}})
     page = context.new_page()
     page.goto(url + "/")
     page.get_by_text(site.title, exact=True).click()
     page.wait_for_load_state("load")
     page.evaluate(SHOWN_IMAGES_DECODED)
+    shot = page.screenshot(animations="disabled", caret="hide")
+    context.close()
+    return shot
+
+
+ZOOMED_IMAGE = '.pswp__item[aria-hidden="false"] img.pswp__img:not(.pswp__img--placeholder)'
+
+
+def zoomed_photo(browser, url: str, site: Site) -> bytes:
+    """One photo opened in the viewer and zoomed in with the wheel on the tarp, the zoom image loaded."""
+    context = browser.new_context(**DESKTOP)
+    page = context.new_page()
+    page.goto(url + "/")
+    page.get_by_text(site.title, exact=True).click()
+    page.get_by_text("Leak over the porch, tarped").locator("xpath=ancestor::figure").locator("a").click()
+    page.wait_for_selector(ZOOMED_IMAGE)
+    page.wait_for_timeout(600)
+    page.mouse.move(700, 300)
+    for _ in range(2):
+        page.mouse.wheel(0, -240)
+        page.wait_for_timeout(120)
+    page.wait_for_function(f"document.querySelector('{ZOOMED_IMAGE}').currentSrc.includes('-zoom-')")
+    page.evaluate(f"document.querySelector('{ZOOMED_IMAGE}').decode()")
+    page.mouse.move(1279, 799)
+    page.wait_for_timeout(400)
     shot = page.screenshot(animations="disabled", caret="hide")
     context.close()
     return shot
@@ -612,6 +678,7 @@ def main() -> int:
             write_png(args.out / "queue-phone.png", offline_queue(context, url, site), args.force)
             context.close()
             write_png(args.out / "job-page.png", job_page(browser, url, site), args.force)
+            write_png(args.out / "photo-zoomed.png", zoomed_photo(browser, url, site), args.force)
             write_png(args.out / "shared-page.png", shared_page(browser, url, site), args.force)
             write_png(args.out / "office-jobs-phone.png", office_jobs(browser, url, site), args.force)
             write_png(args.out / "office-photos.png", office_photos(browser, url, site), args.force)

@@ -1,10 +1,12 @@
 """Derivative sizes follow the box they are shown in, for every shape from 1:20 to 20:1.
 
 The display image has the pixel budget of 1024 x 768 with a short edge of at
-least 640 px (so a panorama opens big enough to inspect); a thumbnail is what
-its 4:3 gallery cell shows, 300 x 225 and 600 x 450 for 2x screens. In a real
+least 640 px (so a panorama opens big enough to inspect); a thumbnail is the
+whole photo at the gallery row's height, 225 px and 450 px for 2x screens,
+at most 1200 px wide (a panorama, alone in its row, that wide); the zoom image
+has a long edge of 2560 px, never less than the display image. In a real
 Chromium at device pixel ratio 2, every thumbnail has at least two pixels per
-CSS pixel of its cell.
+CSS pixel of its box, and its box has the photo's shape.
 """
 
 from __future__ import annotations
@@ -26,8 +28,7 @@ from jobgallery import db
 from jobgallery.config import load_config
 from jobgallery.images import Limits
 
-RECIPE = Recipe(display_size=1024, display_quality=85, thumb_size=300, thumb_quality=70)
-CELL, CELL_2X = (300, 225), (600, 450)
+RECIPE = Recipe(display_size=1024, display_quality=85, thumb_size=300, thumb_quality=70, zoom_size=2560)
 
 # master size -> display size (by hand: budget 786,432 px, short edge >= 640, long edge <= 20 x 640)
 DISPLAY = {
@@ -40,6 +41,14 @@ DISPLAY = {
     (1000, 20000): (640, 12800),
     (40000, 1000): (12800, 320),  # beyond 20:1 the long edge stops at 12,800
     (900, 300): (900, 300),  # small masters are never enlarged
+}
+# master size -> thumbnail, 2x thumbnail, zoom image (by hand: 225 px tall, at most 1200 wide, panoramas 1200 wide)
+SHOWN = {
+    (4000, 3000): ((300, 225), (600, 450), (2560, 1920)),
+    (3000, 4000): ((169, 225), (338, 450), (1920, 2560)),  # 168.75 and 337.5 px wide
+    (12000, 3000): ((1200, 300), (2400, 600), (2560, 640)),  # zoom no larger than the display image
+    (20000, 1000): ((1200, 60), (2400, 120), (12800, 640)),  # zoom: the display image's size
+    (1000, 20000): ((11, 225), (22, 450), (640, 12800)),
 }
 
 
@@ -57,7 +66,7 @@ def test_the_display_size_is_worked_out_by_area_and_short_edge(size: tuple[int, 
     assert display_fit(size, 1024) == DISPLAY[size]
 
 
-@pytest.mark.parametrize("size", [(4000, 3000), (3000, 4000), (12000, 3000), (20000, 1000), (1000, 20000)])
+@pytest.mark.parametrize("size", SHOWN)
 def test_published_sizes_for_every_shape(tmp_path: Path, size: tuple[int, int]) -> None:
     data = smooth_jpeg(size)
     assert len(data) <= 1 << 20
@@ -66,12 +75,22 @@ def test_published_sizes_for_every_shape(tmp_path: Path, size: tuple[int, int]) 
     task = PhotoTask(5, "master.jpg", str(tmp_path / "master.jpg"), str(tmp_path), outputs, RECIPE, Limits(10**8, 384))
     result = make_photo(task)
     assert result.error is None, result.error
-    assert result.sizes == {"display": DISPLAY[size], "thumb": CELL, "thumb2x": CELL_2X}
+    thumb, thumb2x, zoom = SHOWN[size]
+    thumbs = {"thumb": thumb, "thumb2x": thumb2x, "thumb-webp": thumb, "thumb2x-webp": thumb2x}
+    assert result.sizes == {"display": DISPLAY[size], **thumbs, "zoom": zoom}
     for kind, name in outputs:
         assert Image.open(tmp_path / name).size == result.sizes[kind]
-    # The thumbnail is the middle of the photo: the centre of a left-to-right gradient stays mid-grey.
-    middle = Image.open(tmp_path / outputs[2][1]).convert("RGB").getpixel((300, 225))
+    # The thumbnail is the whole photo: its middle is the middle of a left-to-right gradient, mid-grey.
+    picture = Image.open(tmp_path / outputs[2][1]).convert("RGB")
+    middle = picture.getpixel((picture.width // 2, picture.height // 2))
     assert abs(middle[0] - 128) <= 12 and abs(middle[1] - 128) <= 12
+
+
+@pytest.mark.parametrize("size", [(4000, 3000), (300, 200), (1200, 900), (2000, 30000)])
+def test_the_zoom_image_is_never_enlarged_nor_smaller_than_the_display_one(size: tuple[int, int]) -> None:
+    zoom, display = RECIPE.zoom_fit(size), display_fit(size, 1024)
+    assert zoom[0] <= size[0] and zoom[1] <= size[1]
+    assert zoom[0] >= display[0] and zoom[1] >= display[1]
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -108,15 +127,15 @@ def test_thumbnails_are_sharp_at_2x_in_their_cells(browser, shapes_site: str, vi
         cells = page.evaluate(
             """[...document.querySelectorAll('.photo img')].map(i => ({
                 alt: i.alt, src: i.currentSrc, w: i.naturalWidth, h: i.naturalHeight,
-                cw: i.clientWidth, ch: i.clientHeight}))"""
+                cw: i.getBoundingClientRect().width, ch: i.getBoundingClientRect().height}))"""
         )
     finally:
         context.close()
     assert len(cells) == 6
     for cell in cells:
-        assert "-thumb2x-" in cell["src"], cell
-        assert abs(cell["cw"] / cell["ch"] - 4 / 3) < 0.02, cell
-        # naturalWidth of a "2x" srcset candidate is in CSS pixels (half its pixels); object-fit: cover
-        # scales the picture by the larger ratio, and a 4:3 thumbnail fills the 4:3 cell exactly.
+        assert "-thumb2x-webp-" in cell["src"], cell
+        width, height = (int(v) for v in cell["alt"].split()[-1].split("x"))
+        assert abs(cell["cw"] / cell["ch"] / (width / height) - 1) < 0.02, cell
+        # naturalWidth of a "2x" srcset candidate is in CSS pixels (half its pixels).
         shown = max(cell["cw"] / (2 * cell["w"]), cell["ch"] / (2 * cell["h"]))
         assert shown <= 0.5 * 1.01, f"{cell['alt']}: {1 / shown:.2f} image pixels per CSS pixel"

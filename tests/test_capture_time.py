@@ -346,7 +346,8 @@ def test_a_dashed_date_is_kept_and_sorts_before_a_later_photo(tmp_path: Path, ma
 
 
 def times_on(page: str) -> list[tuple[str, str]]:
-    return re.findall(r'<time datetime="([^"]*)">([^<]*)</time>', page)
+    """Each photo's time as its caption shows it (day headings carry a ``<time>`` of the date alone)."""
+    return re.findall(r'<time datetime="([^"]*T[^"]*)">([^<]*)</time>', page)
 
 
 def test_pages_show_the_local_time_with_its_zone_and_uploads_in_utc(config, conn) -> None:

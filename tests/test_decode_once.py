@@ -25,6 +25,7 @@ from daemon_support import FilePart, basic, running_daemon, upload
 from ingest_support import write
 
 from generator.build import build_site
+from generator.derivatives import KINDS
 from generator.ingest_output import IngestDerivatives
 from jobgallery import db, ingest, users
 from jobgallery.config import Config
@@ -60,7 +61,8 @@ def output_files(config: Config) -> dict[str, bytes]:
 
 
 def derivative_times(config: Config) -> dict[str, int]:
-    return {str(p): p.stat().st_mtime_ns for p in config.paths.output.glob("jobs/*/*.jpg")}
+    found = config.paths.output.glob("jobs/*/*")
+    return {str(p): p.stat().st_mtime_ns for p in found if p.suffix in (".jpg", ".webp")}  # not pages or reports
 
 
 def shown(config: Config, job: db.Job) -> int:
@@ -79,7 +81,7 @@ def test_a_build_after_an_import_makes_no_derivative(make_config, tmp_path: Path
     done = jobgallery(config, "import", str(tmp_path / "card"), "--job", str(job.id))
     assert done.returncode == 0, done.stderr
     made = derivative_times(config)
-    assert len(made) == 9 * 3
+    assert len(made) == 9 * len(KINDS)
     report = build_site(config)
     assert (report.processed, report.skipped, report.failed) == (0, 9, []), report.summary()
     assert derivative_times(config) == made
@@ -93,7 +95,7 @@ def test_a_build_after_an_upload_makes_no_derivative(config: Config, conn) -> No
         data = io.BytesIO(photos.jpeg_bytes(2000, 1500, seed=seed))
         assert not ingest.ingest_stream(config, conn, job.id, data, derivatives=derivatives).duplicate
     made = derivative_times(config)
-    assert len(made) == 3 * 3
+    assert len(made) == 3 * len(KINDS)
     report = build_site(config, job_id=job.id)
     assert (report.processed, report.skipped) == (0, 3), report.summary()
     assert derivative_times(config) == made
@@ -107,7 +109,7 @@ def test_the_daemon_publishes_an_upload_with_a_rebuild_that_makes_no_derivative(
     parts = [FilePart(f"p{n}.jpg", photos.jpeg_bytes(1600, 1200, seed=n), content_type="image/jpeg") for n in range(2)]
     with running_daemon(instance / "config.yaml") as daemon:
         assert upload(f"{daemon.url}/api/jobs/{job.id}/images", parts, basic(*CREW)).status == 201
-        assert len(derivative_times(config)) == 2 * 3  # written before the answer
+        assert len(derivative_times(config)) == 2 * len(KINDS)  # written before the answer
         deadline = time.monotonic() + 20
         while shown(config, job) != 2:
             assert time.monotonic() < deadline, daemon.log()
@@ -144,7 +146,7 @@ def test_overlapping_uploads_make_their_own_derivatives_and_the_rebuild_makes_no
     assert "made after its upload" in log  # the uploads did overlap
     processed = [int(n) for n in re.findall(r"build: (\d+) photos? processed", log)]
     assert processed and sum(processed) == 0, log
-    assert len(derivative_times(config)) == len(sent) * 3
+    assert len(derivative_times(config)) == len(sent) * len(KINDS)
 
 
 def rebuilds_settled(log: str, job: db.Job) -> bool:
@@ -215,10 +217,10 @@ def test_a_process_killed_between_storing_and_deriving_leaves_a_site_the_next_bu
     done = jobgallery(config, "build")
     assert done.returncode == 0, done.stderr
     assert shown(config, job) == 1
-    assert len(derivative_times(config)) == 3
+    assert len(derivative_times(config)) == len(KINDS)
     site = output_files(config)
-    for path in config.paths.output.glob("jobs/*/*.jpg"):
-        path.unlink()
+    for path in derivative_times(config):
+        Path(path).unlink()
     assert build_site(config, full=True).processed == 1
     assert output_files(config) == site
 

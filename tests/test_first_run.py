@@ -170,11 +170,11 @@ def test_first_run_reaches_a_published_photo_within_two_minutes(browser, tmp_pat
         job_link = page.get_by_role("link", name="Roof, 12 Elm St")
         reload_until(page, job_link, deadline)
         job_link.click()
-        thumbnail = page.locator("main a > img")
+        thumbnail = page.locator("main a.photo-link img")
         reload_until(page, thumbnail, deadline)
         assert thumbnail.count() == 1
         assert thumbnail.evaluate("img => img.complete && img.naturalWidth") == 300
-        display = page.request.get(thumbnail.locator("xpath=..").evaluate("link => link.href"))
+        display = page.request.get(thumbnail.locator("xpath=ancestor::a").evaluate("link => link.href"))
         assert display.ok and display.headers["content-type"] == "image/jpeg"
         context.close()
     elapsed = time.monotonic() - began

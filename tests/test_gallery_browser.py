@@ -1,8 +1,8 @@
 """The built gallery in headless Chromium, served over HTTP on 127.0.0.1.
 
-Lazy loading keeps a 300-photo page light, the lightbox works by mouse,
-keyboard, touch and link, user text stays inert, and without JavaScript a
-thumbnail still opens its display image.
+Lazy loading keeps a 300-photo page light, the photo viewer (PhotoSwipe)
+works by mouse, keyboard, touch and link, user text stays inert, and without
+JavaScript a thumbnail still opens its display image.
 """
 
 from __future__ import annotations
@@ -85,10 +85,17 @@ def thumbnail_requests(page) -> list[str]:
     return seen
 
 
+CURRENT = '.pswp__item[aria-hidden="false"] img.pswp__img:not(.pswp__img--placeholder)'
+
+
 def lightbox_photo(page) -> str:
-    """The display image the open lightbox shows (its file name)."""
-    page.wait_for_selector(".lightbox:not([hidden]) .lightbox-image")
-    return page.eval_on_selector(".lightbox-image", "img => img.getAttribute('src')").rsplit("/", 1)[1]
+    """The image the open viewer shows on its current slide (its file name)."""
+    page.wait_for_selector(CURRENT)
+    return page.eval_on_selector(CURRENT, "img => img.getAttribute('src')").rsplit("/", 1)[1]
+
+
+def wait_closed(page) -> None:
+    page.wait_for_selector(".pswp", state="detached")
 
 
 def display_of(page, image_id: int) -> str:
@@ -114,7 +121,7 @@ def test_lazy_loading_requests_few_thumbnails_until_scrolled(page, base_url, sit
 def test_lightbox_opens_moves_and_closes(page, base_url, site) -> None:
     _, big, images, *_ = site
     page.goto(job_url(base_url, big))
-    assert page.locator(".lightbox").count() == 0
+    assert page.locator(".pswp").count() == 0
     page.click(f"#photo-{images[0].id} a.photo-link")
     assert lightbox_photo(page) == display_of(page, images[0].id)
     assert page.inner_text(".lightbox-caption").startswith("Photo number 0 · uploaded")
@@ -126,8 +133,8 @@ def test_lightbox_opens_moves_and_closes(page, base_url, site) -> None:
     page.keyboard.press("ArrowLeft")
     assert lightbox_photo(page) == display_of(page, images[1].id)
     page.keyboard.press("Escape")
-    page.wait_for_selector(".lightbox", state="hidden")
-    assert page.evaluate("location.hash") == ""
+    wait_closed(page)
+    page.wait_for_function("location.hash === ''")
 
 
 def test_fragment_link_opens_that_photo(page, base_url, site) -> None:
@@ -160,15 +167,24 @@ def test_swipe_moves_on_a_phone(browser, base_url, site) -> None:
         assert first["y"] == second["y"] and second["x"] > first["x"], "two columns on a phone"
         page.tap(f"#photo-{images[0].id} a.photo-link")
         lightbox_photo(page)
-        swipe = """([fromX, toX]) => {
-            const box = document.querySelector('.lightbox');
-            const touch = x => new Touch({identifier: 1, target: box, clientX: x, clientY: 400});
-            box.dispatchEvent(new TouchEvent('touchstart', {changedTouches: [touch(fromX)], bubbles: true}));
-            box.dispatchEvent(new TouchEvent('touchend', {changedTouches: [touch(toX)], bubbles: true}));
-        }"""
-        page.evaluate(swipe, [300, 80])
+        page.wait_for_timeout(500)  # the opening animation
+        cdp = context.new_cdp_session(page)
+
+        def swipe(from_x: int, to_x: int) -> None:
+            """A real finger on the screen: touch events as the browser gets them from the device."""
+            for step in range(6):
+                kind = "touchStart" if step == 0 else "touchMove"
+                x = from_x + (to_x - from_x) * step / 5
+                cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": 400}]})
+                page.wait_for_timeout(16)
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+        swipe(340, 30)
+        page.wait_for_function(f"location.hash === '#photo-{images[1].id}'")
         assert lightbox_photo(page) == display_of(page, images[1].id)
-        page.evaluate(swipe, [80, 300])
+        page.wait_for_timeout(500)
+        swipe(30, 340)
+        page.wait_for_function(f"location.hash === '#photo-{images[0].id}'")
         assert lightbox_photo(page) == display_of(page, images[0].id)
     finally:
         context.close()
@@ -191,7 +207,9 @@ def test_user_markup_stays_text_in_page_and_lightbox(page, base_url, site) -> No
     assert page.locator(".lightbox-caption *").count() == 0
     page.wait_for_timeout(200)
     assert page.evaluate("window.__xss") is None and dialogs == []
-    assert page.locator(".lightbox img").count() == 1
+    sources = page.eval_on_selector_all(".pswp img", "all => all.map(img => img.getAttribute('src'))")
+    names = [src.rsplit("/", 1)[1] for src in sources]
+    assert names and all(re.fullmatch(r"\d+-(display|thumb)-[0-9a-f]{20}\.jpg", name) for name in names)
 
 
 def test_without_javascript_a_thumbnail_opens_the_display_image(browser, base_url, site) -> None:
@@ -211,11 +229,13 @@ def test_without_javascript_a_thumbnail_opens_the_display_image(browser, base_ur
         context.close()
 
 
+CLOSE = "pswp__button pswp__button--close"
+
+
 def focus(page) -> str:
-    """Class of the focused element and whether it sits inside the open lightbox."""
+    """Class of the focused element and whether it sits inside the open viewer."""
     return page.evaluate(
-        "(() => { const a = document.activeElement;"
-        " return a.className + (a.closest('.lightbox:not([hidden])') ? ' in-dialog' : ''); })()"
+        "(() => { const a = document.activeElement; return a.className + (a.closest('.pswp') ? ' in-dialog' : ''); })()"
     )
 
 
@@ -225,11 +245,12 @@ def test_lightbox_is_a_modal_dialog_that_keeps_focus(page, base_url, site) -> No
     page.focus(f"#photo-{images[0].id} a.photo-link")
     page.keyboard.press("Enter")
     lightbox_photo(page)
-    assert focus(page) == "lightbox-close in-dialog"
-    assert page.get_attribute(".lightbox", "role") == "dialog"
-    assert page.get_attribute(".lightbox", "aria-label")
+    assert focus(page) == f"{CLOSE} in-dialog"
+    assert page.get_attribute(".pswp", "role") == "dialog"
+    assert page.get_attribute(".pswp", "aria-modal") == "true"
+    assert page.get_attribute(".pswp", "aria-label")
     assert page.evaluate("document.querySelector('main').inert")
-    assert page.inner_text(".lightbox-counter") == f"1 / {PHOTOS}"
+    assert page.inner_text(".pswp__counter") == f"1 / {PHOTOS}"
     for _ in range(5):
         page.keyboard.press("Tab")
         assert focus(page).endswith(" in-dialog")
@@ -237,10 +258,10 @@ def test_lightbox_is_a_modal_dialog_that_keeps_focus(page, base_url, site) -> No
     assert focus(page).endswith(" in-dialog")
     page.keyboard.press("ArrowRight")
     assert lightbox_photo(page) == display_of(page, images[1].id)
-    assert page.inner_text(".lightbox-counter") == f"2 / {PHOTOS}"
+    assert page.inner_text(".pswp__counter") == f"2 / {PHOTOS}"
     assert focus(page).endswith(" in-dialog")
     page.keyboard.press("Escape")
-    page.wait_for_selector(".lightbox", state="hidden")
+    wait_closed(page)
     assert focus(page) == "photo-link"
     assert page.evaluate("document.activeElement.closest('li').id") == f"photo-{images[0].id}"
     assert not page.evaluate("document.querySelector('main').inert")
@@ -251,10 +272,10 @@ def test_fragment_link_puts_focus_in_the_dialog(page, base_url, site) -> None:
     page.goto(f"{job_url(base_url, big)}#photo-{images[5].id}")
     lightbox_photo(page)
     page.wait_for_load_state("load")
-    page.wait_for_function("document.activeElement.classList.contains('lightbox-close')")
+    page.wait_for_function("document.activeElement.classList.contains('pswp__button--close')")
     page.wait_for_timeout(100)
-    assert focus(page) == "lightbox-close in-dialog"
-    assert page.inner_text(".lightbox-counter") == f"6 / {PHOTOS}"
+    assert focus(page) == f"{CLOSE} in-dialog"
+    assert page.inner_text(".pswp__counter") == f"6 / {PHOTOS}"
     page.keyboard.press("Tab")
     assert focus(page).endswith(" in-dialog")
 
@@ -269,8 +290,9 @@ def test_long_caption_leaves_the_photo_whole_and_the_buttons_free(browser, base_
         page.goto(job_url(base_url, wordy))
         for index in range(2):
             page.locator("a.photo-link").nth(index).click()
-            page.wait_for_selector(".lightbox:not([hidden]):not(.loading)")
-            picture = page.locator(".lightbox-image").bounding_box()
+            lightbox_photo(page)
+            page.wait_for_timeout(500)  # the opening animation
+            picture = page.locator(CURRENT).bounding_box()
             assert picture["width"] > width / 3 or picture["height"] > height / 3
             assert picture["x"] >= 0 and picture["y"] >= 0
             assert picture["x"] + picture["width"] <= width + 0.5
@@ -280,8 +302,8 @@ def test_long_caption_leaves_the_photo_whole_and_the_buttons_free(browser, base_
             assert box["y"] >= picture["y"] + picture["height"] - 0.5 and box["y"] + box["height"] <= height
             assert caption.evaluate("c => c.scrollHeight > c.clientHeight && getComputedStyle(c).overflowY")
             assert caption.evaluate("c => (c.scrollTop = 1e6, c.scrollTop > 0)"), "the caption scrolls"
-            for name in ("prev", "next", "close"):
-                button = page.locator(f".lightbox-{name}")
+            for name in ("arrow--prev", "arrow--next", "close"):
+                button = page.locator(f".pswp__button--{name}")
                 if button.is_visible():
                     other = button.bounding_box()
                     apart = (
@@ -292,31 +314,37 @@ def test_long_caption_leaves_the_photo_whole_and_the_buttons_free(browser, base_
                     )
                     assert apart, f"caption covers {name}"
             page.keyboard.press("Escape")
-            page.wait_for_selector(".lightbox", state="hidden")
+            wait_closed(page)
     finally:
         context.close()
 
 
-def test_slow_photo_hides_the_old_one_until_it_has_loaded(page, base_url, site) -> None:
+def test_slow_photo_shows_its_thumbnail_and_says_loading_until_it_has_loaded(page, base_url, site) -> None:
     _, big, images, *_ = site
     page.goto(job_url(base_url, big))
     slow = display_of(page, images[1].id)
     held = []
     page.route(f"**/{slow}", lambda route: held.append(route))
     page.click(f"#photo-{images[0].id} a.photo-link")
-    page.wait_for_selector(".lightbox:not([hidden]):not(.loading)")
+    lightbox_photo(page)
+    page.wait_for_timeout(500)  # the opening animation
     page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"location.hash === '#photo-{images[1].id}'")
     assert page.inner_text(".lightbox-caption").startswith("Photo number 1 ")
-    assert "loading" in page.get_attribute(".lightbox", "class")
-    assert page.eval_on_selector(".lightbox-image", "img => getComputedStyle(img).visibility") == "hidden"
     assert page.is_visible(".lightbox-status") and page.inner_text(".lightbox-status") == "Loading…"
     page.wait_for_timeout(300)
-    assert page.eval_on_selector(".lightbox-image", "img => getComputedStyle(img).visibility") == "hidden"
+    current = '.pswp__item[aria-hidden="false"]'
+    placeholder = page.locator(f"{current} img.pswp__img--placeholder")
+    assert placeholder.is_visible(), "the thumbnail stands in"
+    thumbnail = page.eval_on_selector(f"#photo-{images[1].id} img", "i => i.currentSrc")
+    assert placeholder.get_attribute("src") == thumbnail
+    assert page.locator(f'{current} img.pswp__img[src$="{slow}"]').count() == 0 or not page.evaluate(
+        f"document.querySelector('{current} img.pswp__img[src$=\"{slow}\"]').complete"
+    )
     assert held, "the display image was requested"
     for route in held:
         route.continue_()
-    page.wait_for_selector(".lightbox:not(.loading)")
-    assert page.eval_on_selector(".lightbox-image", "img => getComputedStyle(img).visibility") == "visible"
+    page.wait_for_function("document.querySelector('.lightbox-status').textContent === ''")
     assert lightbox_photo(page) == slow
     assert not page.is_visible(".lightbox-status")
 
@@ -333,13 +361,14 @@ def test_back_button_closes_the_lightbox_and_stays_on_the_page(page, base_url, s
     assert page.evaluate("location.hash") == f"#photo-{images[2].id}"
     assert page.evaluate("history.length") == entries + 1, "opening pushes one entry, moving replaces it"
     page.go_back()
-    page.wait_for_selector(".lightbox", state="hidden")
+    wait_closed(page)
     assert page.url == url
     assert page.title().startswith("Warehouse roof")
     page.click(f"#photo-{images[3].id} a.photo-link")
     lightbox_photo(page)
+    page.wait_for_timeout(500)  # the opening animation
     page.keyboard.press("Escape")
-    page.wait_for_selector(".lightbox", state="hidden")
+    wait_closed(page)
     page.wait_for_function("location.hash === ''")
     page.go_forward()
     assert lightbox_photo(page) == display_of(page, images[3].id), "Forward opens it again"
@@ -351,7 +380,7 @@ def test_back_from_a_fragment_link_closes_then_leaves(page, base_url, site) -> N
     page.goto(f"{url}#photo-{images[7].id}")
     lightbox_photo(page)
     page.go_back()
-    page.wait_for_selector(".lightbox", state="hidden")
+    wait_closed(page)
     assert page.url == url
     page.go_back()
     assert page.url == "about:blank"

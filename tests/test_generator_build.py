@@ -36,7 +36,7 @@ def site(make_config):
 
 def derivatives(config, job) -> set[str]:
     folder = config.paths.output / job.gallery_path(config.gallery.public_index)
-    return {p.name for p in folder.iterdir() if p.suffix == ".jpg"}
+    return {p.name for p in folder.iterdir() if p.suffix in (".jpg", ".webp")}
 
 
 def test_first_build_publishes_pages_assets_and_derivatives(site) -> None:
@@ -46,14 +46,16 @@ def test_first_build_publishes_pages_assets_and_derivatives(site) -> None:
     for job in jobs:
         html = job_page(config, job).read_text()
         assert len(img_tags(html)) == 3
-        assert len(derivatives(config, job)) == 9
+        assert len(derivatives(config, job)) == 18
     static = sorted(p.name for p in (output / "static").iterdir())
-    assert sorted(re.fullmatch(r"gallery\.[0-9a-f]{12}\.(css|js)", name).group(1) for name in static) == ["css", "js"]
+    published = sorted(re.fullmatch(r"([a-z-]+)\.[0-9a-f]{12}\.(css|js|txt)", name).group(1, 2) for name in static)
+    wanted = [("gallery", "css"), ("gallery", "js"), ("photoswipe", "css"), ("photoswipe", "js")]
+    assert published == [*wanted, ("photoswipe-licence", "txt")]
     # every file but HTML (and the dot-named manifest) has a content-addressed name (a report's: of what it shows)
     for path in snapshot(output):
         if not path.endswith(".html") and path != MANIFEST_NAME:
             assert re.fullmatch(
-                r"(static/gallery\.[0-9a-f]{12}\.(css|js))|(jobs/[^/]+/\d+-(display|thumb|thumb2x)-[0-9a-f]{20}\.jpg)"
+                r"(static/[a-z-]+\.[0-9a-f]{12}\.(css|js|txt))|(jobs/[^/]+/\d+-((display|thumb|thumb2x|zoom)-[0-9a-f]{20}\.jpg|(thumb|thumb2x)-webp-[0-9a-f]{20}\.webp))"
                 r"|(jobs/[^/]+/[a-z0-9-]+-report-[0-9a-f]{16}\.pdf)",
                 path,
             ), path
@@ -109,7 +111,7 @@ def test_one_new_photo_changes_only_its_job_page_index_and_derivatives(site) -> 
     assert (report.processed, report.skipped, report.pages_written) == (1, 3, 2), "the other job is not looked at"
     path = jobs[1].gallery_path()
     touched = changed(before, snapshot(config.paths.output))
-    derivatives_written = {p for p in touched if p.endswith(".jpg")}
+    derivatives_written = {p for p in touched if p.endswith((".jpg", ".webp"))}
     assert {p.rsplit("-", 1)[0] for p in derivatives_written} == {f"{path}{image.id}-{kind}" for kind in KINDS}
     reports = {p for p in touched if p.endswith(".pdf")}
     assert len(reports) == 2 and all(p.startswith(path) for p in reports)  # the old report went, a new one came
@@ -149,13 +151,22 @@ def test_display_quality_change_leaves_thumbnails(site, make_config) -> None:
     assert any("-display-" in path for path in touched)
 
 
+def test_zoom_size_change_remakes_only_zoom_images(site, make_config) -> None:
+    config, _ = site
+    before = snapshot(config.paths.output)
+    build_site(make_config(build__workers=1, images__zoom_size=1600))
+    touched = changed(before, snapshot(config.paths.output))
+    names = {path.rsplit("/", 1)[1] for path in touched if path.startswith("jobs/")}
+    assert {name.split("-")[1] for name in names if name != "index.html"} == {"zoom"}
+
+
 def test_deleted_photo_leaves_output(site) -> None:
     config, jobs = site
     with db.open_db(config.db_path) as conn:
         image = db.list_images(conn, jobs[0].id)[0]
         db.delete_image(conn, image.id)
     report = build_site(config)
-    assert report.files_removed == 3 + 1  # its derivatives and the job's old report
+    assert report.files_removed == 6 + 1  # its derivatives and the job's old report
     assert not any(name.startswith(f"{image.id}-") for name in derivatives(config, jobs[0]))
     assert len(img_tags(job_page(config, jobs[0]).read_text())) == 2
     manifest = json.loads((config.paths.output / MANIFEST_NAME).read_text())
@@ -167,13 +178,13 @@ def test_archived_job_becomes_a_stub_and_leaves_the_index(site) -> None:
     with db.open_db(config.db_path) as conn:
         db.set_archived(conn, jobs[0].id, "2025-01-31T12:00:00+00:00")
     report = build_site(config, job_id=jobs[0].id)
-    assert report.files_removed == 9 + 1  # the derivatives and the report
+    assert report.files_removed == 18 + 1  # the derivatives and the report
     stub = job_page(config, jobs[0]).read_text()
     assert "archived on 2025-01-31" in stub and "<img" not in stub
     assert derivatives(config, jobs[0]) == set()
     index = (config.paths.output / "index.html").read_text()
     assert jobs[0].gallery_path() not in index and jobs[1].gallery_path() in index
-    assert len(derivatives(config, jobs[1])) == 9
+    assert len(derivatives(config, jobs[1])) == 18
     before = snapshot(config.paths.output)
     build_site(config)
     assert changed(before, snapshot(config.paths.output)) == set()

@@ -89,10 +89,14 @@ def test_derivatives_carry_no_exif_and_are_progressive(tmp_path: Path) -> None:
     assert b"Exif" in data
     result, files = run(tmp_path, data)
     assert result.error is None and set(files) == set(KINDS)
-    for data in files.values():
-        markers = jpeg_segments(data)
-        assert APP1 not in markers and COM not in markers
-        assert SOF2 in markers
+    for kind, data in files.items():
+        if kind.endswith("-webp"):
+            assert data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+            assert b"EXIF" not in data and b"XMP " not in data and b"ICCP" not in data
+        else:
+            markers = jpeg_segments(data)
+            assert APP1 not in markers and COM not in markers
+            assert SOF2 in markers
         assert b"Exif" not in data and b"GPS" not in data
         image = Image.open(io.BytesIO(data))
         assert not image.getexif() and "exif" not in image.info
@@ -111,7 +115,8 @@ def test_no_byte_of_the_masters_comment_or_profile_is_published(tmp_path: Path) 
 
 def test_sizes_follow_the_settings(tmp_path: Path) -> None:
     result, _ = run(tmp_path, photos.jpeg_bytes(1200, 900))
-    assert result.sizes == {"display": (160, 120), "thumb": (48, 36), "thumb2x": (96, 72)}
+    thumbs = {"thumb": (48, 36), "thumb2x": (96, 72), "thumb-webp": (48, 36), "thumb2x-webp": (96, 72)}
+    assert result.sizes == {"display": (160, 120), **thumbs, "zoom": (1200, 900)}
     assert result.color is not None and result.color.startswith("#") and len(result.color) == 7
 
 
@@ -124,9 +129,10 @@ def test_thumbnails_are_made_from_the_display_image(tmp_path: Path) -> None:
 
 
 def test_small_masters_are_not_enlarged(tmp_path: Path) -> None:
-    # The thumbnails are the centre of the 4:3 cell: 53x40 of the 100x40 display, shrunk to 48x36 at 1x.
-    result, _ = run(tmp_path, photos.jpeg_bytes(100, 40))
-    assert result.sizes == {"display": (100, 40), "thumb": (48, 36), "thumb2x": (53, 40)}
+    # A thumbnail is the whole photo 36 px tall at 1x (60x36); at 2x (120x72) it would be larger than the master.
+    result, _ = run(tmp_path, photos.jpeg_bytes(100, 60))
+    thumbs = {"thumb": (60, 36), "thumb2x": (100, 60), "thumb-webp": (60, 36), "thumb2x-webp": (100, 60)}
+    assert result.sizes == {"display": (100, 60), **thumbs, "zoom": (100, 60)}
 
 
 def test_only_the_asked_kinds_are_written(tmp_path: Path) -> None:
@@ -148,8 +154,8 @@ def test_other_formats(tmp_path: Path, fmt: str) -> None:
     result, files = run(tmp_path, photos.encoded(fmt, 400, 300))
     assert result.error is None, result.error
     assert result.sizes["display"] == (160, 120)
-    for data in files.values():
-        assert Image.open(io.BytesIO(data)).format == "JPEG"
+    for kind, data in files.items():
+        assert Image.open(io.BytesIO(data)).format == ("WEBP" if kind.endswith("-webp") else "JPEG")
 
 
 def test_transparent_png_lands_on_white(tmp_path: Path) -> None:
@@ -202,7 +208,8 @@ def test_names_change_with_exactly_the_settings_that_shape_them() -> None:
     names = {kind: derivative_name(1, sha, kind, quality_only) for kind in KINDS}
     assert names["display"] != base["display"] and names["thumb"] == base["thumb"]
     assert derivative_name(1, "ef" * 32, "thumb", RECIPE) != base["thumb"]
-    assert all(not name.startswith(".") and name.endswith(".jpg") for name in base.values())
+    assert all(not name.startswith(".") for name in base.values())
+    assert all(name.endswith(".webp" if kind.endswith("-webp") else ".jpg") for kind, name in base.items())
 
 
 def test_an_unwritable_output_is_reported_as_such(tmp_path: Path) -> None:

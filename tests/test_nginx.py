@@ -314,8 +314,10 @@ def test_gallery_and_upload_form_satisfy_the_csp(stack, tmp_path, browser):
 
         page.goto(stack["url"] + "/" + stack["job"].gallery_path())
         page.click("a.photo-link >> nth=0")
-        page.wait_for_selector(".lightbox:not([hidden]) .lightbox-image")
-        page.wait_for_function("document.querySelector('.lightbox-image').naturalWidth > 0")
+        shown = '.pswp__item[aria-hidden="false"] img.pswp__img:not(.pswp__img--placeholder)'
+        page.wait_for_selector(shown)
+        page.wait_for_function(f"document.querySelector('{shown}').naturalWidth > 0")
+        assert page.evaluate("getComputedStyle(document.querySelector('.pswp')).position") == "fixed", "its CSS loaded"
 
         page.goto(stack["url"] + "/upload")
         page.set_input_files("#photos", str(photo))

@@ -32,6 +32,7 @@ PAGE = "public, max-age=60, must-revalidate"
 SUMMARY = re.compile(r"publish: ([\d,]+) uploaded, ([\d,]+) deleted, ([\d,]+) unchanged in [\d.]+ s")
 TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8"}
 TYPES |= {".js": "text/javascript; charset=utf-8", ".jpg": "image/jpeg", ".pdf": "application/pdf"}
+TYPES |= {".webp": "image/webp", ".txt": "text/plain; charset=utf-8"}
 
 
 @pytest.fixture
@@ -82,7 +83,8 @@ def assert_mirror(s3, config, lingering: frozenset[str] = frozenset()) -> None:
 
 def test_publish_mirrors_every_file_with_its_bytes_and_headers(s3, site):
     files = site_files(site.paths.output)
-    assert len(files) == 2 + 2 + 3 * 3 + 1  # two pages, CSS and JS, three derivatives of each photo, the report
+    # two pages; CSS, JS, the viewer's JS and CSS and its licence; six derivatives of each photo; the report
+    assert len(files) == 2 + 5 + 3 * 6 + 1
     assert (site.paths.output / ".jobgallery-manifest.json").is_file()
 
     assert publish(site) == (len(files), 0, 0)
@@ -102,8 +104,8 @@ def test_one_new_photo_sends_only_its_files_and_the_pages_that_show_it(s3, site)
 
     assert bucket_objects(s3.client(), site.publish.bucket) == before, "--dry-run changes nothing"
     job_folder = next(p for p in (site.paths.output / "jobs").iterdir())
-    new_files = sorted(p.name for p in job_folder.glob(f"{image.id}-*.jpg"))
-    assert len(new_files) == 3
+    new_files = sorted(p.name for p in job_folder.glob(f"{image.id}-*"))
+    assert len(new_files) == 6
     pages = ["depot-north/index.html", f"depot-north/jobs/{job_folder.name}/index.html"]
     expected = {f"would upload depot-north/jobs/{job_folder.name}/{name}" for name in new_files}
     reports = {line.split()[1] for line in planned if line.endswith(".pdf")}
@@ -111,7 +113,7 @@ def test_one_new_photo_sends_only_its_files_and_the_pages_that_show_it(s3, site)
     assert {line for line in planned if not line.endswith(".pdf")} == expected | {
         f"would upload {page}" for page in pages
     }
-    assert publish(site) == (6, 0, len(before) - 3)
+    assert publish(site) == (9, 0, len(before) - 3)
     assert_mirror(s3, site, frozenset(key for key in before if key.endswith(".pdf")))
 
 
@@ -126,17 +128,17 @@ def test_a_deleted_photos_files_leave_only_once_its_old_page_has_expired_from_ca
     build_site(site)
     files = dict(bucket_objects(client, site.publish.bucket))
 
-    assert publish(site) == (3, 0, 8)  # pages and the new report up
+    assert publish(site) == (3, 0, 17)  # pages and the new report up
     replaced = time.monotonic()
-    assert publish(site) == (0, 0, 11), "the old page may still be cached: its images stay"
+    assert publish(site) == (0, 0, 20), "the old page may still be cached: its images stay"
     assert set(files) <= set(bucket_objects(client, site.publish.bucket))
     time.sleep(max(0.0, replaced + 10.5 - time.monotonic()))
-    assert publish(site) == (0, 4, 11)  # derivatives and the old report gone
+    assert publish(site) == (0, 7, 20)  # derivatives and the old report gone
 
     assert_mirror(s3, site)
     versions = client.list_object_versions(Bucket=site.publish.bucket)
-    markers = [m for m in versions["DeleteMarkers"] if re.search(rf"/{image.id}-\w+-\w+\.jpg$", m["Key"])]
-    assert len(markers) == 3
+    markers = [m for m in versions["DeleteMarkers"] if re.search(rf"/{image.id}-[\w-]+\.(jpg|webp)$", m["Key"])]
+    assert len(markers) == 6
     page = next(v for v in versions["Versions"] if v["Key"].endswith("-roof-12-elm-st/index.html") and v["IsLatest"])
     assert all((marker["LastModified"] - page["LastModified"]).total_seconds() >= 10 for marker in markers)
 
@@ -259,7 +261,7 @@ def test_a_store_cut_off_mid_publish_leaves_a_whole_site_and_the_next_run_comple
         assert_consistent(server.client(), bucket, "depot-north")
 
         uploaded, deleted, _ = publish(config)
-        assert uploaded > 0 and deleted == 3 + 1  # the deleted photo's derivatives and the old report
+        assert uploaded > 0 and deleted == 6 + 1  # the deleted photo's derivatives and the old report
         assert_mirror(server, config)
     finally:
         server.stop()
@@ -430,7 +432,7 @@ def test_the_daemons_rebuilds_never_wait_for_a_stalled_store(make_config, instan
 def thumbs(page) -> int:
     """How many photos a built job page shows (0 before it is built)."""
     try:
-        return len(set(re.findall(r"[\w-]+-thumb-[\w.-]+", page.read_text())))
+        return len(set(re.findall(r"(\d+)-thumb-", page.read_text())))  # its JPEG and WebP thumbnails: one photo
     except FileNotFoundError:
         return 0
 
@@ -513,7 +515,7 @@ def test_a_box_at_the_buckets_root_deletes_only_what_it_published(s3, make_confi
         db.delete_image(conn, db.list_images(conn, 1)[0].id)
     build_site(root)
 
-    assert publish(root)[1] == 4  # its three derivatives and the old report
+    assert publish(root)[1] == 7  # its six derivatives and the old report
     keys = set(bucket_objects(s3.client(), bucket))
     assert "notes.txt" in keys
     assert keys - {"notes.txt"} == set(site_files(root.paths.output))
