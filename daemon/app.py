@@ -34,13 +34,11 @@ any query: SQLite's ids are 1 to 2**63-1, and a longer number names nothing.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
 import sqlite3
-import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 
 import bottle
 
@@ -62,7 +60,6 @@ from daemon.signin import SignIn
 from daemon.signin_link import LinkSignIn
 from daemon.static import OutputFiles
 from daemon.upload import Stored, form_field, read_form, store_upload
-from generator.ingest_output import IngestDerivatives
 from jobgallery import db, jobs, trash
 from jobgallery.config import Config
 from jobgallery.errors import NotFound, TooLarge, UsageError
@@ -112,9 +109,7 @@ class UploadDaemon:
         self.rebuilds = rebuilds
         self.pages = pages
         self.limit = config.server.max_upload_mb * MIB
-        self.derivatives = IngestDerivatives.from_config(config)
-        self.deriving = threading.Lock()
-        self.queue = DeriveQueue(config, connections, rebuilds, self.derivatives, self.deriving)
+        self.queue = DeriveQueue(config, connections, rebuilds)
 
     def install(self, app: bottle.Bottle) -> None:
         app.route("/healthz", "GET", self.healthz, auth=None)
@@ -241,34 +236,16 @@ class UploadDaemon:
         with read_form(bottle.request.environ, self.limit) as form:
             require_form_csrf(bottle.request.environ, form.text(CSRF_FIELD))
             job = db.get_job(self.conn, which_job(form), live=True)
-            with self.rebuilds.storing_into(job.id), self.derivatives_slot() as derivatives:
-                stored = store_upload(self.config, self.conn, job.id, form, user.name, derivatives)
-                if derivatives is None:
-                    for item in stored:
-                        if not item.result.duplicate:
-                            self.queue.put(item.result.image)
+            with self.rebuilds.storing_into(job.id):
+                stored = store_upload(self.config, self.conn, job.id, form, user.name)
+                for item in stored:
+                    if not item.result.duplicate:
+                        self.queue.put(item.result.image)
         for item in stored:
             log_photo(job, item, user.name)
         if any(not item.result.duplicate for item in stored):
             self.rebuilds.request(job.id)
         return job, stored
-
-    @contextlib.contextmanager
-    def derivatives_slot(self) -> Iterator[IngestDerivatives | None]:
-        """One upload at a time makes its derivatives with its check; the others only check, at 1/8 scale.
-
-        Theirs are made right after by ``DeriveQueue``'s one worker, which
-        takes this same slot, so the daemon holds at most one display-scale
-        decode for uploads whatever their number (tests/test_daemon_load.py:
-        16 at once stay under 100 MiB) and the rebuild only renders pages.
-        """
-        if not self.deriving.acquire(blocking=False):
-            yield None
-            return
-        try:
-            yield self.derivatives
-        finally:
-            self.deriving.release()
 
     def upload_page(self, job: db.Job, stored: list[Stored], status: int) -> bottle.HTTPResponse:
         new = sum(not item.result.duplicate for item in stored)

@@ -32,7 +32,7 @@ import multipart
 from jobgallery import db, filenames, storage
 from jobgallery.config import Config
 from jobgallery.errors import BadImage, EmptyUpload, TooLarge, UnsupportedImage, UsageError
-from jobgallery.ingest import MAX_DESCRIPTION, Derivatives, IngestResult, ingest_stream, remove_folder_if_empty
+from jobgallery.ingest import MAX_DESCRIPTION, IngestResult, ingest_stream, remove_folder_if_empty
 from jobgallery.location import BrowserLocation, parse_browser_location
 
 log = logging.getLogger("daemon.upload")
@@ -250,20 +250,19 @@ def store_upload(
     job_id: int,
     form: UploadForm,
     user: str,
-    derivatives: Derivatives | None = None,
 ) -> list[Stored]:
     """Ingest every photo of the form into the job, or raise and leave nothing stored.
 
     The form's ``geo_*`` fields (the phone's position) are checked before
     any photo is stored, and ignored when ``upload.browser_location`` is off.
-    ``derivatives`` makes each photo's derivatives from the decode that checks it.
+    Derivatives are made after, by ``daemon.derive_queue``.
     """
     files = chosen_files(form)
     place = parse_browser_location(form.fields) if config.upload.browser_location else None
     stored: list[Stored] = []
     try:
         for part in files:
-            result = ingest_one(config, conn, job_id, part, form, user, place, derivatives)
+            result = ingest_one(config, conn, job_id, part, form, user, place)
             stored.append(Stored(part.filename, result))
     except BaseException:
         undo(config, conn, [item.result.image for item in stored if not item.result.duplicate])
@@ -279,7 +278,6 @@ def ingest_one(
     form: UploadForm,
     user: str,
     place: BrowserLocation | None,
-    derivatives: Derivatives | None = None,
 ) -> IngestResult:
     """One file through ingest; an error about the file's bytes names the file."""
     try:
@@ -292,7 +290,6 @@ def ingest_one(
             tags=form.text("tags"),
             uploaded_by=user,
             place=place,
-            derivatives=derivatives,
         )
     except FILE_ERRORS as exc:
         if not part.filename:

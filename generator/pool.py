@@ -22,17 +22,18 @@ from jobgallery.workers import start_worker
 
 # Below this many photos a pool costs more to start than it saves...
 POOL_THRESHOLD = 4
-# ...unless one is this big: its decode then stays out of the build process (a worker stays under 48 MiB for 48 MP).
-BIG_PIXELS = 16_000_000
+# ...unless one is this big: its decode at zoom scale (4 bytes a pixel, about twice that while it is resized)
+# then stays out of the build process, and out of the daemon that runs builds.
+BIG_PIXELS = 4_000_000
 # Tasks handed to the pool per worker before earlier ones finish: enough to keep workers busy.
 IN_FLIGHT = 4
 
 
 def run_tasks(tasks: Sequence[PhotoTask], workers: int) -> Iterator[PhotoResult]:
     """Make every task's derivatives, yielding one result per task as each is done (in no set order)."""
-    if workers <= 1 or (len(tasks) < POOL_THRESHOLD and all(task.pixels < BIG_PIXELS for task in tasks)):
+    if all(task.pixels < BIG_PIXELS for task in tasks) and (workers <= 1 or len(tasks) < POOL_THRESHOLD):
         return in_process(tasks)
-    return in_pool(tasks, workers)
+    return in_pool(tasks, max(1, workers))
 
 
 def in_process(tasks: Sequence[PhotoTask]) -> Iterator[PhotoResult]:
