@@ -310,7 +310,7 @@ def snapshot(folder: Path) -> dict[str, int]:
 
 
 def bench_latency(work: Path, rounds: int, bursts: int) -> bool:
-    config_path, _ = fresh_site(work / "latency")
+    config_path, _ = fresh_site(work / "latency", workers=2)  # the default setting
     config = add_crew(config_path)
     photos = [path.read_bytes() for path in sorted(make_corpus(work / "phone", 20 * bursts).iterdir())]
     with running_daemon(config_path) as daemon, db.open_db(config.db_path) as conn:

@@ -210,6 +210,7 @@ class Rebuilds:
         self.last_request: dict[int, float] = {}  # when each job was last asked for, to tell a burst
         self.waiting_since: dict[int | str, float] = {}  # first request not yet covered by a started run
         self.storing: dict[int | str, int] = {}  # uploads into the job being checked and stored right now
+        self.deferred: set[int | str] = set()  # jobs whose rebuild came due while held: run at the release
         self.first_retry = config.server.rebuild_retry_seconds
         self.requested: dict[int | str, int] = {}
         self.built: dict[int | str, int] = {}
@@ -257,8 +258,13 @@ class Rebuilds:
             self.storing[job_id] = self.storing.get(job_id, 0) + 1
 
     def release(self, job_id: int) -> None:
+        """The end of a ``hold``: a rebuild that came due while the job was held runs now, not a delay later."""
         with self.lock:
             self.storing[job_id] -= 1
+            due = self.storing[job_id] == 0 and job_id in self.deferred
+            self.deferred.discard(job_id)
+        if due:
+            self.schedule(job_id, 0)
 
     def within_max_wait(self, key: int | str, delay: float) -> float:
         """``delay``, cut so that no request waits longer than ``max_wait`` for a run to start."""
@@ -294,6 +300,8 @@ class Rebuilds:
         with self.lock:
             held = self.held_back(key)
         if held:
+            with self.lock:
+                self.deferred.add(key)
             self.schedule(key, self.delay, name)  # looked at again after the upload, whether it stores anything or not
             return
         run_logged(name, lambda: self.run(key))
