@@ -690,11 +690,21 @@ def wait_for_site_index(site: Site) -> Path:
     return index
 
 
+def unchanged_index(site: Site) -> tuple[Reply, Reply]:
+    """The index and a conditional GET of it that answers 304, once the rebuilds asked for above are done."""
+    deadline = time.monotonic() + 15
+    while True:
+        index = http("GET", site.url + "/")
+        again = http("GET", site.url + "/", headers={"If-Modified-Since": index.header("last-modified")})
+        if again.status == 304 or time.monotonic() > deadline:
+            return index, again
+        time.sleep(0.2)
+
+
 def test_every_kind_of_answer_carries_the_same_security_headers_as_nginx(site: Site) -> None:
     job = site.job()
     wait_for_site_index(site)
     css = next((site.config.paths.output / "static").glob("*.css")).name
-    index = http("GET", site.url + "/")
     replies = [
         http("GET", site.url + "/healthz"),
         http("GET", site.url + "/upload", headers=crew()),
@@ -706,9 +716,8 @@ def test_every_kind_of_answer_carries_the_same_security_headers_as_nginx(site: S
         http("GET", site.url + "/no/such/page", headers=HTML_ACCEPT),
         http("DELETE", site.url + "/api/jobs", headers=crew()),
         http("POST", site.url + "/upload/jobs", b"title=New", {**FORM, **admin()}),
-        index,
         http("GET", f"{site.url}/static/{css}"),
-        http("GET", site.url + "/", headers={"If-Modified-Since": index.header("last-modified")}),
+        *unchanged_index(site),
     ]
     assert [reply.status for reply in replies] == [200, 200, 200, 200, 201, 404, 401, 404, 405, 303, 200, 200, 304]
     for reply in replies:
