@@ -130,7 +130,7 @@ class Build:
 
     def fingerprint(self) -> str:
         """Everything all pages depend on; when it changes, every job is looked at."""
-        parts = [FORMAT, PIPELINE, self.recipe.params("display"), self.recipe.params("thumb")]
+        parts = [FORMAT, PIPELINE, *(self.recipe.params(kind) for kind in KINDS)]
         parts += [self.config.gallery.public_index, self.config.gallery.title, self.renderer.fingerprint]
         parts += sorted(path for path, _ in self.assets.values())
         return hashlib.sha256(repr(parts).encode()).hexdigest()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import os
+from pathlib import Path
 
 import photos
+import pytest
 
 from generator.build import build_site
 from generator.ingest_output import IngestDerivatives
@@ -75,3 +77,29 @@ def test_a_job_build_drops_the_stamp_and_the_next_whole_build_looks_at_everythin
     assert not (config.paths.data / STAMP_NAME).exists()
     assert build_site(config).skipped == 3
     assert (config.paths.data / STAMP_NAME).is_file()
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "kinds"),
+    [
+        ("images__zoom_size", 1600, {"zoom"}),
+        ("images__thumb_webp_quality", 60, {"thumb-webp", "thumb2x-webp"}),
+        ("images__thumb_size", 200, {"thumb", "thumb2x", "thumb-webp", "thumb2x-webp"}),
+        ("images__display_quality", 70, {"display", "zoom"}),
+    ],
+)
+def test_every_setting_a_derivative_is_made_with_gets_past_the_stamp(make_config, setting, value, kinds) -> None:
+    """After a no-op build, changing any one of them remakes exactly the derivatives it makes."""
+    config = make_config()
+    with db.open_db(config.db_path) as conn:
+        site_with_photos(config, conn)
+    assert build_site(config).pages_written == 0
+    before = times(config)
+    report = build_site(make_config(**{setting: value}))
+    assert report.processed == 2
+    remade = {
+        Path(path).name.split("-", 1)[1].rsplit("-", 1)[0]
+        for path, t in times(config).items()
+        if path.endswith((".jpg", ".webp")) and "/jobs/" in path and before.get(path) != t
+    }
+    assert remade == kinds
