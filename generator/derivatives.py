@@ -14,8 +14,8 @@ Sizes follow the box each derivative is shown in (``display_fit``,
 ``Recipe.box``): the display image has a pixel budget with a minimum short
 edge; a thumbnail is the whole photo at the height of a gallery row, at 1x and
 2x, each also as WebP (about half the bytes at the same PSNR, ``bench/job_page.py``);
-the zoom image, loaded only when a viewer zooms past the display image, has a
-long edge of ``zoom_size`` (``Recipe.zoom_fit``).
+the zoom image, loaded only when a viewer zooms past the display image, has
+the area of a 4:3 picture ``zoom_size`` wide (``Recipe.zoom_fit``).
 
 Each file's name carries a hash of the master's content and of the settings
 that made it, so a name always means the same bytes and can be cached forever.
@@ -122,9 +122,14 @@ class Recipe:
         return max(1, round(width)), max(1, round(width / aspect))
 
     def zoom_fit(self, size: tuple[int, int]) -> tuple[int, int]:
-        """The zoom image of a master of ``size``: long edge ``zoom_size``, never enlarged nor under the display's."""
+        """The zoom image of a master of ``size``: the area of a 4:3 picture ``zoom_size`` wide, at its own shape.
+
+        2560 x 1920 for a 4:3 photo at the default; a 12000 x 3000 panorama,
+        whose display image is already 2560 px long, gets 4434 x 1109. Never
+        enlarged, never under the display image's size.
+        """
         display = display_fit(size, self.display_size)
-        scale = min(1.0, self.zoom_size / max(size))
+        scale = min(1.0, math.sqrt(self.zoom_size * round(self.zoom_size * 3 / 4) / (size[0] * size[1])))
         zoom = max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
         return zoom if zoom[0] > display[0] else display
 
@@ -140,7 +145,7 @@ class Recipe:
         if kind == "display":
             return f"d{self.display_size}q{self.display_quality}"
         if kind == "zoom":
-            return f"d{self.display_size}z{self.zoom_size}q{self.display_quality}"
+            return f"d{self.display_size}z{self.zoom_size}aq{self.display_quality}"
         scale = 2 if kind == "thumb2x" else 1
         return f"d{self.display_size}r{self.thumb_size * scale}w{ROW_WIDTH}q{self.thumb_quality}"
 

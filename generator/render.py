@@ -175,24 +175,14 @@ def photo_days(photos: list[dict]) -> list[dict]:
     """Photos grouped by the day they were taken, days in order, "date unknown" last.
 
     Each day: ``date`` (ISO, empty when unknown), ``label`` ("Thu 2 May 2024"),
-    ``count`` and ``runs``: lists of photos a gallery lays out as one block of
-    rows, a panorama always in a run of its own so the rows before it stay full.
+    ``count`` and ``photos``, laid out in justified rows; a panorama takes a
+    row of its own (``gallery.css``), and the row before it still grows.
     """
     days: dict[str, list[dict]] = {}
     for photo in photos:
         days.setdefault(photo["date"] if photo["taken"] else "", []).append(photo)
     ordered = sorted(days.items(), key=lambda item: (item[0] == "", item[0]))
-    return [{"date": iso, "label": day_label(iso), "count": len(shown), "runs": runs(shown)} for iso, shown in ordered]
-
-
-def runs(photos: list[dict]) -> list[list[dict]]:
-    """Consecutive photos in blocks, each panorama alone in its own."""
-    blocks: list[list[dict]] = []
-    for photo in photos:
-        if photo["panorama"] or not blocks or blocks[-1][-1]["panorama"]:
-            blocks.append([])
-        blocks[-1].append(photo)
-    return blocks
+    return [{"date": iso, "label": day_label(iso), "count": len(shown), "photos": shown} for iso, shown in ordered]
 
 
 def day_label(iso: str) -> str:
@@ -204,12 +194,24 @@ def day_label(iso: str) -> str:
 
 
 def tag_counts(photos: list[dict]) -> list[dict]:
-    """Every tag of the job's photos with how many carry it, by name (the filter's chips)."""
+    """The filter's chips: every tag of the job's photos, one a spelling up to case, with how many carry it.
+
+    ``key`` is the tag in lower case (what the filter matches and the address
+    holds: "Flashing" and "flashing" are one chip); ``name`` is its most
+    used spelling, the first seen on a tie.
+    """
     counts: dict[str, int] = {}
+    spellings: dict[str, dict[str, int]] = {}
     for photo in photos:
+        for key in dict.fromkeys(tag.lower() for tag in photo["tags"]):
+            counts[key] = counts.get(key, 0) + 1
         for tag in dict.fromkeys(photo["tags"]):
-            counts[tag] = counts.get(tag, 0) + 1
-    return [{"name": name, "count": counts[name]} for name in sorted(counts, key=lambda tag: (tag.casefold(), tag))]
+            seen = spellings.setdefault(tag.lower(), {})
+            seen[tag] = seen.get(tag, 0) + 1
+    chips = [
+        {"key": key, "name": max(seen, key=seen.__getitem__), "count": counts[key]} for key, seen in spellings.items()
+    ]
+    return sorted(chips, key=lambda chip: (chip["name"].casefold(), chip["name"]))
 
 
 def time_label(image: db.Image, taken: capture_time.CaptureTime | None) -> str:

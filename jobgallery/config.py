@@ -99,7 +99,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "images.thumb_webp_quality", 80, "int", "WebP quality of the thumbnails offered beside the JPEG ones", 1, 100
     ),
-    Setting("images.zoom_size", 2560, "int", "long edge of the zoom image loaded when a viewer zooms in", 64, 16384),
+    Setting(
+        "images.zoom_size",
+        2560,
+        "int",
+        "width of a 4:3 photo's zoom image, loaded when a viewer zooms in (other shapes: the same area)",
+        64,
+        16384,
+    ),
     Setting("gallery.title", "Job galleries", "str", "title of the gallery index page"),
     Setting(
         "gallery.public_index", True, "bool", "list jobs on the index; when false, job paths carry an unguessable token"

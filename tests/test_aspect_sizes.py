@@ -46,7 +46,7 @@ DISPLAY = {
 SHOWN = {
     (4000, 3000): ((300, 225), (600, 450), (2560, 1920)),
     (3000, 4000): ((169, 225), (338, 450), (1920, 2560)),  # 168.75 and 337.5 px wide
-    (12000, 3000): ((1200, 300), (2400, 600), (2560, 640)),  # zoom no larger than the display image
+    (12000, 3000): ((1200, 300), (2400, 600), (4434, 1109)),  # zoom: the area of a 4:3 one, 1.7 times the display
     (20000, 1000): ((1200, 60), (2400, 120), (12800, 640)),  # zoom: the display image's size
     (1000, 20000): ((11, 225), (22, 450), (640, 12800)),
 }
@@ -139,3 +139,18 @@ def test_thumbnails_are_sharp_at_2x_in_their_cells(browser, shapes_site: str, vi
         # naturalWidth of a "2x" srcset candidate is in CSS pixels (half its pixels).
         shown = max(cell["cw"] / (2 * cell["w"]), cell["ch"] / (2 * cell["h"]))
         assert shown <= 0.5 * 1.01, f"{cell['alt']}: {1 / shown:.2f} image pixels per CSS pixel"
+
+
+@pytest.mark.parametrize(
+    ("size", "zoom"),
+    [
+        ((4000, 3000), (2560, 1920)),
+        ((12000, 3000), (4434, 1109)),
+        ((1000, 3000), (1000, 3000)),
+        ((8000, 6000), (2560, 1920)),
+    ],
+)
+def test_the_zoom_image_has_the_area_of_a_4_3_one_so_panoramas_and_tall_photos_zoom_too(size, zoom) -> None:
+    assert RECIPE.zoom_fit(size) == zoom
+    display = display_fit(size, 1024)
+    assert zoom[0] > display[0] and zoom[1] > display[1]

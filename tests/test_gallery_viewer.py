@@ -283,3 +283,37 @@ def test_without_javascript_every_photo_is_listed_and_reachable(browser, site, v
         assert page.locator("[hidden]:not(.finder)").count() == 0, "nothing else is hidden"
     finally:
         context.close()
+
+
+def test_two_taps_while_the_viewer_loads_make_one_entry_that_one_back_closes(page, site) -> None:
+    """A slow phone's first open: the viewer's files are held back while the photo is tapped twice."""
+    url, ids = site
+    held = []
+    page.route("**/*photoswipe*", lambda route: held.append(route))
+    page.goto(url)
+    before = page.evaluate("history.length")
+    link = page.locator(f"#photo-{ids['wide']} a.photo-link")
+    link.click()
+    link.click(force=True)
+    page.wait_for_timeout(300)
+    assert held, "the viewer's files were asked for"
+    for route in held:
+        route.continue_()
+    page.wait_for_selector(CURRENT)
+    page.wait_for_timeout(600)  # the opening animation
+    assert page.evaluate("history.length") == before + 1
+    page.keyboard.press("Escape")
+    page.wait_for_function("!document.querySelector('.pswp--open')")
+    page.wait_for_function("location.hash === ''")
+    page.wait_for_timeout(300)
+    assert page.evaluate("location.hash") == "" and page.locator(".pswp--open").count() == 0
+
+
+def test_a_panorama_and_a_tall_photo_zoom_to_more_pixels_than_their_display_image(page, site) -> None:
+    url, ids = site
+    page.goto(url)
+    for name, zoom in (("panorama", [4434, 1109]), ("tall", [1000, 3000])):
+        link = page.locator(f"#photo-{ids[name]} a.photo-link")
+        display = [int(link.get_attribute("data-width")), int(link.get_attribute("data-height"))]
+        assert [int(link.get_attribute("data-zoom-width")), int(link.get_attribute("data-zoom-height"))] == zoom
+        assert zoom[0] > display[0] and zoom[1] > display[1], name

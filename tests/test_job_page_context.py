@@ -1,8 +1,8 @@
-"""What a job page is told about its photos: days, blocks of rows, tags, shapes and zoom images."""
+"""What a job page is told about its photos: days, tags, shapes and zoom images."""
 
 from __future__ import annotations
 
-from generator.render import day_label, photo_days, runs, shape_of, tag_counts
+from generator.render import day_label, photo_days, shape_of, tag_counts
 
 
 def photo(name: str, date: str = "", aspect: float = 4 / 3, tags: tuple[str, ...] = ()) -> dict:
@@ -19,17 +19,12 @@ def test_days_in_order_with_counts_and_undated_last() -> None:
         ("2024-05-02", "Thu 2 May 2024", 2),
         ("", "Date unknown", 2),
     ]
-    assert [[p["id"] for run in day["runs"] for p in run] for day in days] == [["b"], ["a", "c"], ["u1", "u2"]]
+    assert [[p["id"] for p in day["photos"]] for day in days] == [["b"], ["a", "c"], ["u1", "u2"]]
 
 
 def test_an_upload_date_never_makes_a_day_of_its_own() -> None:
     days = photo_days([photo("u")])
     assert [(day["date"], day["label"]) for day in days] == [("", "Date unknown")]
-
-
-def test_a_panorama_is_alone_in_its_block() -> None:
-    shown = [photo("a"), photo("b"), photo("p", aspect=4), photo("q", aspect=20), photo("c")]
-    assert [[p["id"] for p in run] for run in runs(shown)] == [["a", "b"], ["p"], ["q"], ["c"]]
 
 
 def test_day_labels_are_the_same_in_every_locale() -> None:
@@ -41,9 +36,9 @@ def test_day_labels_are_the_same_in_every_locale() -> None:
 def test_tags_counted_once_a_photo_by_name() -> None:
     shown = [photo("a", tags=("roof", "Leak")), photo("b", tags=("roof", "roof")), photo("c", tags=("attic",))]
     assert tag_counts(shown) == [
-        {"name": "attic", "count": 1},
-        {"name": "Leak", "count": 1},
-        {"name": "roof", "count": 2},
+        {"key": "attic", "name": "attic", "count": 1},
+        {"key": "leak", "name": "Leak", "count": 1},
+        {"key": "roof", "name": "roof", "count": 2},
     ]
 
 
@@ -52,3 +47,11 @@ def test_the_zoom_image_is_offered_only_when_it_has_more_pixels() -> None:
     assert sharper == {"aspect": 1.3333, "panorama": False, "zoom": "z.jpg", "zoom_size": [2560, 1920]}
     same = shape_of(["d.jpg", 2560, 640], ["z.jpg", 2560, 640])
     assert same == {"aspect": 4.0, "panorama": True, "zoom": None, "zoom_size": None}
+
+
+def test_tags_that_differ_only_in_case_are_one_chip_named_by_the_spelling_most_used() -> None:
+    photos = [{"tags": ["Flashing", "roof"]}, {"tags": ["flashing"]}, {"tags": ["flashing", "FLASHING"]}, {"tags": []}]
+    assert tag_counts(photos) == [
+        {"key": "flashing", "name": "flashing", "count": 3},
+        {"key": "roof", "name": "roof", "count": 1},
+    ]

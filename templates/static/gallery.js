@@ -33,6 +33,7 @@
   var opener = null;
   var closing = false;
   var loading = null;
+  var opening = false; /* a photo was asked for and the viewer is not open yet: its address entry is made */
 
   function each(list, action) {
     Array.prototype.forEach.call(list, action);
@@ -44,6 +45,13 @@
 
   function tagsOf(item) {
     return Array.prototype.map.call(item.querySelectorAll(".tags li"), textOf);
+  }
+
+  /* What the filter matches: the photo's tags in lower case, as the chips' data-tag holds them. */
+  function tagKeysOf(item) {
+    return tagsOf(item).map(function (tag) {
+      return tag.toLowerCase();
+    });
   }
 
   function photoId(link) {
@@ -112,7 +120,7 @@
       each(day.querySelectorAll("ul.gallery"), function (run) {
         var inRun = 0;
         each(run.children, function (item) {
-          var match = !state.tag || tagsOf(item).indexOf(state.tag) >= 0;
+          var match = !state.tag || tagKeysOf(item).indexOf(state.tag) >= 0;
           item.hidden = !match;
           inRun += match ? 1 : 0;
           total += 1;
@@ -156,7 +164,8 @@
   }
 
   function applyState(wanted) {
-    state.tag = known(wanted.tag) ? wanted.tag : "";
+    var tag = wanted.tag.toLowerCase();
+    state.tag = known(tag) ? tag : "";
     applyOrder(wanted.order);
     applyFilter();
   }
@@ -385,15 +394,19 @@
     }
     opener = opener || link;
     if (push) {
-      history.pushState({ lightbox: true }, "", hashFor(photoId(link)));
+      /* a second tap while the script still loads takes the first one's place: one Back closes */
+      history[opening ? "replaceState" : "pushState"]({ lightbox: true }, "", hashFor(photoId(link)));
     }
+    opening = !viewer;
     return load().then(function (PhotoSwipe) {
+      opening = false;
       if (viewer) {
         viewer.goTo(index);
       } else {
         start(PhotoSwipe, index);
       }
     }, function () {
+      opening = false;
       location.href = link.href;
     });
   }
@@ -444,6 +457,7 @@
   /* A finger or pointer on a thumbnail is about to open it: fetch the viewer meanwhile. */
   photos.addEventListener("pointerdown", function () { load().catch(function () {}); }, { once: true });
 
+  photos.classList.add("viewer-ready");
   if (finder) {
     finder.hidden = false;
     finder.addEventListener("click", choose);
