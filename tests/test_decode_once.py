@@ -225,6 +225,26 @@ def test_a_process_killed_between_storing_and_deriving_leaves_a_site_the_next_bu
     assert output_files(config) == site
 
 
+def test_a_daemon_killed_while_its_workers_derive_leaves_a_site_the_next_build_completes(make_config, instance) -> None:
+    """kill -9 right after the last upload's answer: the photos are stored, some derivatives not yet written."""
+    config = make_config()
+    with db.open_db(config.db_path) as conn:
+        users.add_user(conn, *CREW, admin=False)
+        job = db.create_job(conn, "Killed daemon")
+    sent = [FilePart(f"k{n}.jpg", photos.jpeg_bytes(3000, 2000, seed=n), content_type="image/jpeg") for n in range(3)]
+    with running_daemon(instance / "config.yaml") as daemon:
+        for part in sent:
+            assert upload(f"{daemon.url}/api/jobs/{job.id}/images", [part], basic(*CREW)).status == 201
+        assert daemon.stop(signal.SIGKILL) == -signal.SIGKILL
+    with db.open_db(config.db_path) as conn:
+        assert len(db.list_images(conn, job.id)) == len(sent)
+    assert len(derivative_times(config)) < len(sent) * len(KINDS), "the kill came before the workers were done"
+    done = jobgallery(config, "build")
+    assert done.returncode == 0, done.stderr
+    assert shown(config, job) == len(sent)
+    assert len(derivative_times(config)) == len(sent) * len(KINDS)
+
+
 def test_settings_in_the_config_file_reach_the_ingest(make_config, tmp_path: Path) -> None:
     """The daemon and the import make derivatives with the configured sizes, so the build still finds them."""
     config = make_config(**{"images.display_size": 800, "images.thumb_size": 200})
