@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
+import http.server
 import os
 import re
 import sqlite3
 import struct
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import photos
@@ -97,3 +102,20 @@ def jpeg_segments(data: bytes) -> list[int]:
         (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
         pos += 2 + length
     return markers
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serving(folder: Path) -> Iterator[str]:
+    """``folder`` served over HTTP on a free 127.0.0.1 port for the block; yields ``http://127.0.0.1:<port>/``."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()

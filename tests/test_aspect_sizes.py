@@ -11,15 +11,12 @@ CSS pixel of its box, and its box has the photo's shape.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import io
-import threading
 from pathlib import Path
 
 import pytest
 import yaml
-from generator_support import add_photo
+from generator_support import add_photo, serving
 from PIL import Image
 
 from generator.build import build_site
@@ -93,11 +90,6 @@ def test_the_zoom_image_is_never_enlarged_nor_smaller_than_the_display_one(size:
     assert zoom[0] >= display[0] and zoom[1] >= display[1]
 
 
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def shapes_site(tmp_path_factory):
     folder = tmp_path_factory.mktemp("shapes-site")
@@ -108,12 +100,8 @@ def shapes_site(tmp_path_factory):
         for size in [(4000, 3000), (3000, 4000), (12000, 3000), (20000, 1000), (1000, 20000), (1500, 1500)]:
             add_photo(config, conn, job.id, smooth_jpeg(size), size=size, description=f"{size[0]}x{size[1]}")
     assert build_site(config).ok
-    handler = functools.partial(QuietHandler, directory=str(config.paths.output))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/{job.gallery_path()}"
-    server.shutdown()
-    server.server_close()
+    with serving(config.paths.output) as url:
+        yield f"{url}{job.gallery_path()}"
 
 
 @pytest.mark.browser

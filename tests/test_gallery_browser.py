@@ -7,15 +7,12 @@ JavaScript a thumbnail still opens its display image.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import re
-import threading
 
 import photos
 import pytest
 import yaml
-from generator_support import add_photo
+from generator_support import add_photo, serving
 
 from generator.build import build_site
 from jobgallery import db
@@ -26,11 +23,6 @@ pytestmark = pytest.mark.browser
 PHOTOS = 300
 LONG = ("Water came in at the valley flashing and ran along the rafter. " * 40)[:2000]
 ATTACK = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -57,13 +49,8 @@ def site(tmp_path_factory):
 @pytest.fixture(scope="module")
 def base_url(site):
     config = site[0]
-    handler = functools.partial(QuietHandler, directory=str(config.paths.output))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+    with serving(config.paths.output) as url:
+        yield url
 
 
 @pytest.fixture

@@ -7,14 +7,10 @@ and the order live in the address; without JavaScript every photo is there.
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
-
 import photos
 import pytest
 import yaml
-from generator_support import add_photo
+from generator_support import add_photo, serving
 
 from generator.build import build_site
 from jobgallery import db
@@ -37,11 +33,6 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
 
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """One job with a photo of each shape over three days and one without a date; served on a loopback port."""
@@ -56,12 +47,8 @@ def site(tmp_path_factory):
             image = add_photo(config, conn, job.id, data, size=size, taken_at=taken, tags=tags, description=name)
             ids[name] = image.id
     assert build_site(config).ok
-    handler = functools.partial(QuietHandler, directory=str(config.paths.output))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/{job.gallery_path()}", ids
-    server.shutdown()
-    server.server_close()
+    with serving(config.paths.output) as url:
+        yield f"{url}{job.gallery_path()}", ids
 
 
 @pytest.fixture
