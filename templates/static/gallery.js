@@ -136,8 +136,10 @@
       chip.setAttribute("aria-pressed", String(chip.dataset.tag === state.tag));
     });
     var status = finder && finder.querySelector(".finder-status");
+    var pressed = finder && finder.querySelector('.chip[data-tag][aria-pressed="true"]');
+    var name = pressed && pressed.firstChild ? pressed.firstChild.textContent.trim() : state.tag;
     if (status) {
-      status.textContent = state.tag ? matching + " of " + total + " photos tagged \u201c" + state.tag + "\u201d" : "";
+      status.textContent = state.tag ? matching + " of " + total + " photos tagged \u201c" + name + "\u201d" : "";
     }
   }
 
