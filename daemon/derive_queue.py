@@ -13,7 +13,9 @@ with the first photo and stopped after a minute with none, so an idle
 daemon keeps no process around.
 
 The job's rebuild waits for the photos queued here (``Rebuilds.hold``, up to
-``server.rebuild_max_wait_seconds``), so it only renders pages. Nothing
+``server.rebuild_max_wait_seconds``), so it only renders pages; no build, of
+this job or another, makes or shows a photo while it is here, and a job
+rendered without some is rebuilt when they are done. Nothing
 depends on the workers: a photo they could not finish (a damaged master, a full
 disk, the daemon stopped or killed) is logged and left to the build.
 """
@@ -66,7 +68,7 @@ class DeriveQueue:
 
     def put(self, image: db.Image) -> None:
         """Make ``image``'s derivatives soon; its job's rebuild waits until they are written."""
-        self.rebuilds.hold(image.job_id)
+        self.rebuilds.hold(image.job_id, image.id)
         self.waiting.put(image)
         with self.lock:
             if not self.started:
@@ -131,7 +133,7 @@ class DeriveQueue:
 
     def finished(self, image: db.Image) -> None:
         self.free.release()
-        self.rebuilds.release(image.job_id)
+        self.rebuilds.release(image.job_id, image.id)
 
     def stop_when_idle(self) -> None:
         """Stop the workers when none has a photo: take every slot first, so none is handed one meanwhile."""

@@ -31,7 +31,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -106,15 +106,16 @@ def add_recurring(scheduler: BaseScheduler, job_id: str, func: Callable[[], obje
     )
 
 
-def build_pages(config: Config, job_id: int | None) -> object:
+def build_pages(config: Config, job_id: int | None, pending: Collection[int] = ()) -> object:
     """One incremental build: of one job's page (and the index), or of the whole site.
 
+    ``pending``: photos the upload workers are deriving, left for them (``build_site``).
     ConfigError when config.yaml changed since the daemon started (``daemon/config_watch.py``).
     """
     from generator.build import build_site
 
     config_watch.check_current(config)
-    return build_site(config, job_id=job_id)
+    return build_site(config, job_id=job_id, pending=pending)
 
 
 def publish_pages(config: Config) -> object:
@@ -200,7 +201,7 @@ class Rebuilds:
         self,
         scheduler: BackgroundScheduler,
         config: Config,
-        build: Callable[[Config, int | None], object] = build_pages,
+        build: Callable[[Config, int | None, Collection[int]], object] = build_pages,
     ) -> None:
         self.scheduler = scheduler
         self.config = config
@@ -211,6 +212,8 @@ class Rebuilds:
         self.waiting_since: dict[int | str, float] = {}  # first request not yet covered by a started run
         self.storing: dict[int | str, int] = {}  # uploads into the job being checked and stored right now
         self.deferred: set[int | str] = set()  # jobs whose rebuild came due while held: run at the release
+        self.stale: set[int | str] = set()  # jobs a build rendered while held: some photos not shown yet
+        self.deriving: dict[int, int] = {}  # photos the upload workers are deriving (id -> job id), left to them
         self.first_retry = config.server.rebuild_retry_seconds
         self.requested: dict[int | str, int] = {}
         self.built: dict[int | str, int] = {}
@@ -252,17 +255,27 @@ class Rebuilds:
         finally:
             self.release(job_id)
 
-    def hold(self, job_id: int) -> None:
-        """Something the job's rebuild should wait for has begun (an upload, its derivatives); ``release`` ends it."""
+    def hold(self, job_id: int, image_id: int | None = None) -> None:
+        """Something the job's rebuild should wait for has begun (an upload, a photo's derivatives: ``image_id``).
+
+        ``release`` ends it. Until then no build makes that photo's derivatives
+        or shows it, whichever job it is a build of.
+        """
         with self.lock:
             self.storing[job_id] = self.storing.get(job_id, 0) + 1
+            if image_id is not None:
+                self.deriving[image_id] = job_id
 
-    def release(self, job_id: int) -> None:
-        """The end of a ``hold``: a rebuild that came due while the job was held runs now, not a delay later."""
+    def release(self, job_id: int, image_id: int | None = None) -> None:
+        """The end of a ``hold``: a rebuild that came due, or ran, while the job was held runs now."""
         with self.lock:
             self.storing[job_id] -= 1
-            due = self.storing[job_id] == 0 and job_id in self.deferred
-            self.deferred.discard(job_id)
+            if image_id is not None:
+                self.deriving.pop(image_id, None)
+            due = self.storing[job_id] == 0 and (job_id in self.deferred or job_id in self.stale)
+            if self.storing[job_id] == 0:
+                self.deferred.discard(job_id)
+                self.stale.discard(job_id)
         if due:
             self.schedule(job_id, 0)
 
@@ -314,20 +327,34 @@ class Rebuilds:
                 if self.built.get(key) == wanted:
                     return None
                 self.waiting_since.pop(key, None)
+                pending = dict(self.deriving)
             try:
-                result = self.build(self.config, None if key == ALL_JOBS else key)
+                result = self.build(self.config, None if key == ALL_JOBS else key, frozenset(pending))
             except OSError as exc:
                 if not storage.is_disk_full(exc):
                     raise
                 log.warning("rebuild-%s: stopped: %s", key, exc)
                 self.retry(key)
                 return None
+            self.left_out(set(pending.values()))
             with self.lock:
                 self.built[key] = wanted
             self.log_failures(key, result)
             if self.publishes is not None:
                 self.publishes.request()
             return result
+
+    def left_out(self, jobs: set[int]) -> None:
+        """``jobs`` were rendered without photos their workers were deriving: show those once they are made.
+
+        A job whose photos are all made by now is rebuilt at once; the others
+        when their last photo is released.
+        """
+        with self.lock:
+            busy = set(self.deriving.values())
+            self.stale.update(jobs & busy)
+        for job in sorted(jobs - busy):
+            self.schedule(job, 0)
 
     def held_back(self, key: int | str) -> bool:
         """An upload into the job is being stored right now, and the first request waited less than the maximum."""

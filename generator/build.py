@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 
 from generator.assets import STATIC_FOLDER, collect_assets
@@ -69,22 +70,32 @@ class BuildReport:
         )
 
 
-def build_site(config: Config, job_id: int | None = None, full: bool = False, progress: bool = False) -> BuildReport:
+def build_site(
+    config: Config,
+    job_id: int | None = None,
+    full: bool = False,
+    progress: bool = False,
+    pending: Collection[int] = (),
+) -> BuildReport:
     """Bring ``output/`` up to date; ``job_id`` limits the work to one job (the index is still kept right).
 
     Waits for the maintenance lock, so it is safe beside the daemon, timers and maintenance commands.
     Its outcome is recorded (``jobgallery/runs.py``) for the health page and ``jobgallery status``.
+    ``pending``: ids of photos whose derivatives someone else is making right now (the daemon's
+    upload workers): left off their pages until then, never made twice, their files kept.
     """
     with locks.maintenance_lock(config.paths.data), runs.recorded(config.db_path, "build") as run:
-        report = run_build(config, job_id, full, progress)
+        report = run_build(config, job_id, full, progress, pending)
         run.done(report, quiet=not (report.processed or report.pages_written or report.files_removed))
         return report
 
 
-def run_build(config: Config, job_id: int | None = None, full: bool = False, progress: bool = False) -> BuildReport:
+def run_build(
+    config: Config, job_id: int | None = None, full: bool = False, progress: bool = False, pending: Collection[int] = ()
+) -> BuildReport:
     """``build_site`` for a caller that already holds the maintenance lock."""
     started = time.monotonic()
-    build = Build(config, full)
+    build = Build(config, full, frozenset(pending))
     # 0. nothing changed in the database or in output/ since the last whole build: nothing to do
     if not full and build.unchanged(job_id):
         build.report.seconds = time.monotonic() - started
@@ -112,9 +123,11 @@ def run_build(config: Config, job_id: int | None = None, full: bool = False, pro
 class Build:
     """The state of one build, step by step."""
 
-    def __init__(self, config: Config, full: bool) -> None:
+    def __init__(self, config: Config, full: bool, pending: frozenset[int] = frozenset()) -> None:
         self.config = config
         self.full = full
+        self.pending = pending
+        self.waiting = 0  # photos left off their pages because their derivatives are being made elsewhere
         self.output = config.paths.output
         self.report = BuildReport()
         self.manifest = Manifest()
@@ -222,6 +235,9 @@ class Build:
             missing = tuple((k, n) for k, n in wanted.items() if self.full or not has_file(entry, path, k, n, present))
             if not missing or (not self.full and self.adopt(job, image, wanted, present)):
                 self.report.skipped += 1
+                continue
+            if image.id in self.pending:
+                self.waiting += 1
                 continue
             try:
                 master = storage.master_path(self.config.paths.data, job.id, image.filename)
@@ -353,11 +369,13 @@ class Build:
     def prune_job_folder(self, job: db.Job) -> int:
         """Keep a job's page and the derivatives it shows; everything else in its folder goes.
 
-        Derivatives of photos stored since this build read the database are
-        kept too: an upload writes them while a build may be running.
+        Derivatives of photos stored since this build read the database, or
+        being made elsewhere (``pending``), are kept too: an upload's worker
+        writes them while a build may be running.
         """
         path = self.path_of(job)
-        keep = {name for name in self.present.get(path, ()) if photo_id(name) > self.newest_id}
+        present = self.present.get(path, ())
+        keep = {name for name in present if photo_id(name) > self.newest_id or photo_id(name) in self.pending}
         keep.update(("index.html", *self.handover.files_in(path)))
         for image in [] if job.archived else self.images[job.id]:
             entry = self.manifest.photos.get(str(image.id))
@@ -409,7 +427,7 @@ class Build:
         """
         self.manifest.settings = self.settings
         save_manifest(self.output, self.manifest)
-        if whole and self.report.ok and not self.report.short_of_space:
+        if whole and self.report.ok and not self.report.short_of_space and not self.waiting:
             count = sum(len(images) for images in self.images.values())
             write_stamp(self.stamp_path, stamp(self.settings, self.database, self.output), count)
         else:

@@ -137,7 +137,7 @@ def photo_view(image: db.Image, entry: dict) -> dict:
         **shape_of(display, entry["zoom"]),
         "id": image.id,
         "description": image.description,
-        "tags": image.tag_list,
+        "tags": distinct_tags(image.tag_list),
         "alt": image.description or f"Photo {label}",
         "time": taken_datetime(taken) if taken else image.timestamp,
         "time_label": label,
@@ -191,6 +191,14 @@ def day_label(iso: str) -> str:
         return "Date unknown"
     day = date.fromisoformat(iso)
     return f"{WEEKDAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]} {day.year}"
+
+
+def distinct_tags(tags: list[str]) -> list[str]:
+    """A photo's tags once each up to case, as first spelled: "Flashing, flashing" shows one (as the chips count it)."""
+    seen: dict[str, str] = {}
+    for tag in tags:
+        seen.setdefault(tag.lower(), tag)
+    return list(seen.values())
 
 
 def tag_counts(photos: list[dict]) -> list[dict]:

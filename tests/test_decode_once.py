@@ -9,6 +9,7 @@ next build completes.
 from __future__ import annotations
 
 import io
+import json
 import re
 import signal
 import subprocess
@@ -21,7 +22,7 @@ from pathlib import Path
 import photos
 import pytest
 from conftest import cli_command
-from daemon_support import FilePart, basic, running_daemon, upload
+from daemon_support import FilePart, basic, http, running_daemon, upload
 from ingest_support import write
 
 from generator.build import build_site
@@ -31,6 +32,7 @@ from jobgallery import db, ingest, users
 from jobgallery.config import Config
 
 CREW = ("crew", "crew-password-1")
+BOSS = ("boss", "boss-password-1")
 
 
 def jobgallery(config: Config, *args: str) -> subprocess.CompletedProcess:
@@ -140,6 +142,31 @@ def test_overlapping_uploads_make_their_own_derivatives_and_the_rebuild_makes_no
             assert list(pool.map(send, sent)) == [201] * len(sent)
         deadline = time.monotonic() + 60
         while shown(config, job) != len(sent) or not rebuilds_settled(daemon.log(), job):
+            assert time.monotonic() < deadline, daemon.log()
+            time.sleep(0.05)
+        log = daemon.log()
+    assert log.count("made after its upload") == len(sent)
+    processed = [int(n) for n in re.findall(r"build: (\d+) photos? processed", log)]
+    assert processed and sum(processed) == 0, log
+    assert len(derivative_times(config)) == len(sent) * len(KINDS)
+
+
+def test_another_jobs_rebuild_leaves_photos_being_derived_to_the_workers(make_config, instance) -> None:
+    """A job created while another's uploads are being derived: its rebuild neither makes nor shows them."""
+    config = make_config(**{"server.rebuild_delay_seconds": 0.2})
+    with db.open_db(config.db_path) as conn:
+        users.add_user(conn, *CREW, admin=False)
+        users.add_user(conn, *BOSS, admin=True)
+        job = db.create_job(conn, "Busy")
+    sent = [FilePart(f"b{n}.jpg", photos.jpeg_bytes(3000, 2000, seed=n), content_type="image/jpeg") for n in range(8)]
+    with running_daemon(instance / "config.yaml") as daemon:
+        for part in sent:
+            assert upload(f"{daemon.url}/api/jobs/{job.id}/images", [part], basic(*CREW)).status == 201
+        body = json.dumps({"title": "Next door"}).encode()
+        headers = {"Content-Type": "application/json", **basic(*BOSS)}
+        other = http("POST", f"{daemon.url}/api/jobs", body, headers).json()["id"]
+        deadline = time.monotonic() + 60
+        while shown(config, job) != len(sent) or f"rebuild-{other}: done" not in daemon.log():
             assert time.monotonic() < deadline, daemon.log()
             time.sleep(0.05)
         log = daemon.log()

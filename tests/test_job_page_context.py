@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from generator.render import day_label, photo_days, shape_of, tag_counts
+from generator.render import day_label, distinct_tags, photo_days, shape_of, tag_counts
 
 
 def photo(name: str, date: str = "", aspect: float = 4 / 3, tags: tuple[str, ...] = ()) -> dict:
@@ -55,3 +55,7 @@ def test_tags_that_differ_only_in_case_are_one_chip_named_by_the_spelling_most_u
         {"key": "flashing", "name": "flashing", "count": 3},
         {"key": "roof", "name": "roof", "count": 1},
     ]
+
+
+def test_a_photos_tags_differing_only_in_case_show_once_as_first_spelled() -> None:
+    assert distinct_tags(["Flashing", "roof", "flashing", "Roof", "leak"]) == ["Flashing", "roof", "leak"]
