@@ -41,9 +41,9 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from daemon import config_watch
-from jobgallery import storage
+from jobgallery import db, runs, storage
 from jobgallery.config import Config
-from jobgallery.errors import JobGalleryError
+from jobgallery.errors import ConfigError, JobGalleryError
 
 log = logging.getLogger("daemon.scheduler")
 
@@ -110,11 +110,16 @@ def build_pages(config: Config, job_id: int | None, pending: Collection[int] = (
     """One incremental build: of one job's page (and the index), or of the whole site.
 
     ``pending``: photos the upload workers are deriving, left for them (``build_site``).
-    ConfigError when config.yaml changed since the daemon started (``daemon/config_watch.py``).
+    ConfigError when config.yaml changed since the daemon started (``daemon/config_watch.py``),
+    recorded as a failed build, so the health page and ``jobgallery status`` say a restart is due.
     """
     from generator.build import build_site
 
-    config_watch.check_current(config)
+    try:
+        config_watch.check_current(config)
+    except ConfigError as exc:
+        runs.save(config.db_path, "build", db.now_iso(), False, f"build stopped: {exc}")
+        raise
     return build_site(config, job_id=job_id, pending=pending)
 
 

@@ -44,6 +44,8 @@ def test_after_public_index_is_switched_off_the_daemon_refuses_to_build_until_re
         assert made.status == 303  # asks for a rebuild of the job at once
         wait_for_log(daemon, "changed since the daemon started; not building with the old settings: restart")
         assert private.is_dir() and not public.exists()
+        status = run_cli(config, "status")
+        assert status.returncode == 1 and "not building with the old settings" in status.stdout + status.stderr
         assert (config.paths.output / "index.html").read_text() == index
     with running_daemon(source) as daemon:
         token = made.header("location").rsplit("=", 1)[1]
