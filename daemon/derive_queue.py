@@ -27,6 +27,7 @@ import queue
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 from daemon.connections import ThreadConnections
 from daemon.scheduler import Rebuilds
@@ -104,7 +105,7 @@ class DeriveQueue:
             self.pool = ProcessPoolExecutor(
                 self.workers, mp_context=context, initializer=start_worker, initargs=(DECODES.path,)
             )
-        self.pool.submit(make_photo, task).add_done_callback(lambda future: self.done(image, future))
+        self.pool.submit(make_photo, task).add_done_callback(lambda future: self.done(image, task, future))
 
     def task(self, image: db.Image) -> PhotoTask:
         """Every kind of derivative of ``image``, named and placed as the build would; ValueError for a bad name."""
@@ -116,7 +117,7 @@ class DeriveQueue:
         limits = Limits.from_config(self.config)
         return PhotoTask(image.id, image.filename, str(master), str(folder), names, self.recipe, limits)
 
-    def done(self, image: db.Image, future: Future) -> None:
+    def done(self, image: db.Image, task: PhotoTask, future: Future) -> None:
         """A worker finished ``image`` (or died on it): log which, and let the job's rebuild go when it was the last."""
         try:
             error = future.result().error
@@ -125,7 +126,9 @@ class DeriveQueue:
             error = "the worker process died (out of memory?)"
         except Exception as exc:  # a failure to hand the task over; the build makes what it left
             error = f"{type(exc).__name__}: {exc}"
-        if error:
+        if error and not Path(task.master).exists():  # archived or deleted meanwhile: nothing is left to make
+            log.info("job %d: %s went before its derivatives were made", image.job_id, image.filename)
+        elif error:
             log.warning("job %d: derivatives of %s left to the build: %s", image.job_id, image.filename, error)
         else:
             log.info("job %d: derivatives of %s made after its upload", image.job_id, image.filename)
