@@ -103,13 +103,15 @@ def root() -> str:
 class UploadDaemon:
     """The handlers, with what they share: settings, connections, pages and the rebuild queue."""
 
-    def __init__(self, config: Config, connections: ThreadConnections, rebuilds: Rebuilds, pages: Pages) -> None:
+    def __init__(
+        self, config: Config, connections: ThreadConnections, rebuilds: Rebuilds, pages: Pages, queue: DeriveQueue
+    ) -> None:
         self.config = config
         self.connections = connections
         self.rebuilds = rebuilds
         self.pages = pages
         self.limit = config.server.max_upload_mb * MIB
-        self.queue = DeriveQueue(config, connections, rebuilds)
+        self.queue = queue
 
     def install(self, app: bottle.Bottle) -> None:
         app.route("/healthz", "GET", self.healthz, auth=None)
@@ -384,11 +386,14 @@ def log_photo(job: db.Job, item: Stored, user: str) -> None:
 
 
 def make_app(
-    config: Config, connections: ThreadConnections, rebuilds: Rebuilds, pages: Pages
+    config: Config, connections: ThreadConnections, rebuilds: Rebuilds, pages: Pages, queue: DeriveQueue
 ) -> Callable[[dict, Callable], Iterable]:
-    """The whole WSGI application: security headers, access log, dev-mode ``output/`` files, then the routes."""
+    """The whole WSGI application: security headers, access log, dev-mode ``output/`` files, then the routes.
+
+    ``queue`` makes uploads' derivatives; the caller stops it before closing ``connections``.
+    """
     bottle.BaseRequest.MEMFILE_MAX = FORM_BODY_MAX
-    daemon = UploadDaemon(config, connections, rebuilds, pages)
+    daemon = UploadDaemon(config, connections, rebuilds, pages, queue)
     auth = Authenticator(connections.get)
     sessions = SessionStore(connections.get, config.server.session_days)
     app = bottle.Bottle()

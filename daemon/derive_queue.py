@@ -64,7 +64,9 @@ class DeriveQueue:
         self.free = threading.Semaphore(self.workers)
         self.started = False
         self.broken = False
+        self.stopping = False
         self.lock = threading.Lock()
+        self.pool_lock = threading.Lock()  # the pool, and whether the daemon is stopping
         self.pool: ProcessPoolExecutor | None = None
 
     def put(self, image: db.Image) -> None:
@@ -86,12 +88,17 @@ class DeriveQueue:
                 continue
             self.free.acquire()
             try:
-                self.submit(image)
+                with self.pool_lock:
+                    self.submit(image)
             except Exception:  # the thread outlives any one photo; the build makes what it left
                 log.exception("job %d: derivatives of %s left to the build", image.job_id, image.filename)
                 self.finished(image)
 
     def submit(self, image: db.Image) -> None:
+        """Hand ``image`` to a worker (under ``pool_lock``); once the daemon is stopping, leave it to the build."""
+        if self.stopping:
+            self.finished(image)
+            return
         try:
             task = self.task(image)
         except (OSError, ValueError, JobGalleryError) as exc:
@@ -106,6 +113,22 @@ class DeriveQueue:
                 self.workers, mp_context=context, initializer=start_worker, initargs=(DECODES.path,)
             )
         self.pool.submit(make_photo, task).add_done_callback(lambda future: self.done(image, task, future))
+
+    def stop(self) -> None:
+        """The daemon is stopping: let the photos in hand finish, leave the waiting ones to the next start's build."""
+        with self.pool_lock:
+            self.stopping = True
+            self.stop_worker()
+        left = 0
+        while True:
+            try:
+                image = self.waiting.get_nowait()
+            except queue.Empty:
+                break
+            self.rebuilds.release(image.job_id, image.id)
+            left += 1
+        if left:
+            log.info("%d photo(s) left for the build when the daemon starts again", left)
 
     def task(self, image: db.Image) -> PhotoTask:
         """Every kind of derivative of ``image``, named and placed as the build would; ValueError for a bad name."""
@@ -143,7 +166,8 @@ class DeriveQueue:
         for _ in range(self.workers):
             self.free.acquire()
         try:
-            self.stop_worker()
+            with self.pool_lock:
+                self.stop_worker()
         finally:
             for _ in range(self.workers):
                 self.free.release()

@@ -39,6 +39,7 @@ from daemon import housekeeping, share_expiry
 from daemon.accesslog import printable
 from daemon.app import error_renderer, make_app
 from daemon.connections import ThreadConnections
+from daemon.derive_queue import DeriveQueue
 from daemon.headers import with_security_headers
 from daemon.responses import Pages
 from daemon.scheduler import Rebuilds, make_scheduler
@@ -247,7 +248,8 @@ def run(config: Config, out: TextIO = sys.stdout) -> int:
     rebuilds = Rebuilds(scheduler, config)
     socket_map: dict = {}
     pages = Pages(config)
-    app = make_app(config, connections, rebuilds, pages)
+    derive = DeriveQueue(config, connections, rebuilds)
+    app = make_app(config, connections, rebuilds, pages, derive)
     server = make_server(config, app, socket_map)
     server.channel_class = channel_class(error_renderer(pages), config.server.max_upload_mb)
     stop = StopSignal(server.pull_trigger)
@@ -267,6 +269,7 @@ def run(config: Config, out: TextIO = sys.stdout) -> int:
     cut_off = drain(server, socket_map, stop)
     if cut_off:
         log.warning("%d request(s) were cut off before they were answered", cut_off)
+    derive.stop()
     scheduler.shutdown(wait=True)
     connections.close_all()
     stop.ignore_from_now_on()

@@ -272,6 +272,28 @@ def test_a_daemon_killed_while_its_workers_derive_leaves_a_site_the_next_build_c
     assert len(derivative_times(config)) == len(sent) * len(KINDS)
 
 
+def test_a_daemon_stopped_while_its_workers_derive_exits_cleanly_and_its_next_start_completes_the_site(
+    make_config, instance
+) -> None:
+    config = make_config()
+    with db.open_db(config.db_path) as conn:
+        users.add_user(conn, *CREW, admin=False)
+        job = db.create_job(conn, "Stopped daemon")
+    sent = [FilePart(f"s{n}.jpg", photos.jpeg_bytes(3000, 2000, seed=n), content_type="image/jpeg") for n in range(6)]
+    with running_daemon(instance / "config.yaml") as daemon:
+        for part in sent:
+            assert upload(f"{daemon.url}/api/jobs/{job.id}/images", [part], basic(*CREW)).status == 201
+        assert daemon.stop() == 0
+        log = daemon.log()
+    assert "Traceback" not in log and " ERROR " not in log, log
+    with running_daemon(instance / "config.yaml") as daemon:
+        deadline = time.monotonic() + 60
+        while shown(config, job) != len(sent):
+            assert time.monotonic() < deadline, daemon.log()
+            time.sleep(0.05)
+    assert len(derivative_times(config)) == len(sent) * len(KINDS)
+
+
 def test_settings_in_the_config_file_reach_the_ingest(make_config, tmp_path: Path) -> None:
     """The daemon and the import make derivatives with the configured sizes, so the build still finds them."""
     config = make_config(**{"images.display_size": 800, "images.thumb_size": 200})
