@@ -59,6 +59,7 @@ class DeriveQueue:
         self.connections = connections
         self.rebuilds = rebuilds
         self.recipe = Recipe.from_config(config)
+        self.limits = Limits.from_config(config)
         self.workers = min(WORKERS, build_workers(config))
         self.waiting: queue.SimpleQueue[db.Image] = queue.SimpleQueue()
         self.free = threading.Semaphore(self.workers)
@@ -137,8 +138,7 @@ class DeriveQueue:
         folder = storage.within(output, output / job.gallery_path(self.config.gallery.public_index))
         names = tuple((kind, derivative_name(image.id, image.sha256, kind, self.recipe)) for kind in KINDS)
         master = storage.master_path(self.config.paths.data, image.job_id, image.filename)
-        limits = Limits.from_config(self.config)
-        return PhotoTask(image.id, image.filename, str(master), str(folder), names, self.recipe, limits)
+        return PhotoTask(image.id, image.filename, str(master), str(folder), names, self.recipe, self.limits)
 
     def done(self, image: db.Image, task: PhotoTask, future: Future) -> None:
         """A worker finished ``image`` (or died on it): log which, and let the job's rebuild go when it was the last."""

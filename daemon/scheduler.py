@@ -216,8 +216,8 @@ class Rebuilds:
         self.last_request: dict[int, float] = {}  # when each job was last asked for, to tell a burst
         self.waiting_since: dict[int | str, float] = {}  # first request not yet covered by a started run
         self.storing: dict[int | str, int] = {}  # uploads into the job being checked and stored right now
-        self.deferred: set[int | str] = set()  # jobs whose rebuild came due while held: run at the release
-        self.stale: set[int | str] = set()  # jobs a build rendered while held: some photos not shown yet
+        # jobs to rebuild at their last release: their rebuild came due, or a build showed them without some photos
+        self.at_release: set[int | str] = set()
         self.deriving: dict[int, int] = {}  # photos the upload workers are deriving (id -> job id), left to them
         self.first_retry = config.server.rebuild_retry_seconds
         self.requested: dict[int | str, int] = {}
@@ -277,10 +277,9 @@ class Rebuilds:
             self.storing[job_id] -= 1
             if image_id is not None:
                 self.deriving.pop(image_id, None)
-            due = self.storing[job_id] == 0 and (job_id in self.deferred or job_id in self.stale)
-            if self.storing[job_id] == 0:
-                self.deferred.discard(job_id)
-                self.stale.discard(job_id)
+            due = self.storing[job_id] == 0 and job_id in self.at_release
+            if due:
+                self.at_release.discard(job_id)
         if due:
             self.schedule(job_id, 0)
 
@@ -319,7 +318,7 @@ class Rebuilds:
             held = self.held_back(key)
         if held:
             with self.lock:
-                self.deferred.add(key)
+                self.at_release.add(key)
             self.schedule(key, self.delay, name)  # looked at again after the upload, whether it stores anything or not
             return
         run_logged(name, lambda: self.run(key))
@@ -357,7 +356,7 @@ class Rebuilds:
         """
         with self.lock:
             busy = set(self.deriving.values())
-            self.stale.update(jobs & busy)
+            self.at_release.update(jobs & busy)
         for job in sorted(jobs - busy):
             self.schedule(job, 0)
 

@@ -154,14 +154,12 @@ def test_overlapping_uploads_make_their_own_derivatives_and_the_rebuild_makes_no
 def test_another_jobs_rebuild_leaves_photos_being_derived_to_the_workers(make_config, instance) -> None:
     """A job created while another's uploads are being derived: its rebuild neither makes nor shows them."""
     config = make_config(**{"server.rebuild_delay_seconds": 0.2})
+    job = crew_and_job(config, "Busy")
     with db.open_db(config.db_path) as conn:
-        users.add_user(conn, *CREW, admin=False)
         users.add_user(conn, *BOSS, admin=True)
-        job = db.create_job(conn, "Busy")
-    sent = [FilePart(f"b{n}.jpg", photos.jpeg_bytes(3000, 2000, seed=n), content_type="image/jpeg") for n in range(8)]
+    sent = photo_parts("b", 8)
     with running_daemon(instance / "config.yaml") as daemon:
-        for part in sent:
-            assert upload(f"{daemon.url}/api/jobs/{job.id}/images", [part], basic(*CREW)).status == 201
+        send_each(daemon, job, sent)
         body = json.dumps({"title": "Next door"}).encode()
         headers = {"Content-Type": "application/json", **basic(*BOSS)}
         other = http("POST", f"{daemon.url}/api/jobs", body, headers).json()["id"]
@@ -174,6 +172,27 @@ def test_another_jobs_rebuild_leaves_photos_being_derived_to_the_workers(make_co
     processed = [int(n) for n in re.findall(r"build: (\d+) photos? processed", log)]
     assert processed and sum(processed) == 0, log
     assert len(derivative_times(config)) == len(sent) * len(KINDS)
+
+
+def crew_and_job(config: Config, title: str) -> db.Job:
+    """A crew account (``CREW``) and a new job to upload into."""
+    with db.open_db(config.db_path) as conn:
+        users.add_user(conn, *CREW, admin=False)
+        return db.create_job(conn, title)
+
+
+def photo_parts(prefix: str, count: int) -> list[FilePart]:
+    """``count`` distinct 6 MP JPEGs to upload: big enough that deriving them takes a moment."""
+    return [
+        FilePart(f"{prefix}{n}.jpg", photos.jpeg_bytes(3000, 2000, seed=n), content_type="image/jpeg")
+        for n in range(count)
+    ]
+
+
+def send_each(daemon, job: db.Job, parts: list[FilePart]) -> None:
+    """Upload ``parts`` one request each, as the form's queue does; every one is stored."""
+    for part in parts:
+        assert upload(f"{daemon.url}/api/jobs/{job.id}/images", [part], basic(*CREW)).status == 201
 
 
 def rebuilds_settled(log: str, job: db.Job) -> bool:
@@ -255,13 +274,10 @@ def test_a_process_killed_between_storing_and_deriving_leaves_a_site_the_next_bu
 def test_a_daemon_killed_while_its_workers_derive_leaves_a_site_the_next_build_completes(make_config, instance) -> None:
     """kill -9 right after the last upload's answer: the photos are stored, some derivatives not yet written."""
     config = make_config()
-    with db.open_db(config.db_path) as conn:
-        users.add_user(conn, *CREW, admin=False)
-        job = db.create_job(conn, "Killed daemon")
-    sent = [FilePart(f"k{n}.jpg", photos.jpeg_bytes(3000, 2000, seed=n), content_type="image/jpeg") for n in range(3)]
+    job = crew_and_job(config, "Killed daemon")
+    sent = photo_parts("k", 3)
     with running_daemon(instance / "config.yaml") as daemon:
-        for part in sent:
-            assert upload(f"{daemon.url}/api/jobs/{job.id}/images", [part], basic(*CREW)).status == 201
+        send_each(daemon, job, sent)
         assert daemon.stop(signal.SIGKILL) == -signal.SIGKILL
     with db.open_db(config.db_path) as conn:
         assert len(db.list_images(conn, job.id)) == len(sent)
@@ -276,13 +292,10 @@ def test_a_daemon_stopped_while_its_workers_derive_exits_cleanly_and_its_next_st
     make_config, instance
 ) -> None:
     config = make_config()
-    with db.open_db(config.db_path) as conn:
-        users.add_user(conn, *CREW, admin=False)
-        job = db.create_job(conn, "Stopped daemon")
-    sent = [FilePart(f"s{n}.jpg", photos.jpeg_bytes(3000, 2000, seed=n), content_type="image/jpeg") for n in range(6)]
+    job = crew_and_job(config, "Stopped daemon")
+    sent = photo_parts("s", 6)
     with running_daemon(instance / "config.yaml") as daemon:
-        for part in sent:
-            assert upload(f"{daemon.url}/api/jobs/{job.id}/images", [part], basic(*CREW)).status == 201
+        send_each(daemon, job, sent)
         assert daemon.stop() == 0
         log = daemon.log()
     assert "Traceback" not in log and " ERROR " not in log, log
