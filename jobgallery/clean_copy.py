@@ -53,7 +53,7 @@ from typing import BinaryIO
 from PIL import Image
 
 from jobgallery import db, storage
-from jobgallery.containers import Fields, body, boxes, item_types
+from jobgallery.containers import body, boxes, item_locations, item_types
 from jobgallery.errors import BadImage, JobGalleryError
 from jobgallery.images import EXIF_ERRORS, ORIENTATION, exif_orientation, signature_format
 from jobgallery.jpeg_scans import EOI, SOS, STANDALONE_MARKERS, next_marker
@@ -410,27 +410,11 @@ def plan_heif(handle: BinaryIO, size: int) -> list[Piece]:
 
 
 def item_extents(data: bytes, idat_start: int | None) -> Iterator[tuple[int, list[tuple[int, int]]]]:
-    """Item id and its extents as (file offset, length), from an ``iloc`` box body."""
-    fields = Fields(data)
-    version = fields.take(1)
-    fields.take(3)
-    sizes = fields.take(2)
-    offset_size, length_size, base_size = sizes >> 12, (sizes >> 8) & 15, (sizes >> 4) & 15
-    index_size = sizes & 15 if version in (1, 2) else 0
-    for _ in range(fields.take(2 if version < 2 else 4)):
-        item_id = fields.take(2 if version < 2 else 4)
-        method = fields.take(2) & 15 if version in (1, 2) else 0
-        fields.take(2)
-        base = fields.take(base_size)
-        extents = []
-        for _ in range(fields.take(2)):
-            fields.take(index_size)
-            offset, length = base + fields.take(offset_size), fields.take(length_size)
-            if method == 1 and idat_start is not None:
-                offset += idat_start
-            extents.append((offset, length))
-        if method in (0, 1):
-            yield item_id, extents
+    """Item id and extents as (file offset, length) from an ``iloc`` body; items stored elsewhere are left out."""
+    for item in item_locations(data):
+        shift = idat_start if item.method == 1 and idat_start is not None else 0
+        if item.method in (0, 1):
+            yield item.item_id, [(offset + shift, length) for offset, length in item.extents]
 
 
 def blank_extents(extents: list[tuple[int, int]], kind: bytes, size: int) -> list[tuple[int, bytes]]:

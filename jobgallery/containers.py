@@ -396,8 +396,21 @@ def check_tiles(handle: BinaryIO, iref: Box | None) -> None:
                 raise BadImage(f"the HEIC image is a grid of {tiles} tiles; at most {MAX_HEIF_TILES} are allowed")
 
 
-def check_locations(data: bytes, types: dict[int, bytes], file_size: int, idat_size: int) -> None:
-    """Every extent of every item (``iloc``) lies inside the file, or inside ``idat`` for items stored there."""
+@dataclass(frozen=True)
+class ItemLocation:
+    """One ``iloc`` entry: where an item's data is (ISO/IEC 14496-12, 8.11.3).
+
+    ``method`` 0 means in the file, 1 inside ``idat``; ``extents`` are
+    (offset, length) pairs in bytes, the offsets from the start of those.
+    """
+
+    item_id: int
+    method: int
+    extents: list[tuple[int, int]]
+
+
+def item_locations(data: bytes) -> Iterator[ItemLocation]:
+    """The entries of an ``iloc`` box body; BadImage past ``MAX_HEIF_ITEMS`` items or when the body breaks off."""
     fields = Fields(data)
     version = fields.take(1)
     fields.take(3)
@@ -412,15 +425,21 @@ def check_locations(data: bytes, types: dict[int, bytes], file_size: int, idat_s
         method = fields.take(2) & 15 if version in (1, 2) else 0
         fields.take(2)
         base = fields.take(base_size)
-        limit = {0: file_size, 1: idat_size}.get(method)
-        stored = 0
+        extents = []
         for _ in range(fields.take(2)):
             fields.take(index_size)
-            offset, length = base + fields.take(offset_size), fields.take(length_size)
-            if limit is not None and offset + length > limit:
-                raise cut_short("HEIC", f"the data of its item {item_id} lies past the end of the file")
-            stored += length
-        if types.get(item_id) in HEIF_METADATA and stored > MAX_METADATA_BYTES:
+            extents.append((base + fields.take(offset_size), fields.take(length_size)))
+        yield ItemLocation(item_id, method, extents)
+
+
+def check_locations(data: bytes, types: dict[int, bytes], file_size: int, idat_size: int) -> None:
+    """Every extent of every item (``iloc``) lies inside the file, or inside ``idat`` for items stored there."""
+    for item in item_locations(data):
+        limit = {0: file_size, 1: idat_size}.get(item.method)
+        if limit is not None and any(offset + length > limit for offset, length in item.extents):
+            raise cut_short("HEIC", f"the data of its item {item.item_id} lies past the end of the file")
+        stored = sum(length for _, length in item.extents)
+        if types.get(item.item_id) in HEIF_METADATA and stored > MAX_METADATA_BYTES:
             raise BadImage(
                 f"the HEIC image has {stored} bytes of metadata in one item; at most {MAX_METADATA_BYTES} are allowed"
             )
