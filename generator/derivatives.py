@@ -1,9 +1,11 @@
 """Derivative images: the display image, the thumbnails a gallery page shows and the zoom image.
 
 Masters are untrusted originals of any size, format, pixel mode and colour
-space. A JPEG is decoded at reduced scale (``draft``) just above the display
-size, which is where most of the time and memory goes; the thumbnails are made
-from the display pixels, not from the master. The decode is the one that
+space. A JPEG is decoded at reduced scale, libjpeg-turbo's M/8 just above the
+zoom image's size or at it when one is close (then the zoom image needs no
+resize), which is where most of the time and memory goes; the display image is
+made from the zoom image's pixels and the thumbnails from the display image's,
+never from the master. The decode is the one that
 checks the photo (``images.inspect_pixels`` with ``Maker``): an upload or an
 import makes the derivatives in the same pass (``generator.ingest_output``),
 and a build makes them the same way, to the same bytes. Every derivative is an 8-bit
@@ -15,7 +17,8 @@ Sizes follow the box each derivative is shown in (``display_fit``,
 edge; a thumbnail is the whole photo at the height of a gallery row, at 1x and
 2x, each also as WebP (about half the bytes at the same PSNR, ``bench/job_page.py``);
 the zoom image, loaded only when a viewer zooms past the display image, has
-the area of a 4:3 picture ``zoom_size`` wide (``Recipe.zoom_fit``).
+the area of a 4:3 picture ``zoom_size`` wide (``Recipe.zoom_fit``), a JPEG's
+within 5 % of it (``Maker.draft_target``).
 
 Each file's name carries a hash of the master's content and of the settings
 that made it, so a name always means the same bytes and can be cached forever.
@@ -35,14 +38,25 @@ from PIL import Image, ImageMath
 
 from generator import colour
 from jobgallery.errors import JobGalleryError
-from jobgallery.images import DECODE_ERRORS, EXIF_ERRORS, ORIENTATION, Box, Limits, enable_heif, inspect_pixels
+from jobgallery.images import (
+    DECODE_ERRORS,
+    EXIF_ERRORS,
+    ORIENTATION,
+    Box,
+    Limits,
+    enable_heif,
+    format_of,
+    inspect_pixels,
+)
+from jobgallery.jpeg_scans import nearest_scale
 from jobgallery.storage import atomic_write, is_disk_full
 
 # Bump when a change in this module alters the bytes of derivatives.
 # 2: colour converted to sRGB, no profile written, 16-bit scaled, sizes by box.
 # 3: a PNG colour key (tRNS on RGB or grey) is transparency, flattened on white like an alpha channel.
 # 4: decoded once with the upload's check; thumbnails from the smallest one that covers them; colour from bytes.
-PIPELINE = 4
+# 5: a JPEG's zoom image is libjpeg-turbo's decode at the M/8 scale nearest its size, when one is close, unresized.
+PIPELINE = 5
 
 KINDS = ("display", "thumb", "thumb2x", "zoom", "thumb-webp", "thumb2x-webp")
 # Kinds encoded as WebP (the same pixels as the JPEG kind they are named after); every other kind is JPEG.
@@ -280,10 +294,10 @@ class Made:
 class Maker:
     """Makes every kind of derivative from the pixels a photo's check decodes (``images.PixelSink``).
 
-    The build and the ingest both make derivatives through this one class.
-    The ingest's strict decode (libjpeg-turbo through simplejpeg) and the
-    build's lenient one (libjpeg-turbo through Pillow) give the same pixels at
-    the same scale, so the bytes are the same whichever made them
+    The build and the ingest both make derivatives through this one class,
+    and both decode a JPEG with libjpeg-turbo through simplejpeg at the same
+    scale (the build leniently: Pillow decodes a master the strict decode
+    refuses), so the bytes are the same whichever made them
     (tests/test_decode_once.py).
     """
 
@@ -291,17 +305,26 @@ class Maker:
     strict: bool = True
 
     def draft_target(self, image: Image.Image) -> tuple[int, int]:
-        """The zoom image's size: the largest derivative, the others are made from its pixels."""
-        return self.recipe.zoom_fit(image.size)
+        """The zoom image's size: the largest derivative, the others are made from its pixels.
+
+        A JPEG's is the size libjpeg-turbo decodes it to at the scale nearest
+        ``Recipe.zoom_fit``, when one is within 5 % of its area
+        (``jpeg_scans.nearest_scale``): 2520 x 1890 for a 4032 x 3024 photo,
+        made with no resize.
+        """
+        zoom = self.recipe.zoom_fit(image.size)
+        if format_of(image) != "JPEG":
+            return zoom
+        return nearest_scale(image.size, zoom, display_fit(image.size, self.recipe.display_size))
 
     def before_load(self, image: Image.Image) -> None:
         scale_colour_key(image)
 
-    def take(self, master: Image.Image, pixels: Image.Image, box: Box) -> Made:
+    def take(self, master: Image.Image, pixels: Image.Image, box: Box, target: tuple[int, int]) -> Made:
         display = display_fit(master.size, self.recipe.display_size)
         if exif_orientation(master) in TURNED:
             display = (display[1], display[0])
-        zoom = display_from(master, pixels, box, self.draft_target(master))
+        zoom = display_from(master, pixels, box, target)
         return encode_all(zoom, display, self.recipe)
 
 
@@ -324,8 +347,8 @@ class DisplayMaker(Maker):
     def draft_target(self, image: Image.Image) -> tuple[int, int]:
         return display_fit(image.size, self.recipe.display_size)
 
-    def take(self, master: Image.Image, pixels: Image.Image, box: Box) -> Display:
-        return display_from(master, pixels, box, self.draft_target(master))
+    def take(self, master: Image.Image, pixels: Image.Image, box: Box, target: tuple[int, int]) -> Display:
+        return display_from(master, pixels, box, target)
 
 
 def load_display(path: Path, display_size: int, limits: Limits) -> Display:

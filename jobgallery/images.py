@@ -289,7 +289,7 @@ def decoding(
 # ---------------------------------------------------------------- validation
 
 
-Box = tuple[float, float, float, float]
+Box = jpeg_scans.Box
 
 
 class PixelSink(Protocol):
@@ -312,8 +312,10 @@ class PixelSink(Protocol):
     def before_load(self, image: Image.Image) -> None:
         """Adjust ``image`` (opened, not decoded) before its pixels are decoded."""
 
-    def take(self, master: Image.Image, pixels: Image.Image, box: Box) -> object:
-        """Use ``pixels`` (``box`` of them is the picture; may be ``master`` itself) and close them."""
+    def take(self, master: Image.Image, pixels: Image.Image, box: Box, target: tuple[int, int]) -> object:
+        """Use ``pixels`` (``box`` of them is the picture; may be ``master`` itself) and close them.
+
+        ``target`` is what ``draft_target`` asked for, before ``master`` was drafted to a smaller size."""
 
 
 def inspect(path: Path, limits: Limits) -> PhotoInfo:
@@ -328,14 +330,14 @@ def inspect_pixels(path: Path, limits: Limits, sink: PixelSink | None) -> tuple[
     with open_image(path, limits.max_pixels) as image:
         fmt = format_of(image)
         width, height = image.size
-        with decoded(image, path, limits.max_decode_mb, sink) as (pixels, box):
+        with decoded(image, path, limits.max_decode_mb, sink) as (pixels, box, target):
             if fmt == "PNG":
                 containers.check_png_pixels(path)
             # Only now: Pillow decodes a whole PNG to look for EXIF after its pixels.
             exif = read_exif(image)
             taken = capture_time.read(path, fmt, image.info, exif)
             if sink is not None:
-                made = sink.take(image, pixels, box)
+                made = sink.take(image, pixels, box, target)
             pixels.close()
             image.close()  # the pixels go before the budget's share does
     orientation = exif_orientation(exif)
@@ -348,43 +350,51 @@ def inspect_pixels(path: Path, limits: Limits, sink: PixelSink | None) -> tuple[
 @contextlib.contextmanager
 def decoded(
     image: Image.Image, path: Path, max_decode_mb: int, sink: PixelSink | None = None
-) -> Iterator[tuple[Image.Image, Box]]:
+) -> Iterator[tuple[Image.Image, Box, tuple[int, int]]]:
     """Decode every compressed byte of ``image`` (opened from ``path``) so damage shows before we store.
 
-    Yields the decoded pixels and the part of them that is the picture. The
-    decode's share of the budget is held until the block ends: the pixels
-    stay in memory until the caller closes them, so releasing the share when
-    the decode returned let four checks of 182 MiB each run at once under a
+    Yields the decoded pixels, the part of them that is the picture and the
+    size the sink asked for (the picture's own without one). The decode's
+    share of the budget is held until the block ends: the pixels stay in
+    memory until the caller closes them, so releasing the share when the
+    decode returned let four checks of 182 MiB each run at once under a
     384 MiB budget (bench/memory_budget.py). With a ``sink`` the share covers
     its resize too.
 
-    A JPEG is decoded by libjpeg-turbo, not Pillow: Pillow drops the warnings
-    that tell a scan cut short (``jpeg_scans``). Without a sink it is decoded
-    at 1/8 scale and the pixels are thrown away; with a strict one, at the
-    sink's scale, and an RGB or grey picture's pixels are the ones it gets
-    (a lenient sink gets Pillow's decode at that scale: the same pixels).
-    Pillow's header gives the cost, and Pillow decodes the few files whose
-    harmless warnings stop the strict decode (and CMYK ones, after it).
+    A JPEG is decoded by libjpeg-turbo through simplejpeg, not Pillow: Pillow
+    drops the warnings that tell a scan cut short (``jpeg_scans``), and its
+    ``draft`` scales only by halves. Without a sink it is decoded at 1/8
+    scale and the pixels are thrown away; with one, an RGB or grey picture at
+    the smallest M/8 scale that covers the sink's size, strictly (a lenient
+    sink, a build, has Pillow decode what a strict decode refuses). Pillow's
+    header, drafted to the same size by halves, gives the cost (at least the
+    decode's), and Pillow decodes the few files whose harmless warnings stop
+    the strict decode (and CMYK ones, after it), at that drafted scale.
     """
     if sink is not None:
         sink.before_load(image)
+    target = image.size if sink is None else sink.draft_target(image)
     if format_of(image) != "JPEG":
         with decoding(image, image.size, max_decode_mb, resizing=sink is not None):
             load(image)
-            yield image, (0.0, 0.0, float(image.width), float(image.height))
+            yield image, (0.0, 0.0, float(image.width), float(image.height)), target
         return
     full_size = width, height = image.size
     eighth = (max(1, width // JPEG_DRAFT_SCALE), max(1, height // JPEG_DRAFT_SCALE))
-    target = eighth if sink is None else sink.draft_target(image)
-    drafted = image.draft(None, target)
+    drafted = image.draft(None, eighth if sink is None else target)
     box = tuple(float(v) for v in drafted[1]) if drafted else (0.0, 0.0, float(width), float(height))
     with decoding(image, full_size, max_decode_mb, resizing=sink is not None):
-        pixels = None
-        if sink is not None and sink.strict:
-            pixels = jpeg_scans.decode_pixels(path, image.size, image.mode)
-        if pixels is None and (sink is not None or not jpeg_scans.decode_strictly(path)):
+        if sink is None:
+            if not jpeg_scans.decode_strictly(path):
+                load(image)
+            yield image, box, target
+            return
+        scaled = jpeg_scans.decode_pixels(path, full_size, target, image.mode, lenient=not sink.strict)
+        if scaled is None:
             load(image)
-        yield (image if pixels is None else pixels), box
+            yield image, box, target
+        else:
+            yield *scaled, target
 
 
 def load(image: Image.Image) -> None:

@@ -4,7 +4,9 @@ The display image has the pixel budget of 1024 x 768 with a short edge of at
 least 640 px (so a panorama opens big enough to inspect); a thumbnail is the
 whole photo at the gallery row's height, 225 px and 450 px for 2x screens,
 at most 1200 px wide (a panorama, alone in its row, that wide); the zoom image
-has a long edge of 2560 px, never less than the display image. In a real
+has the area of a 4:3 picture 2560 px wide, never less than the display image,
+and a JPEG's is libjpeg-turbo's decode at the nearest M/8 scale when that is
+within 5 % of it (no resize at all). In a real
 Chromium at device pixel ratio 2, every thumbnail has at least two pixels per
 CSS pixel of its box, and its box has the photo's shape.
 """
@@ -20,10 +22,11 @@ from generator_support import add_photo, serving
 from PIL import Image
 
 from generator.build import build_site
-from generator.derivatives import KINDS, PhotoTask, Recipe, derivative_name, display_fit, make_photo
+from generator.derivatives import KINDS, Maker, PhotoTask, Recipe, derivative_name, display_fit, make_photo
 from jobgallery import db
 from jobgallery.config import load_config
 from jobgallery.images import Limits
+from jobgallery.jpeg_scans import nearest_scale
 
 RECIPE = Recipe(display_size=1024, display_quality=85, thumb_size=300, thumb_quality=70, zoom_size=2560)
 
@@ -41,9 +44,9 @@ DISPLAY = {
 }
 # master size -> thumbnail, 2x thumbnail, zoom image (by hand: 225 px tall, at most 1200 wide, panoramas 1200 wide)
 SHOWN = {
-    (4000, 3000): ((300, 225), (600, 450), (2560, 1920)),
-    (3000, 4000): ((169, 225), (338, 450), (1920, 2560)),  # 168.75 and 337.5 px wide
-    (12000, 3000): ((1200, 300), (2400, 600), (4434, 1109)),  # zoom: the area of a 4:3 one, 1.7 times the display
+    (4000, 3000): ((300, 225), (600, 450), (2500, 1875)),  # zoom: the 5/8 decode, 4.6 % less area than 2560 x 1920
+    (3000, 4000): ((169, 225), (338, 450), (1875, 2500)),  # 168.75 and 337.5 px wide
+    (12000, 3000): ((1200, 300), (2400, 600), (4500, 1125)),  # zoom: the 3/8 decode, 3 % more than 4434 x 1109
     (20000, 1000): ((1200, 60), (2400, 120), (12800, 640)),  # zoom: the display image's size
     (1000, 20000): ((11, 225), (22, 450), (640, 12800)),
 }
@@ -88,6 +91,23 @@ def test_the_zoom_image_is_never_enlarged_nor_smaller_than_the_display_one(size:
     zoom, display = RECIPE.zoom_fit(size), display_fit(size, 1024)
     assert zoom[0] <= size[0] and zoom[1] <= size[1]
     assert zoom[0] >= display[0] and zoom[1] >= display[1]
+
+
+@pytest.mark.parametrize(
+    ("size", "zoom"),
+    [
+        ((4032, 3024), (2520, 1890)),  # 12 MP phones: 5/8
+        ((4080, 3072), (2550, 1920)),
+        ((4032, 2268), (3024, 1701)),  # 16:9: 6/8, 4.6 % more than the 2956 x 1663 asked for
+        ((4624, 3472), (2559, 1921)),  # 16 MP: 4/8 is 18 % less, 5/8 28 % more: resized to the size asked for
+        ((8000, 6000), (2560, 1920)),  # 48 MP: 2/8 and 3/8 are far off
+        ((20000, 1000), (12800, 640)),  # 5/8 is close but smaller than the display image
+        ((900, 300), (900, 300)),  # 8/8: the master's own size
+    ],
+)
+def test_a_jpegs_zoom_image_is_the_decoders_nearest_scale_when_close(size, zoom) -> None:
+    assert Maker(RECIPE).draft_target(Image.new("RGB", size)) == RECIPE.zoom_fit(size)  # not a JPEG: as asked
+    assert nearest_scale(size, RECIPE.zoom_fit(size), display_fit(size, 1024)) == zoom
 
 
 @pytest.fixture(scope="module")
