@@ -368,7 +368,8 @@ def display_from(master: Image.Image, pixels: Image.Image, box: Box, target: tup
     orientation = exif_orientation(master)
     image = resizable(pixels)
     if image.size == target and box == (0.0, 0.0, float(image.width), float(image.height)):
-        image = image.copy()
+        # A picture of its own, so the decode can go: libjpeg-turbo's RGBX is made RGB here rather than copied.
+        image = image.convert("RGB") if image.mode == "RGBX" else image.copy()
     else:
         image = resize_lean(image, pixels, target, box)
     master.close()
