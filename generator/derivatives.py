@@ -153,15 +153,20 @@ class Recipe:
         return self.display_quality if kind in ("display", "zoom") else self.thumb_quality
 
     def params(self, kind: str) -> str:
-        """Everything the bytes of ``kind`` depend on besides the master (thumbnails come from display pixels)."""
+        """Everything the bytes of ``kind`` depend on besides the master.
+
+        Every kind is made from the zoom image's pixels (the display image from
+        them, the thumbnails from the display image's), so ``zoom_size`` is in
+        every name: a photo bigger than the zoom image decodes at another scale.
+        """
         if kind.endswith(WEBP_SUFFIX):
             return f"{self.params(kind.removesuffix(WEBP_SUFFIX))}w{self.thumb_webp_quality}"
         if kind == "display":
-            return f"d{self.display_size}q{self.display_quality}"
+            return f"d{self.display_size}z{self.zoom_size}q{self.display_quality}"
         if kind == "zoom":
             return f"d{self.display_size}z{self.zoom_size}aq{self.display_quality}"
         scale = 2 if kind == "thumb2x" else 1
-        return f"d{self.display_size}r{self.thumb_size * scale}w{ROW_WIDTH}q{self.thumb_quality}"
+        return f"d{self.display_size}z{self.zoom_size}r{self.thumb_size * scale}w{ROW_WIDTH}q{self.thumb_quality}"
 
 
 def derivative_name(image_id: int, sha256: str, kind: str, recipe: Recipe) -> str:

@@ -501,6 +501,7 @@ def reduced(image: Image.Image, max_px: int, max_decode_mb: int) -> Image.Image:
     ratio = max_px / max(width, height)
     image.draft(None, (max(1, round(width * ratio)), max(1, round(height * ratio))))
     with decoding(image, full_size, max_decode_mb):
+        image.load()  # here, not when saved: a draft that already fits leaves ``thumbnail`` nothing to do
         if image.mode == "P":
             image = image.convert("RGBA" if "transparency" in image.info else "RGB")
         image.thumbnail((max_px, max_px), Image.Resampling.LANCZOS)

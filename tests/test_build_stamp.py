@@ -82,7 +82,7 @@ def test_a_job_build_drops_the_stamp_and_the_next_whole_build_looks_at_everythin
 @pytest.mark.parametrize(
     ("setting", "value", "kinds"),
     [
-        ("images__zoom_size", 1600, {"zoom"}),
+        ("images__zoom_size", 1600, {"zoom", "display", "thumb", "thumb2x", "thumb-webp", "thumb2x-webp"}),
         ("images__thumb_webp_quality", 60, {"thumb-webp", "thumb2x-webp"}),
         ("images__thumb_size", 200, {"thumb", "thumb2x", "thumb-webp", "thumb2x-webp"}),
         ("images__display_quality", 70, {"display", "zoom"}),

@@ -501,6 +501,18 @@ def test_master_max_px_shrinks_the_master_and_keeps_its_exif(make_config, fmt: s
     assert job_files(config, job.id) == [image.filename]
 
 
+@pytest.mark.parametrize(("size", "max_px"), [((1200, 900), 600), ((1200, 900), 300), ((1600, 400), 200)])
+def test_a_master_max_px_the_jpeg_decoder_reaches_by_itself_is_stored_too(make_config, size, max_px) -> None:
+    """At 1/2, 1/4 or 1/8 of the photo the decode alone gives the size: the master is still written whole."""
+    config = make_config(images__master_max_px=max_px)
+    data = photos.jpeg_bytes(*size)
+    with db.open_db(config.db_path) as conn:
+        image = put(config, conn, db.create_job(conn, "exact"), data).image
+    with Image.open(storage.master_path(config.paths.data, image.job_id, image.filename)) as stored:
+        assert max(stored.size) == max_px
+        stored.load()
+
+
 def test_a_shrunk_master_keeps_orientation_but_drops_the_exif_thumbnail(make_config) -> None:
     config = make_config(images__master_max_px=300)
     data = with_app1(photos.jpeg_bytes(900, 600), exif_with_thumbnail(8, photos.jpeg_bytes(60, 40)))
