@@ -29,9 +29,11 @@ with an end marker put back decodes "fine" there. The check decodes with
 libjpeg-turbo through simplejpeg in strict mode instead, which turns those
 warnings into errors, at 1/8 scale (every compressed byte of every scan is
 still read). A few warnings say nothing about missing data (an unknown JFIF
-revision, an unknown Adobe transform code, stray bytes between segments, an
-unusual SOS header in a sequential file, a broken ICC chunk); files with one
-of those are decoded by Pillow, leniently, rather than refused.
+revision, an unknown Adobe transform code, an unusual SOS header in a
+sequential file, a broken ICC chunk); files with one of those are decoded by
+Pillow, leniently, rather than refused. Stray bytes are harmless only between
+header segments: those are left out and the file decoded strictly again; in
+or after a scan's data they are what damage leaves, and the file is refused.
 """
 
 from __future__ import annotations
@@ -41,11 +43,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from PIL import Image
 
 from jobgallery.errors import BadImage
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MAX_SCANS = 100
 MAX_COEFFICIENT_PASSES = 1_500_000_000
@@ -79,10 +84,12 @@ MAX_SEGMENTS = 10_000
 HARMLESS_WARNINGS = (
     "unknown JFIF revision",
     "Unknown Adobe color transform",
-    "extraneous bytes before marker",
     "Invalid SOS parameters for sequential JPEG",
     "bad ICC marker",
 )
+# Bytes that belong to no segment. Between header segments some old writers leave them (``header_gaps``:
+# the file is decoded again without them); inside or after a scan's data they are what is left of damage.
+EXTRANEOUS = "extraneous bytes before marker"
 CUT_SHORT = "the JPEG image is damaged or cut short and cannot be decoded"
 
 
@@ -243,27 +250,84 @@ def decode_pixels(
     None when Pillow must decode the file instead: a mode only Pillow keeps
     (CMYK, after a strict check at 1/8 scale unless ``lenient``), a harmless
     warning, or, when ``lenient`` (a build, whose masters were checked as
-    they came in), data that stops early. Raises BadImage for that otherwise.
+    they came in), damaged data. Raises BadImage for that otherwise.
     """
     if mode not in PIXEL_MODES:
         if not lenient:
             decode_strictly(path)
         return None
     colorspace, pillow_mode = PIXEL_MODES[mode]
-    width, height = target
-    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        try:
-            array = strict_decoder().decode_jpeg(data, colorspace, min_width=width, min_height=height, strict=True)
-        except ValueError as exc:
-            if lenient or any(text.lower() in str(exc).lower() for text in HARMLESS_WARNINGS):
-                return None
-            raise BadImage(CUT_SHORT) from None
+    try:
+        array = strict_decode(path, colorspace, target)
+    except BadImage:
+        if lenient:
+            return None
+        raise
+    if array is None:
+        return None
     size = array.shape[1], array.shape[0]
     eighths = next((m for m in EIGHTHS if scaled_size(full_size, m) == size), None)
     if eighths is None:
         return None
     box = (0.0, 0.0, full_size[0] * eighths / 8, full_size[1] * eighths / 8)
     return Image.frombuffer(pillow_mode, size, array, "raw", pillow_mode, 0, 1), box
+
+
+def strict_decode(path: Path, colorspace: str, at_least: tuple[int, int]) -> np.ndarray | None:
+    """libjpeg-turbo's decode at the smallest M/8 scale of at least ``at_least``, stopping at any warning.
+
+    The file is mapped, not read: simplejpeg needs one buffer, and a mapping
+    costs no memory of its own. Junk between header segments is left out and
+    the file decoded again (in memory, a rare file); None when a harmless
+    warning stops it; BadImage when the picture's data is damaged or short.
+    """
+    width, height = at_least
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        try:
+            return strict_decoder().decode_jpeg(data, colorspace, min_width=width, min_height=height, strict=True)
+        except ValueError as exc:
+            message = str(exc).lower()
+        gaps = header_gaps(handle) if EXTRANEOUS in message else []
+        if gaps:
+            kept = b"".join(data[start:end] for start, end in between(gaps, len(data)))
+            try:
+                return strict_decoder().decode_jpeg(kept, colorspace, min_width=width, min_height=height, strict=True)
+            except ValueError as exc:
+                message = str(exc).lower()
+    if any(text.lower() in message for text in HARMLESS_WARNINGS):
+        return None
+    raise BadImage(CUT_SHORT)
+
+
+def header_gaps(handle: BinaryIO) -> list[tuple[int, int]]:
+    """(start, end) of the bytes before the first scan that belong to no segment: junk, or 0xFF fill."""
+    gaps, position = [], 2
+    for _ in range(MAX_SEGMENTS):
+        found = next_marker(handle, position)
+        if found is None:
+            break
+        at, code = found
+        if at > position:
+            gaps.append((position, at))
+        position = at + 2
+        if code in (SOS, EOI):
+            break
+        if code not in STANDALONE_MARKERS:
+            handle.seek(position)
+            length = int.from_bytes(handle.read(2), "big")
+            if length < 2:
+                break
+            position += length
+    return gaps
+
+
+def between(gaps: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:
+    """The ranges of ``0..size`` that lie outside ``gaps`` (sorted, apart)."""
+    kept, start = [], 0
+    for gap_start, gap_end in gaps:
+        kept.append((start, gap_start))
+        start = gap_end
+    return [*kept, (start, size)]
 
 
 def strict_decoder() -> ModuleType:
@@ -274,18 +338,9 @@ def strict_decoder() -> ModuleType:
 
 
 def decode_strictly(path: Path) -> bool:
-    """Decode the JPEG at 1/8 scale, refusing any scan whose data stops early (BadImage).
+    """Decode the JPEG at 1/8 scale, refusing any scan whose data stops early or is damaged (BadImage).
 
     False when libjpeg-turbo stopped at one of the harmless warnings: the
-    caller then decodes it leniently. The file is mapped, not read: simplejpeg
-    needs one buffer, and a mapping costs no memory of its own. The picture at
-    1/8 scale is thrown away.
+    caller then decodes it leniently. The picture at 1/8 scale is thrown away.
     """
-    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        try:
-            strict_decoder().decode_jpeg(data, min_height=1, min_width=1, strict=True)
-        except ValueError as exc:
-            if any(text.lower() in str(exc).lower() for text in HARMLESS_WARNINGS):
-                return False
-            raise BadImage(CUT_SHORT) from None
-    return True
+    return strict_decode(path, "RGB", (1, 1)) is not None

@@ -127,6 +127,9 @@ def truncated_files() -> dict[str, bytes]:
         "jpeg-progressive-cut-near-end-of-last-scan": cut_in_scan(progressive, -1, 0.99),
         "jpeg-progressive-cut-without-eoi": cut_in_scan(progressive, 3, 0.5, eoi=False),
         "jpeg-progressive-cut-between-scans-eoi-back": progressive[: scan_starts(progressive)[6]] + b"\xff\xd9",
+        "jpeg-junk-in-scan-then-cut-eoi-back": junk_before_restart_then_cut(),
+        "jpeg-bit-rot-in-scan": bit_rot(baseline),
+        "jpeg-junk-between-segments-and-cut-eoi-back": with_stray_bytes_before_tables(cut_in_scan(baseline, 0, 0.5)),
         "png-without-iend": png[:-12],
         "png-cut-inside-idat": png[: len(png) // 2],
         "png-cut-inside-iend": png[:-3],
@@ -148,6 +151,28 @@ def truncated_files() -> dict[str, bytes]:
         "heic-grid-last-tile-missing-boxes-whole": heif_short_mdat(grid, 300),
         "heic-grid-cut-at-80%": grid[: len(grid) * 8 // 10],
     }
+
+
+def junk_before_restart_then_cut() -> bytes:
+    """A byte of junk in a scan before its first restart marker, then the file cut in half and EOI put back.
+
+    libjpeg-turbo's first complaint is then about "extraneous bytes", which
+    between header segments is harmless: inside a scan it is damage.
+    """
+    out = io.BytesIO()
+    photos.photo(640, 480).save(out, "JPEG", quality=90, restart_marker_rows=1)
+    jpeg = out.getvalue()
+    restart = jpeg.index(b"\xff\xd0", jpeg.index(b"\xff\xda"))
+    junk = jpeg[:restart] + b"\x00" + jpeg[restart:]
+    return junk[: len(junk) // 2] + b"\xff\xd9"
+
+
+def bit_rot(jpeg: bytes) -> bytes:
+    """Every 37th byte of 2,000 from the middle of the scan flipped (0x5A), as a failing card returns them."""
+    data = bytearray(jpeg)
+    for at in range(len(data) // 2, len(data) // 2 + 2000, 37):
+        data[at] ^= 0x5A
+    return bytes(data)
 
 
 def with_jfif_revision(jpeg: bytes, major: int, minor: int) -> bytes:
