@@ -32,14 +32,16 @@ still read). A few warnings say nothing about missing data (an unknown JFIF
 revision, an unknown Adobe transform code, an unusual SOS header in a
 sequential file, a broken ICC chunk); files with one of those are decoded by
 Pillow, leniently, rather than refused. Stray bytes are harmless only between
-header segments: those are left out and the file decoded strictly again; in
-or after a scan's data they are what damage leaves, and the file is refused.
+segments and as zero padding before the end marker: those are left out and
+the file decoded strictly again; in or after a scan's data they are what
+damage leaves, and the file is refused.
 """
 
 from __future__ import annotations
 
 import mmap
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -87,9 +89,9 @@ HARMLESS_WARNINGS = (
     "Invalid SOS parameters for sequential JPEG",
     "bad ICC marker",
 )
-# Bytes that belong to no segment. Between header segments some old writers leave them (``header_gaps``:
-# the file is decoded again without them); inside or after a scan's data they are what is left of damage.
-EXTRANEOUS = "extraneous bytes before marker"
+# Bytes that belong to no segment: some writers leave junk between segments and pad the last scan before
+# EOI (``junk``: the file is decoded again without them); anywhere else they are what damage leaves.
+EXTRANEOUS_COUNT = re.compile(r"(\d+) extraneous bytes before marker 0x([0-9a-f]{2})")
 CUT_SHORT = "the JPEG image is damaged or cut short and cannot be decoded"
 
 
@@ -277,9 +279,10 @@ def strict_decode(path: Path, colorspace: str, at_least: tuple[int, int]) -> np.
     """libjpeg-turbo's decode at the smallest M/8 scale of at least ``at_least``, stopping at any warning.
 
     The file is mapped, not read: simplejpeg needs one buffer, and a mapping
-    costs no memory of its own. Junk between header segments is left out and
-    the file decoded again (in memory, a rare file); None when a harmless
-    warning stops it; BadImage when the picture's data is damaged or short.
+    costs no memory of its own. Bytes that belong to no segment (``junk``) are
+    left out of a copy on disk beside the file, which is decoded strictly in
+    turn. None when a harmless warning stops it; BadImage when the picture's
+    data is damaged or short.
     """
     width, height = at_least
     with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
@@ -287,38 +290,64 @@ def strict_decode(path: Path, colorspace: str, at_least: tuple[int, int]) -> np.
             return strict_decoder().decode_jpeg(data, colorspace, min_width=width, min_height=height, strict=True)
         except ValueError as exc:
             message = str(exc).lower()
-        gaps = header_gaps(handle) if EXTRANEOUS in message else []
+        gaps = junk(handle, data, message)
         if gaps:
-            kept = b"".join(data[start:end] for start, end in between(gaps, len(data)))
-            try:
-                return strict_decoder().decode_jpeg(kept, colorspace, min_width=width, min_height=height, strict=True)
-            except ValueError as exc:
-                message = str(exc).lower()
+            with tempfile.TemporaryFile(dir=path.parent) as copy:
+                for start, end in between(gaps, len(data)):
+                    copy.write(data[start:end])
+                copy.flush()
+                with mmap.mmap(copy.fileno(), 0, access=mmap.ACCESS_READ) as kept:
+                    try:
+                        decoder = strict_decoder()
+                        return decoder.decode_jpeg(kept, colorspace, min_width=width, min_height=height, strict=True)
+                    except ValueError as exc:
+                        message = str(exc).lower()
     if any(text.lower() in message for text in HARMLESS_WARNINGS):
         return None
     raise BadImage(CUT_SHORT)
 
 
-def header_gaps(handle: BinaryIO) -> list[tuple[int, int]]:
-    """(start, end) of the bytes before the first scan that belong to no segment: junk, or 0xFF fill."""
-    gaps, position = [], 2
-    for _ in range(MAX_SEGMENTS):
+def junk(handle: BinaryIO, data: mmap.mmap, message: str) -> list[tuple[int, int]]:
+    """(start, end) of the bytes libjpeg-turbo skipped as "extraneous" that no writer's damage leaves.
+
+    Bytes after a segment of known length, before the next marker, are junk
+    some writers leave. So are zeros or 0xFF bytes that pad a picture's last
+    scan before its end marker, where libjpeg-turbo's message counts them;
+    other bytes there are what is left of a scan whose data was damaged.
+    Empty when the message is no such warning.
+    """
+    found = EXTRANEOUS_COUNT.search(message)
+    if found is None:
+        return []
+    gaps, end = segment_gaps(handle)
+    count = int(found.group(1))
+    if found.group(2) == f"{EOI:02x}" and end is not None and count <= end:
+        padding = data[end - count : end]
+        if not padding.strip(b"\x00\xff"):
+            gaps.append((end - count, end))
+    return sorted(gaps)
+
+
+def segment_gaps(handle: BinaryIO) -> tuple[list[tuple[int, int]], int | None]:
+    """Bytes between the end of a segment (not a scan's data) and the next marker; and where EOI is, if found."""
+    gaps, position, in_scan = [], 2, False
+    for _ in range(MAX_SEGMENTS + 1):
         found = next_marker(handle, position)
         if found is None:
             break
         at, code = found
-        if at > position:
+        if at > position and not in_scan:
             gaps.append((position, at))
-        position = at + 2
-        if code in (SOS, EOI):
-            break
+        if code == EOI:
+            return gaps, at
+        position, in_scan = at + 2, code == SOS
         if code not in STANDALONE_MARKERS:
             handle.seek(position)
             length = int.from_bytes(handle.read(2), "big")
             if length < 2:
                 break
             position += length
-    return gaps
+    return gaps, None
 
 
 def between(gaps: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:

@@ -130,6 +130,7 @@ def truncated_files() -> dict[str, bytes]:
         "jpeg-junk-in-scan-then-cut-eoi-back": junk_before_restart_then_cut(),
         "jpeg-bit-rot-in-scan": bit_rot(baseline),
         "jpeg-junk-between-segments-and-cut-eoi-back": with_stray_bytes_before_tables(cut_in_scan(baseline, 0, 0.5)),
+        "jpeg-garbage-before-the-end-marker": baseline[:-2] + bytes(range(1, 200)) + baseline[-2:],
         "png-without-iend": png[:-12],
         "png-cut-inside-idat": png[: len(png) // 2],
         "png-cut-inside-iend": png[:-3],
@@ -175,6 +176,15 @@ def bit_rot(jpeg: bytes) -> bytes:
     return bytes(data)
 
 
+def with_junk_after_tables_between_scans(progressive: bytes) -> bytes:
+    """Four junk bytes after a Huffman table segment that sits between two scans of a progressive JPEG."""
+    for scan in scan_starts(progressive)[1:]:
+        table = progressive.rfind(b"\xff\xc4", 0, scan)
+        if table + 2 + int.from_bytes(progressive[table + 2 : table + 4], "big") == scan:
+            return progressive[:scan] + b"\x12\x34\x56\x78" + progressive[scan:]
+    raise AssertionError("no table segment right before a later scan")
+
+
 def with_jfif_revision(jpeg: bytes, major: int, minor: int) -> bytes:
     at = jpeg.index(b"JFIF\0") + 5
     return jpeg[:at] + bytes([major, minor]) + jpeg[at + 2 :]
@@ -189,11 +199,14 @@ def with_stray_bytes_before_tables(jpeg: bytes) -> bytes:
 def whole_files() -> dict[str, bytes]:
     """The same kinds of file, whole: none may be refused, not even those libjpeg warns about harmlessly."""
     baseline = saved("JPEG", quality=90)
+    progressive = saved("JPEG", quality=90, progressive=True)
     return {
         "jpeg-baseline": baseline,
         "jpeg-unknown-jfif-revision": with_jfif_revision(baseline, 2, 1),
         "jpeg-stray-bytes-between-segments": with_stray_bytes_before_tables(baseline),
-        "jpeg-progressive": saved("JPEG", quality=90, progressive=True),
+        "jpeg-zero-padding-before-the-end-marker": baseline[:-2] + bytes(16) + baseline[-2:],
+        "jpeg-progressive-junk-between-scans-after-tables": with_junk_after_tables_between_scans(progressive),
+        "jpeg-progressive": progressive,
         "jpeg-progressive-grey": saved("JPEG", photos.photo(801, 603).convert("L"), progressive=True),
         "png": saved("PNG"),
         "png-split-idat-with-text": png_with_split_idat(),
