@@ -121,6 +121,8 @@ class Progression:
 
     ``levels`` maps (component id, coefficient 0-63) to the point transform
     (Al) of the last scan that carried it: 0 means the coefficient is complete.
+    ``gaps`` are (start, end) of bytes after a segment of known length that
+    precede the next marker (junk, or 0xFF fill); ``end`` is where EOI is.
     """
 
     progressive: bool = False
@@ -129,6 +131,8 @@ class Progression:
     levels: dict[tuple[int, int], int] = field(default_factory=dict)
     blocks: dict[int, int] = field(default_factory=dict)
     passes: int = 0
+    gaps: list[tuple[int, int]] = field(default_factory=list)
+    end: int | None = None
 
     def add_frame(self, code: int, header: bytes) -> None:
         """One SOF header: precision, height, width, Nf, Nf triples of (component id, Hi/Vi, table)."""
@@ -172,12 +176,15 @@ def read_progression(handle: BinaryIO, limit: int = MAX_SCANS) -> Progression:
     thumbnail's own markers are never read. A file that ends early simply
     ends the walk, with the scans it has.
     """
-    progression, position, segments = Progression(), 2, 0
+    progression, position, segments, in_scan = Progression(), 2, 0, False
     while (found := next_marker(handle, position)) is not None:
         at, code = found
+        if at > position and not in_scan:
+            progression.gaps.append((position, at))
         if code == EOI:
+            progression.end = at
             break
-        position = at + 2
+        position, in_scan = at + 2, code == SOS
         if code in STANDALONE_MARKERS:
             continue
         segments += 1
@@ -284,27 +291,32 @@ def strict_decode(path: Path, colorspace: str, at_least: tuple[int, int]) -> np.
     turn. None when a harmless warning stops it; BadImage when the picture's
     data is damaged or short.
     """
-    width, height = at_least
     with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        try:
-            return strict_decoder().decode_jpeg(data, colorspace, min_width=width, min_height=height, strict=True)
-        except ValueError as exc:
-            message = str(exc).lower()
-        gaps = junk(handle, data, message)
+        array, message = decode_stopping(data, colorspace, at_least)
+        gaps = [] if array is not None else junk(handle, data, message)
         if gaps:
             with tempfile.TemporaryFile(dir=path.parent) as copy:
                 for start, end in between(gaps, len(data)):
                     copy.write(data[start:end])
                 copy.flush()
                 with mmap.mmap(copy.fileno(), 0, access=mmap.ACCESS_READ) as kept:
-                    try:
-                        decoder = strict_decoder()
-                        return decoder.decode_jpeg(kept, colorspace, min_width=width, min_height=height, strict=True)
-                    except ValueError as exc:
-                        message = str(exc).lower()
+                    array, message = decode_stopping(kept, colorspace, at_least)
+    if array is not None:
+        return array
     if any(text.lower() in message for text in HARMLESS_WARNINGS):
         return None
     raise BadImage(CUT_SHORT)
+
+
+def decode_stopping(data: mmap.mmap, colorspace: str, at_least: tuple[int, int]) -> tuple[np.ndarray | None, str]:
+    """simplejpeg's strict decode of ``data``: the pixels, or None and the warning it stopped at (lower case)."""
+    try:
+        array = strict_decoder().decode_jpeg(
+            data, colorspace, min_width=at_least[0], min_height=at_least[1], strict=True
+        )
+    except ValueError as exc:
+        return None, str(exc).lower()
+    return array, ""
 
 
 def junk(handle: BinaryIO, data: mmap.mmap, message: str) -> list[tuple[int, int]]:
@@ -319,35 +331,14 @@ def junk(handle: BinaryIO, data: mmap.mmap, message: str) -> list[tuple[int, int
     found = EXTRANEOUS_COUNT.search(message)
     if found is None:
         return []
-    gaps, end = segment_gaps(handle)
+    progression = read_progression(handle)
+    gaps, end = list(progression.gaps), progression.end
     count = int(found.group(1))
     if found.group(2) == f"{EOI:02x}" and end is not None and count <= end:
         padding = data[end - count : end]
         if not padding.strip(b"\x00\xff"):
             gaps.append((end - count, end))
     return sorted(gaps)
-
-
-def segment_gaps(handle: BinaryIO) -> tuple[list[tuple[int, int]], int | None]:
-    """Bytes between the end of a segment (not a scan's data) and the next marker; and where EOI is, if found."""
-    gaps, position, in_scan = [], 2, False
-    for _ in range(MAX_SEGMENTS + 1):
-        found = next_marker(handle, position)
-        if found is None:
-            break
-        at, code = found
-        if at > position and not in_scan:
-            gaps.append((position, at))
-        if code == EOI:
-            return gaps, at
-        position, in_scan = at + 2, code == SOS
-        if code not in STANDALONE_MARKERS:
-            handle.seek(position)
-            length = int.from_bytes(handle.read(2), "big")
-            if length < 2:
-                break
-            position += length
-    return gaps, None
 
 
 def between(gaps: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:

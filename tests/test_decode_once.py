@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -111,14 +112,8 @@ def test_the_daemon_publishes_an_upload_with_a_rebuild_that_makes_no_derivative(
     parts = [FilePart(f"p{n}.jpg", photos.jpeg_bytes(1600, 1200, seed=n), content_type="image/jpeg") for n in range(2)]
     with running_daemon(instance / "config.yaml") as daemon:
         assert upload(f"{daemon.url}/api/jobs/{job.id}/images", parts, basic(*CREW)).status == 201
-        deadline = time.monotonic() + 20
-        while shown(config, job) != 2:
-            assert time.monotonic() < deadline, daemon.log()
-            time.sleep(0.05)
-        deadline = time.monotonic() + 10
-        while f"rebuild-{job.id}: done" not in daemon.log():
-            assert time.monotonic() < deadline, daemon.log()
-            time.sleep(0.05)
+        wait_until(daemon, lambda: shown(config, job) == 2, 20)
+        wait_until(daemon, lambda: f"rebuild-{job.id}: done" in daemon.log(), 10)
     assert "build: 0 photos processed, 2 skipped, 0 failed" in daemon.log()
     assert len(derivative_times(config)) == 2 * len(KINDS)  # made by the daemon's worker, not by the rebuild
 
@@ -140,15 +135,9 @@ def test_overlapping_uploads_make_their_own_derivatives_and_the_rebuild_makes_no
 
         with ThreadPoolExecutor(len(sent)) as pool:
             assert list(pool.map(send, sent)) == [201] * len(sent)
-        deadline = time.monotonic() + 60
-        while shown(config, job) != len(sent) or not rebuilds_settled(daemon.log(), job):
-            assert time.monotonic() < deadline, daemon.log()
-            time.sleep(0.05)
+        wait_until(daemon, lambda: shown(config, job) == len(sent) and rebuilds_settled(daemon.log(), job), 60)
         log = daemon.log()
-    assert log.count("made after its upload") == len(sent)
-    processed = [int(n) for n in re.findall(r"build: (\d+) photos? processed", log)]
-    assert processed and sum(processed) == 0, log
-    assert len(derivative_times(config)) == len(sent) * len(KINDS)
+    assert_the_workers_made_every_derivative(config, log, len(sent))
 
 
 def test_another_jobs_rebuild_leaves_photos_being_derived_to_the_workers(make_config, instance) -> None:
@@ -163,15 +152,25 @@ def test_another_jobs_rebuild_leaves_photos_being_derived_to_the_workers(make_co
         body = json.dumps({"title": "Next door"}).encode()
         headers = {"Content-Type": "application/json", **basic(*BOSS)}
         other = http("POST", f"{daemon.url}/api/jobs", body, headers).json()["id"]
-        deadline = time.monotonic() + 60
-        while shown(config, job) != len(sent) or f"rebuild-{other}: done" not in daemon.log():
-            assert time.monotonic() < deadline, daemon.log()
-            time.sleep(0.05)
+        wait_until(daemon, lambda: shown(config, job) == len(sent) and f"rebuild-{other}: done" in daemon.log(), 60)
         log = daemon.log()
-    assert log.count("made after its upload") == len(sent)
+    assert_the_workers_made_every_derivative(config, log, len(sent))
+
+
+def wait_until(daemon, done: Callable[[], bool], seconds: float) -> None:
+    """Poll ``done`` every 50 ms; fail with the daemon's log after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not done():
+        assert time.monotonic() < deadline, daemon.log()
+        time.sleep(0.05)
+
+
+def assert_the_workers_made_every_derivative(config: Config, log: str, photos_sent: int) -> None:
+    """Each photo's derivatives were made after its upload, and no rebuild made any."""
+    assert log.count("made after its upload") == photos_sent
     processed = [int(n) for n in re.findall(r"build: (\d+) photos? processed", log)]
     assert processed and sum(processed) == 0, log
-    assert len(derivative_times(config)) == len(sent) * len(KINDS)
+    assert len(derivative_times(config)) == photos_sent * len(KINDS)
 
 
 def crew_and_job(config: Config, title: str) -> db.Job:
@@ -300,10 +299,7 @@ def test_a_daemon_stopped_while_its_workers_derive_exits_cleanly_and_its_next_st
         log = daemon.log()
     assert "Traceback" not in log and " ERROR " not in log, log
     with running_daemon(instance / "config.yaml") as daemon:
-        deadline = time.monotonic() + 60
-        while shown(config, job) != len(sent):
-            assert time.monotonic() < deadline, daemon.log()
-            time.sleep(0.05)
+        wait_until(daemon, lambda: shown(config, job) == len(sent), 60)
     assert len(derivative_times(config)) == len(sent) * len(KINDS)
 
 
